@@ -1,0 +1,11 @@
+/* lrcompress: the whole public API. */
+#ifndef LRC_LRC_H
+#define LRC_LRC_H
+
+#include "lrc/core.h"
+#include "lrc/data.h"
+#include "lrc/eval.h"
+#include "lrc/forward.h"
+#include "lrc/model.h"
+
+#endif

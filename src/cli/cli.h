@@ -1,0 +1,26 @@
+/* Private to src/cli: the subcommands and option parsing. */
+#ifndef LRC_CLI_H
+#define LRC_CLI_H
+
+#include <mpi.h>
+
+#include "lrc/lrc.h"
+
+/* Each subcommand parses argv (argv[0] is the subcommand name) and runs.
+ * Collective on comm. */
+lrc_status lrc_cmd_eval(MPI_Comm comm, int argc, char **argv);
+lrc_status lrc_cmd_inspect(MPI_Comm comm, int argc, char **argv);
+
+/* Option parsing: `--key value` or `--key=value`. If argv[*i] is option
+ * `name`, stores its value in *value, advances *i past it and returns 1;
+ * a missing value is an error. */
+lrc_status lrc_cli_opt(int argc, char **argv, int *i, const char *name,
+                       const char **value, int *matched);
+/* Parses a non-negative integer option value. */
+lrc_status lrc_cli_int(const char *name, const char *value, int64_t *out);
+/* The model's normalisation: --mean/--std when given, else the model's
+ * lrc.mean/lrc.std metadata, else none. */
+lrc_status lrc_cli_norm(const lrc_net *net, const char *mean, const char *std,
+                        lrc_norm *norm);
+
+#endif

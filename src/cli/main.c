@@ -1,0 +1,69 @@
+/* lrcompress: the command-line entry point. Under MPI a failure on any rank
+ * ends every rank (MPI_Abort), so a collective never hangs. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: lrcompress COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  eval MODEL.onnx --data SPEC [--mean M --std S] [--limit N]\n"
+            "       [--batch B] [--save-logits OUT.h5]\n"
+            "      top-1/top-5 accuracy of a model on a labelled data set\n"
+            "  inspect MODEL.onnx [--input C,H,W]\n"
+            "      the model's layers, shapes, parameters and multiply-adds\n"
+            "\n"
+            "data specs: fashion-mnist:train, fashion-mnist:test,\n"
+            "  idx:IMAGES.gz,LABELS.gz, h5:FILE.h5\n"
+            "Run under mpirun to shard the images across ranks.\n");
+}
+
+int main(int argc, char **argv)
+{
+    int rank = 0, size = 1;
+    if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+        fprintf(stderr, "lrcompress error: MPI_Init failed\n");
+        return 1;
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    /* One BLAS thread per rank unless the user chose otherwise: ranks
+     * already use the cores. */
+    if (size > 1 && !getenv("OPENBLAS_NUM_THREADS"))
+        openblas_set_num_threads(1);
+
+    lrc_status st = LRC_OK;
+    int code = 0;
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        if (rank == 0)
+            usage(argc < 2 ? stderr : stdout);
+        code = argc < 2 ? 2 : 0;
+    } else if (strcmp(argv[1], "eval") == 0) {
+        st = lrc_cmd_eval(MPI_COMM_WORLD, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "inspect") == 0) {
+        st = lrc_cmd_inspect(MPI_COMM_WORLD, argc - 1, argv + 1);
+    } else {
+        if (rank == 0) {
+            fprintf(stderr, "lrcompress error: unknown command '%s'\n", argv[1]);
+            usage(stderr);
+        }
+        code = 2;
+    }
+    if (st != LRC_OK) {
+        code = st == LRC_ERR_ARG ? 2 : 1;
+        if (size > 1) {
+            /* The message is out; end every rank rather than leave the
+             * others waiting in a collective. */
+            MPI_Abort(MPI_COMM_WORLD, code);
+        }
+    }
+    MPI_Finalize();
+    return code;
+}

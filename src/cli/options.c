@@ -1,0 +1,59 @@
+/* Option parsing shared by the subcommands. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+lrc_status lrc_cli_opt(int argc, char **argv, int *i, const char *name,
+                       const char **value, int *matched)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    *matched = 0;
+    if (strncmp(a, name, n) != 0)
+        return LRC_OK;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+    } else if (a[n] == '\0') {
+        if (*i + 1 >= argc)
+            LRC_RAISE(LRC_ERR_ARG, "option %s needs a value", name);
+        *value = argv[++*i];
+    } else {
+        return LRC_OK;
+    }
+    *matched = 1;
+    return LRC_OK;
+}
+
+lrc_status lrc_cli_int(const char *name, const char *value, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || v < 0)
+        LRC_RAISE(LRC_ERR_ARG, "option %s: '%s' is not a non-negative integer",
+                  name, value);
+    *out = (int64_t)v;
+    return LRC_OK;
+}
+
+lrc_status lrc_cli_norm(const lrc_net *net, const char *mean, const char *std,
+                        lrc_norm *norm)
+{
+    memset(norm, 0, sizeof *norm);
+    if ((mean == NULL) != (std == NULL))
+        LRC_RAISE(LRC_ERR_ARG, "--mean and --std go together");
+    if (mean)
+        return lrc_norm_parse(mean, std, "--mean/--std", norm);
+    const char *mm = lrc_net_meta(net, "lrc.mean");
+    const char *ms = lrc_net_meta(net, "lrc.std");
+    if (mm && ms) {
+        char what[512];
+        snprintf(what, sizeof what, "%s: metadata lrc.mean/lrc.std",
+                 lrc_net_source(net));
+        return lrc_norm_parse(mm, ms, what, norm);
+    }
+    return LRC_OK;
+}

@@ -1,0 +1,138 @@
+/* Layer dispatch and the batched forward plan. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "forward/forward_impl.h"
+
+static int64_t shape_size(const int64_t s[3]) { return s[0] * s[1] * s[2]; }
+
+size_t lrc_layer_workspace(const lrc_layer *l)
+{
+    if (l->op != LRC_OP_CONV || lrc_fw_conv_is_pointwise(l))
+        return 0;
+    return (size_t)(l->in_c * l->kh * l->kw) *
+           (size_t)(l->out_shape[1] * l->out_shape[2]);
+}
+
+lrc_status lrc_layer_forward(const lrc_layer *l, const float *in, int64_t n,
+                             float *out, float *work)
+{
+    const size_t in_count = (size_t)(n * shape_size(l->in_shape));
+    switch (l->op) {
+    case LRC_OP_CONV:
+        return lrc_fw_conv(l, in, n, out, work);
+    case LRC_OP_RELU:
+        lrc_fw_relu(in, in_count, out);
+        return LRC_OK;
+    case LRC_OP_MAXPOOL:
+        lrc_fw_maxpool(l, in, n, out);
+        return LRC_OK;
+    case LRC_OP_AVGPOOL:
+        lrc_fw_avgpool(l, in, n, out);
+        return LRC_OK;
+    case LRC_OP_GLOBALAVGPOOL:
+        lrc_fw_globalavgpool(l, in, n, out);
+        return LRC_OK;
+    case LRC_OP_FLATTEN:
+        memcpy(out, in, in_count * sizeof(float));
+        return LRC_OK;
+    case LRC_OP_DENSE:
+        lrc_fw_dense(l, in, n, out);
+        return LRC_OK;
+    case LRC_OP_SOFTMAX:
+        lrc_fw_softmax(in, n, shape_size(l->in_shape), out);
+        return LRC_OK;
+    }
+    LRC_RAISE(LRC_ERR_INTERNAL, "layer '%s': unknown op %d", l->name, (int)l->op);
+}
+
+struct lrc_forward {
+    const lrc_net *net;
+    int64_t first, last, batch;
+    float *buf[2];  /* ping-pong activations, batch x largest activation */
+    float *work;    /* im2col scratch */
+    size_t act_len, work_len;
+};
+
+void lrc_forward_destroy(lrc_forward **fw)
+{
+    if (!fw || !*fw)
+        return;
+    lrc_free(&(*fw)->buf[0]);
+    lrc_free(&(*fw)->buf[1]);
+    lrc_free(&(*fw)->work);
+    lrc_free(fw);
+}
+
+lrc_status lrc_forward_create(const lrc_net *net, int64_t first, int64_t last,
+                              int64_t batch, lrc_forward **out)
+{
+    lrc_status st = LRC_OK;
+    lrc_forward *fw = NULL;
+    *out = NULL;
+    if (first < 0 || last > lrc_net_num_layers(net) || first >= last)
+        LRC_RAISE(LRC_ERR_ARG, "%s: layer range [%" PRId64 ", %" PRId64
+                  ") is empty or outside the net", lrc_net_source(net), first,
+                  last);
+    if (batch <= 0)
+        LRC_RAISE(LRC_ERR_ARG, "batch size %" PRId64 " must be positive", batch);
+    LRC_TRY(lrc_calloc(&fw, 1, sizeof *fw, "forward plan"));
+    fw->net = net;
+    fw->first = first;
+    fw->last = last;
+    fw->batch = batch;
+    int64_t max_act = 0;
+    for (int64_t i = first; i < last; i++) {
+        const lrc_layer *l = lrc_net_layer(net, i);
+        if (shape_size(l->in_shape) <= 0 || shape_size(l->out_shape) <= 0)
+            LRC_FAIL(LRC_ERR_INTERNAL, "layer '%s' has no shapes: call "
+                     "lrc_net_set_input first", l->name);
+        if (shape_size(l->out_shape) > max_act)
+            max_act = shape_size(l->out_shape);
+        if (lrc_layer_workspace(l) > fw->work_len)
+            fw->work_len = lrc_layer_workspace(l);
+        if (l->op == LRC_OP_DENSE &&
+            (batch * l->in_c > INT32_MAX || l->out_c * l->in_c > INT32_MAX))
+            LRC_FAIL(LRC_ERR_UNSUPPORTED, "layer '%s': matrix too large for "
+                     "BLAS int sizes", l->name);
+    }
+    LRC_TRY(lrc_mul_size((size_t)batch, (size_t)max_act, &fw->act_len,
+                         "activation buffer"));
+    LRC_TRY(lrc_calloc(&fw->buf[0], fw->act_len, sizeof(float),
+                       "activation buffer"));
+    LRC_TRY(lrc_calloc(&fw->buf[1], fw->act_len, sizeof(float),
+                       "activation buffer"));
+    LRC_TRY(lrc_calloc(&fw->work, fw->work_len, sizeof(float), "im2col buffer"));
+    *out = fw;
+    return LRC_OK;
+cleanup:
+    lrc_forward_destroy(&fw);
+    return st;
+}
+
+size_t lrc_forward_bytes(const lrc_forward *fw)
+{
+    return (2 * fw->act_len + fw->work_len) * sizeof(float);
+}
+
+lrc_status lrc_forward_run(lrc_forward *fw, const float *in, int64_t n,
+                           float *out)
+{
+    const lrc_layer *l0 = lrc_net_layer(fw->net, fw->first);
+    const lrc_layer *ll = lrc_net_layer(fw->net, fw->last - 1);
+    const int64_t in_sz = shape_size(l0->in_shape);
+    const int64_t out_sz = shape_size(ll->out_shape);
+    for (int64_t s = 0; s < n; s += fw->batch) {
+        const int64_t m = (n - s < fw->batch) ? n - s : fw->batch;
+        const float *src = in + s * in_sz;
+        int which = 0;
+        for (int64_t i = fw->first; i < fw->last; i++) {
+            const lrc_layer *l = lrc_net_layer(fw->net, i);
+            float *dst = (i == fw->last - 1) ? out + s * out_sz : fw->buf[which];
+            LRC_CALL(lrc_layer_forward(l, src, m, dst, fw->work));
+            src = dst;
+            which ^= 1;
+        }
+    }
+    return LRC_OK;
+}

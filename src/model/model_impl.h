@@ -1,0 +1,27 @@
+/* Private to src/model: the network container. */
+#ifndef LRC_MODEL_IMPL_H
+#define LRC_MODEL_IMPL_H
+
+#include "lrc/model.h"
+
+typedef struct lrc_meta_entry {
+    char *key, *value;
+} lrc_meta_entry;
+
+struct lrc_net {
+    char *source;                 /* path or "<memory>", for messages */
+    char *input_name, *output_name;
+    lrc_layer *layers;
+    int64_t n_layers, cap_layers;
+    lrc_meta_entry *meta;
+    int64_t n_meta, cap_meta;
+    int64_t declared[3];          /* model's input c, h, w; 0 = dynamic */
+    int64_t input[3];             /* set by lrc_net_set_input */
+    int shaped;
+};
+
+/* Grows a zero-filled array to hold `need` elements. */
+lrc_status lrc_model_grow(void *pptr, int64_t *cap, int64_t need, size_t elem,
+                          const char *what);
+
+#endif

@@ -1,0 +1,198 @@
+/* Distributed evaluation: shard, forward, count, reduce, write logits. */
+#include "lrc/eval.h"
+
+#include <hdf5.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lrc/forward.h"
+
+/* Rank of the true class among the logits, ties going to the lower index
+ * (as argmax does): 0 means top-1. */
+static int64_t label_rank(const float *z, int64_t k, int32_t label)
+{
+    int64_t r = 0;
+    const float t = z[label];
+    for (int64_t j = 0; j < k; j++)
+        if (z[j] > t || (z[j] == t && j < label))
+            r++;
+    return r;
+}
+
+/* Writes logits (total x k) and labels of this rank's rows [start, start +
+ * count) to `path` with parallel HDF5: created under path.tmp by all ranks,
+ * renamed by rank 0 once every rank has closed it. Collective. */
+static lrc_status write_logits(MPI_Comm comm, const char *path, int64_t total,
+                               int64_t k, int64_t start, int64_t count,
+                               const float *logits, const int32_t *labels)
+{
+    lrc_status st = LRC_OK;
+    hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID,
+          dxpl = H5I_INVALID_HID;
+    hid_t fs[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
+    hid_t ms[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
+    hid_t ds[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
+    char tmp[4096];
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        LRC_RAISE(LRC_ERR_ARG, "%s: path too long", path);
+
+    LRC_TRY_H5(fapl = H5Pcreate(H5P_FILE_ACCESS), "%s: H5Pcreate", path);
+    LRC_TRY_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL),
+               "%s: H5Pset_fapl_mpio", path);
+    file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (file < 0)
+        LRC_FAIL(LRC_ERR_IO, "%s: cannot create the logits file (is the "
+                 "directory writable?)", tmp);
+    LRC_TRY_H5(dxpl = H5Pcreate(H5P_DATASET_XFER), "%s: H5Pcreate", path);
+    LRC_TRY_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE),
+               "%s: H5Pset_dxpl_mpio", path);
+
+    hsize_t fdims[2][2] = {{(hsize_t)total, (hsize_t)k}, {(hsize_t)total, 1}};
+    hsize_t mdims[2][2] = {{(hsize_t)count, (hsize_t)k}, {(hsize_t)count, 1}};
+    const char *names[2] = {"logits", "labels"};
+    const hid_t types[2] = {H5T_NATIVE_FLOAT, H5T_NATIVE_INT32};
+    const hid_t ftypes[2] = {H5T_IEEE_F32LE, H5T_STD_I32LE};
+    const void *bufs[2] = {logits, labels};
+    const int rank_of[2] = {2, 1};
+    for (int d = 0; d < 2; d++) {
+        hsize_t off[2] = {(hsize_t)start, 0};
+        LRC_TRY_H5(fs[d] = H5Screate_simple(rank_of[d], fdims[d], NULL),
+                   "%s: H5Screate_simple", path);
+        LRC_TRY_H5(ms[d] = H5Screate_simple(rank_of[d], mdims[d], NULL),
+                   "%s: H5Screate_simple", path);
+        LRC_TRY_H5(ds[d] = H5Dcreate2(file, names[d], ftypes[d], fs[d],
+                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                   "%s: cannot create dataset '%s'", path, names[d]);
+        if (count > 0) {
+            LRC_TRY_H5(H5Sselect_hyperslab(fs[d], H5S_SELECT_SET, off, NULL,
+                                           mdims[d], NULL),
+                       "%s: hyperslab of '%s'", path, names[d]);
+        } else {
+            LRC_TRY_H5(H5Sselect_none(fs[d]), "%s: H5Sselect_none", path);
+            LRC_TRY_H5(H5Sselect_none(ms[d]), "%s: H5Sselect_none", path);
+        }
+        LRC_TRY_H5(H5Dwrite(ds[d], types[d], ms[d], fs[d], dxpl, bufs[d]),
+                   "%s: cannot write dataset '%s'", path, names[d]);
+    }
+cleanup:
+    for (int d = 0; d < 2; d++) {
+        if (ds[d] >= 0)
+            H5Dclose(ds[d]);
+        if (fs[d] >= 0)
+            H5Sclose(fs[d]);
+        if (ms[d] >= 0)
+            H5Sclose(ms[d]);
+    }
+    if (dxpl >= 0)
+        H5Pclose(dxpl);
+    if (file >= 0 && H5Fclose(file) < 0 && st == LRC_OK)
+        st = lrc_error_report(LRC_ERR_IO, __FILE__, __LINE__, __func__,
+                              "%s: closing the file failed", tmp);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    /* Every rank must have closed the file before it is renamed. */
+    int ok = st == LRC_OK, all_ok = 0;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, comm);
+    if (rank == 0) {
+        if (all_ok && rename(tmp, path) != 0)
+            st = lrc_error_report(LRC_ERR_IO, __FILE__, __LINE__, __func__,
+                                  "%s: cannot rename %s into place", path, tmp);
+        if (!all_ok || st != LRC_OK)
+            remove(tmp);
+    }
+    /* Every rank returns only once the file is in place (or not), and all
+     * return the same status. */
+    int st0 = (int)st;
+    MPI_Bcast(&st0, 1, MPI_INT, 0, comm);
+    if (st == LRC_OK && !all_ok)
+        st = LRC_ERR_IO; /* another rank failed and said why */
+    if (st == LRC_OK)
+        st = (lrc_status)st0;
+    return st;
+}
+
+lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
+                    const lrc_norm *norm, const lrc_eval_params *params,
+                    lrc_eval_result *result)
+{
+    lrc_status st = LRC_OK;
+    lrc_forward *fw = NULL;
+    float *in = NULL, *logits = NULL;
+    int32_t *labels = NULL;
+    int rank = 0, size = 1;
+    memset(result, 0, sizeof *result);
+    LRC_TRY_MPI(MPI_Comm_rank(comm, &rank));
+    LRC_TRY_MPI(MPI_Comm_size(comm, &size));
+
+    int64_t total = lrc_dataset_count(ds);
+    if (params->limit < 0)
+        LRC_FAIL(LRC_ERR_ARG, "--limit %" PRId64 " must not be negative",
+                 params->limit);
+    if (params->limit > total)
+        LRC_FAIL(LRC_ERR_ARG, "--limit %" PRId64 " exceeds the %" PRId64
+                 " images of %s", params->limit, total, lrc_dataset_spec(ds));
+    if (params->limit > 0)
+        total = params->limit;
+    if (total == 0)
+        LRC_FAIL(LRC_ERR_ARG, "%s has no images", lrc_dataset_spec(ds));
+    const int64_t batch = params->batch > 0 ? params->batch : 64;
+    const int64_t in_sz = lrc_net_input_size(net);
+    const int64_t k = lrc_net_output_size(net);
+    int64_t start = 0, count = 0;
+    lrc_shard_range(total, rank, size, &start, &count);
+
+    LRC_TRY(lrc_forward_create(net, 0, lrc_net_num_layers(net), batch, &fw));
+    LRC_TRY(lrc_calloc(&in, (size_t)(batch * in_sz), sizeof(float),
+                       "input batch"));
+    LRC_TRY(lrc_calloc(&logits, (size_t)(count * k), sizeof(float), "logits"));
+    LRC_TRY(lrc_calloc(&labels, (size_t)count, sizeof(int32_t), "labels"));
+
+    int64_t hits[2] = {0, 0};
+    double t_fwd = 0.0;
+    for (int64_t s = 0; s < count; s += batch) {
+        const int64_t m = count - s < batch ? count - s : batch;
+        LRC_TRY(lrc_dataset_read(ds, start + s, m, norm, in, labels + s));
+        double t0 = lrc_wtime();
+        LRC_TRY(lrc_forward_run(fw, in, m, logits + s * k));
+        t_fwd += lrc_wtime() - t0;
+        for (int64_t i = 0; i < m; i++) {
+            const int32_t lab = labels[s + i];
+            const float *z = logits + (s + i) * k;
+            if (lab < 0 || lab >= k)
+                LRC_FAIL(LRC_ERR_FORMAT, "%s: image %" PRId64 " has label %d "
+                         "but the model has %" PRId64 " outputs",
+                         lrc_dataset_spec(ds), start + s + i, (int)lab, k);
+            for (int64_t j = 0; j < k; j++)
+                if (!isfinite(z[j]))
+                    LRC_FAIL(LRC_ERR_NUMERIC, "%s: the output for image %" PRId64
+                             " is not finite", lrc_net_source(net),
+                             start + s + i);
+            const int64_t r = label_rank(z, k, lab);
+            hits[0] += r < 1;
+            hits[1] += r < 5;
+        }
+    }
+    int64_t sums[2];
+    LRC_TRY_MPI(MPI_Allreduce(hits, sums, 2, MPI_INT64_T, MPI_SUM, comm));
+    double t_max = 0.0;
+    LRC_TRY_MPI(MPI_Allreduce(&t_fwd, &t_max, 1, MPI_DOUBLE, MPI_MAX, comm));
+    if (params->logits_path)
+        LRC_TRY(write_logits(comm, params->logits_path, total, k, start, count,
+                             logits, labels));
+    result->images = total;
+    result->top1 = sums[0];
+    result->top5 = sums[1];
+    result->classes = k;
+    result->seconds = t_max;
+    result->images_per_s = t_max > 0 ? (double)total / t_max : 0.0;
+cleanup:
+    lrc_forward_destroy(&fw);
+    lrc_free(&in);
+    lrc_free(&logits);
+    lrc_free(&labels);
+    return st;
+}

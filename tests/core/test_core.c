@@ -1,0 +1,85 @@
+/* Core: allocation, checked sizes, shard ranges, status names. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lrc/core.h"
+
+static void test_alloc(void **state)
+{
+    (void)state;
+    double *p = NULL;
+    assert_int_equal(lrc_calloc(&p, 10, sizeof *p, "test"), LRC_OK);
+    assert_non_null(p);
+    for (int i = 0; i < 10; i++)
+        assert_true(p[i] == 0.0); /* zeroed */
+    lrc_free(&p);
+    assert_null(p);
+    lrc_free(&p); /* no-op on NULL */
+    lrc_free(NULL);
+    /* an overflowing request fails cleanly and leaves NULL */
+    assert_int_equal(lrc_calloc(&p, SIZE_MAX / 2, 16, "huge"), LRC_ERR_NOMEM);
+    assert_null(p);
+    /* empty arrays get a valid pointer */
+    assert_int_equal(lrc_calloc(&p, 0, sizeof *p, "empty"), LRC_OK);
+    assert_non_null(p);
+    lrc_free(&p);
+    char *s = NULL;
+    assert_int_equal(lrc_strdup(&s, "conv3_1"), LRC_OK);
+    assert_string_equal(s, "conv3_1");
+    lrc_free(&s);
+}
+
+static void test_mul_size(void **state)
+{
+    (void)state;
+    size_t out = 0;
+    assert_int_equal(lrc_mul_size(1000, 1000, &out, "x"), LRC_OK);
+    assert_int_equal(out, 1000000);
+    assert_int_equal(lrc_mul_size(SIZE_MAX / 3, 4, &out, "x"), LRC_ERR_ARG);
+}
+
+static void test_shard_range(void **state)
+{
+    (void)state;
+    const int64_t totals[] = {0, 1, 2, 7, 10, 1000, 10007};
+    for (size_t t = 0; t < sizeof totals / sizeof totals[0]; t++)
+        for (int size = 1; size <= 9; size++) {
+            int64_t next = 0, lo = INT64_MAX, hi = 0;
+            for (int r = 0; r < size; r++) {
+                int64_t s, c;
+                lrc_shard_range(totals[t], r, size, &s, &c);
+                assert_int_equal(s, next); /* contiguous, in rank order */
+                assert_true(c >= 0);
+                next = s + c;
+                lo = c < lo ? c : lo;
+                hi = c > hi ? c : hi;
+            }
+            assert_int_equal(next, totals[t]); /* covers everything */
+            assert_true(hi - lo <= 1);         /* balanced */
+        }
+}
+
+static void test_status_names(void **state)
+{
+    (void)state;
+    assert_string_equal(lrc_status_name(LRC_OK), "ok");
+    assert_string_equal(lrc_status_name(LRC_ERR_FORMAT), "format error");
+    assert_int_equal(LRC_ERR_IO, lrc_error_report(LRC_ERR_IO, "a/b.c", 1, "f",
+                                                  "%s: expected", "file.h5"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alloc),
+        cmocka_unit_test(test_mul_size),
+        cmocka_unit_test(test_shard_range),
+        cmocka_unit_test(test_status_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

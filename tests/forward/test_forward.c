@@ -1,0 +1,418 @@
+/* Forward layers against naive loop references on odd shapes.
+ *
+ * Tolerance: max |lrc - naive| <= 1e-5 * max(1, max |naive|). The naive
+ * references accumulate in double, so the bound covers float32 rounding of
+ * sgemm over up to 7*7*5 terms. */
+#include <float.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lrc/forward.h"
+#include "lrc/model.h"
+
+#define TOL 1e-5
+
+/* Deterministic uniform numbers in [-1, 1). */
+static double rnd(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*s >> 11) / (double)(1ULL << 53) * 2.0 - 1.0;
+}
+
+static float *rand_floats(size_t n, uint64_t *seed)
+{
+    float *p = malloc(n * sizeof *p + 1);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)rnd(seed);
+    return p;
+}
+
+static double max_abs(const float *a, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(a[i]) > m)
+            m = fabs(a[i]);
+    return m;
+}
+
+static void assert_close(const float *got, const float *want, size_t n)
+{
+    double scale = fmax(1.0, max_abs(want, n)), worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]);
+        if (e > worst) {
+            worst = e;
+            at = i;
+        }
+    }
+    if (worst > TOL * scale)
+        fail_msg("max error %g at %zu (got %g, want %g) exceeds %g", worst, at,
+                 (double)got[at], (double)want[at], TOL * scale);
+}
+
+/* A one-layer net shaped for (c, h, w). */
+static lrc_net *one_layer(const lrc_layer *proto, int64_t c, int64_t h,
+                          int64_t w)
+{
+    lrc_net *net = NULL;
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    assert_int_equal(lrc_net_append(net, proto), LRC_OK);
+    assert_int_equal(lrc_net_set_input(net, c, h, w), LRC_OK);
+    return net;
+}
+
+static float *run_layer(const lrc_layer *l, const float *in, int64_t n)
+{
+    size_t outn = (size_t)(n * l->out_shape[0] * l->out_shape[1] * l->out_shape[2]);
+    float *out = calloc(outn + 1, sizeof *out);
+    float *work = calloc(lrc_layer_workspace(l) + 1, sizeof *work);
+    assert_non_null(out);
+    assert_non_null(work);
+    assert_int_equal(lrc_layer_forward(l, in, n, out, work), LRC_OK);
+    free(work);
+    return out;
+}
+
+static void naive_conv(const lrc_layer *l, const float *in, int64_t n,
+                       float *out)
+{
+    const int64_t c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2];
+    const int64_t d = l->out_c, ho = l->out_shape[1], wo = l->out_shape[2];
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t f = 0; f < d; f++)
+            for (int64_t y = 0; y < ho; y++)
+                for (int64_t x = 0; x < wo; x++) {
+                    double s = l->bias[f];
+                    for (int64_t ch = 0; ch < c; ch++)
+                        for (int64_t i = 0; i < l->kh; i++)
+                            for (int64_t j = 0; j < l->kw; j++) {
+                                int64_t iy = y * l->sh - l->pt + i;
+                                int64_t ix = x * l->sw - l->pl + j;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                                    continue;
+                                s += (double)l->weight[((f * c + ch) * l->kh + i) * l->kw + j] *
+                                     in[((b * c + ch) * h + iy) * w + ix];
+                            }
+                    out[((b * d + f) * ho + y) * wo + x] = (float)s;
+                }
+}
+
+typedef struct conv_case {
+    int64_t c, h, w, d, kh, kw, sh, sw, pt, pl, pb, pr;
+} conv_case;
+
+static void test_conv_shapes(void **state)
+{
+    (void)state;
+    const conv_case cases[] = {
+        /* c, h, w, d, kh, kw, sh, sw, pt, pl, pb, pr */
+        {1, 9, 13, 4, 3, 3, 1, 1, 1, 1, 1, 1},
+        {3, 11, 7, 5, 1, 1, 1, 1, 0, 0, 0, 0},   /* pointwise fast path */
+        {5, 12, 17, 6, 5, 5, 1, 1, 2, 2, 2, 2},
+        {3, 15, 10, 2, 7, 7, 2, 2, 2, 2, 2, 2},
+        {5, 8, 9, 3, 3, 3, 2, 2, 0, 0, 0, 0},
+        {1, 19, 23, 8, 3, 3, 2, 1, 1, 0, 2, 1},  /* asymmetric stride/pads */
+        {6, 6, 5, 7, 1, 1, 2, 2, 1, 1, 1, 1},    /* 1x1 with pad and stride */
+        {3, 10, 10, 4, 5, 3, 1, 2, 0, 1, 2, 1},  /* non-square kernel */
+        {4, 7, 7, 9, 7, 7, 1, 1, 0, 0, 0, 0},    /* kernel = input */
+    };
+    uint64_t seed = 42;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const conv_case *k = &cases[t];
+        lrc_layer p;
+        memset(&p, 0, sizeof p);
+        p.op = LRC_OP_CONV;
+        p.in_c = k->c;
+        p.out_c = k->d;
+        p.kh = k->kh;
+        p.kw = k->kw;
+        p.sh = k->sh;
+        p.sw = k->sw;
+        p.pt = k->pt;
+        p.pl = k->pl;
+        p.pb = k->pb;
+        p.pr = k->pr;
+        p.weight = rand_floats((size_t)(k->d * k->c * k->kh * k->kw), &seed);
+        p.bias = rand_floats((size_t)k->d, &seed);
+        lrc_net *net = one_layer(&p, k->c, k->h, k->w);
+        const lrc_layer *l = lrc_net_layer(net, 0);
+        /* the ONNX/PyTorch output size */
+        assert_int_equal(l->out_shape[1], (k->h + k->pt + k->pb - k->kh) / k->sh + 1);
+        assert_int_equal(l->out_shape[2], (k->w + k->pl + k->pr - k->kw) / k->sw + 1);
+        const int64_t n = 3;
+        float *in = rand_floats((size_t)(n * k->c * k->h * k->w), &seed);
+        float *got = run_layer(l, in, n);
+        size_t outn = (size_t)(n * k->d * l->out_shape[1] * l->out_shape[2]);
+        float *want = calloc(outn, sizeof *want);
+        naive_conv(l, in, n, want);
+        assert_close(got, want, outn);
+        free(in);
+        free(got);
+        free(want);
+        free(p.weight);
+        free(p.bias);
+        lrc_net_destroy(&net);
+        assert_null(net);
+    }
+}
+
+static void naive_pool(const lrc_layer *l, const float *in, int64_t n,
+                       float *out, int is_max)
+{
+    const int64_t c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2];
+    const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
+    for (int64_t b = 0; b < n * c; b++)
+        for (int64_t y = 0; y < ho; y++)
+            for (int64_t x = 0; x < wo; x++) {
+                double m = -DBL_MAX, s = 0;
+                int64_t cnt = 0, padded = 0;
+                for (int64_t i = 0; i < l->kh; i++)
+                    for (int64_t j = 0; j < l->kw; j++) {
+                        int64_t iy = y * l->sh - l->pt + i, ix = x * l->sw - l->pl + j;
+                        if (iy >= -l->pt && iy < h + l->pb && ix >= -l->pl &&
+                            ix < w + l->pr)
+                            padded++;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                            continue;
+                        double v = in[(b * h + iy) * w + ix];
+                        m = v > m ? v : m;
+                        s += v;
+                        cnt++;
+                    }
+                out[(b * ho + y) * wo + x] =
+                    is_max ? (float)m
+                           : (float)(s / (double)(l->count_include_pad ? padded : cnt));
+            }
+}
+
+static void pool_case(lrc_op op, int64_t c, int64_t h, int64_t w, int64_t k,
+                      int64_t s, int64_t pad, int ceil_mode, int incl,
+                      int64_t want_h, int64_t want_w)
+{
+    uint64_t seed = (uint64_t)(h * 131 + w * 7 + k);
+    lrc_layer p;
+    memset(&p, 0, sizeof p);
+    p.op = op;
+    p.kh = p.kw = k;
+    p.sh = p.sw = s;
+    p.pt = p.pl = p.pb = p.pr = pad;
+    p.ceil_mode = ceil_mode;
+    p.count_include_pad = incl;
+    lrc_net *net = one_layer(&p, c, h, w);
+    const lrc_layer *l = lrc_net_layer(net, 0);
+    assert_int_equal(l->out_shape[1], want_h);
+    assert_int_equal(l->out_shape[2], want_w);
+    const int64_t n = 2;
+    float *in = rand_floats((size_t)(n * c * h * w), &seed);
+    float *got = run_layer(l, in, n);
+    size_t outn = (size_t)(n * c * want_h * want_w);
+    float *want = calloc(outn, sizeof *want);
+    naive_pool(l, in, n, want, op == LRC_OP_MAXPOOL);
+    assert_close(got, want, outn);
+    free(in);
+    free(got);
+    free(want);
+    lrc_net_destroy(&net);
+}
+
+static void test_pooling(void **state)
+{
+    (void)state;
+    /* expected sizes from PyTorch's formulas for the same arguments */
+    pool_case(LRC_OP_MAXPOOL, 3, 28, 28, 2, 2, 0, 0, 0, 14, 14);
+    pool_case(LRC_OP_MAXPOOL, 2, 7, 9, 2, 2, 0, 0, 0, 3, 4);
+    pool_case(LRC_OP_MAXPOOL, 2, 7, 9, 2, 2, 0, 1, 0, 4, 5);   /* ceil */
+    pool_case(LRC_OP_MAXPOOL, 1, 6, 11, 3, 2, 1, 1, 0, 4, 6);  /* ceil + pad */
+    pool_case(LRC_OP_MAXPOOL, 4, 13, 10, 3, 2, 1, 0, 0, 7, 5);
+    pool_case(LRC_OP_AVGPOOL, 3, 9, 8, 3, 2, 1, 0, 0, 5, 4);   /* excl. pad */
+    pool_case(LRC_OP_AVGPOOL, 3, 9, 8, 3, 2, 1, 0, 1, 5, 4);   /* incl. pad */
+    pool_case(LRC_OP_AVGPOOL, 2, 10, 7, 2, 2, 0, 1, 1, 5, 4);  /* ceil */
+    pool_case(LRC_OP_AVGPOOL, 5, 5, 5, 5, 1, 0, 0, 0, 1, 1);
+}
+
+static void test_globalavgpool(void **state)
+{
+    (void)state;
+    lrc_layer p;
+    memset(&p, 0, sizeof p);
+    p.op = LRC_OP_GLOBALAVGPOOL;
+    lrc_net *net = one_layer(&p, 3, 5, 7);
+    const lrc_layer *l = lrc_net_layer(net, 0);
+    float in[2 * 3 * 35];
+    for (int i = 0; i < 2 * 3 * 35; i++)
+        in[i] = (float)i;
+    float *got = run_layer(l, in, 2);
+    for (int b = 0; b < 6; b++) /* mean of 35 consecutive integers */
+        assert_float_equal(got[b], 35.0 * b + 17.0, 1e-4);
+    free(got);
+    lrc_net_destroy(&net);
+}
+
+static void test_dense_softmax_flatten(void **state)
+{
+    (void)state;
+    uint64_t seed = 7;
+    lrc_net *net = NULL;
+    lrc_layer fl, dn, sm;
+    memset(&fl, 0, sizeof fl);
+    memset(&dn, 0, sizeof dn);
+    memset(&sm, 0, sizeof sm);
+    fl.op = LRC_OP_FLATTEN;
+    fl.flatten_check = -1;
+    dn.op = LRC_OP_DENSE;
+    dn.in_c = 2 * 3 * 5;
+    dn.out_c = 11;
+    dn.kh = dn.kw = 1;
+    dn.weight = rand_floats(30 * 11, &seed);
+    dn.bias = rand_floats(11, &seed);
+    sm.op = LRC_OP_SOFTMAX;
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    assert_int_equal(lrc_net_append(net, &fl), LRC_OK);
+    assert_int_equal(lrc_net_append(net, &dn), LRC_OK);
+    assert_int_equal(lrc_net_append(net, &sm), LRC_OK);
+    assert_int_equal(lrc_net_set_input(net, 2, 3, 5), LRC_OK);
+    assert_int_equal(lrc_net_output_size(net), 11);
+    assert_int_equal(lrc_layer_macs(lrc_net_layer(net, 1)), 330);
+
+    const int64_t n = 9;
+    float *in = rand_floats((size_t)n * 30, &seed);
+    float *out = calloc((size_t)n * 11, sizeof *out);
+    lrc_forward *fw = NULL;
+    /* batch 4 over 9 images: chunks of 4, 4, 1 */
+    assert_int_equal(lrc_forward_create(net, 0, 3, 4, &fw), LRC_OK);
+    assert_int_equal(lrc_forward_run(fw, in, n, out), LRC_OK);
+    for (int64_t b = 0; b < n; b++) {
+        double z[11], m = -DBL_MAX, s = 0;
+        for (int o = 0; o < 11; o++) {
+            z[o] = dn.bias[o];
+            for (int i = 0; i < 30; i++)
+                z[o] += (double)dn.weight[o * 30 + i] * in[b * 30 + i];
+            m = z[o] > m ? z[o] : m;
+        }
+        for (int o = 0; o < 11; o++)
+            s += exp(z[o] - m);
+        double total = 0;
+        for (int o = 0; o < 11; o++) {
+            assert_float_equal(out[b * 11 + o], exp(z[o] - m) / s, 1e-6);
+            total += out[b * 11 + o];
+        }
+        assert_float_equal(total, 1.0, 1e-5);
+    }
+    lrc_forward_destroy(&fw);
+    assert_null(fw);
+    lrc_forward_destroy(&fw); /* no-op on NULL */
+    free(in);
+    free(out);
+    free(dn.weight);
+    free(dn.bias);
+    lrc_net_destroy(&net);
+}
+
+/* A conv-relu-pool-conv chain through a plan with a batch smaller than n
+ * equals the layers applied one by one. */
+static void test_plan_matches_layers(void **state)
+{
+    (void)state;
+    uint64_t seed = 99;
+    lrc_layer c1, r, mp, c2;
+    memset(&c1, 0, sizeof c1);
+    c1.op = LRC_OP_CONV;
+    c1.in_c = 2;
+    c1.out_c = 4;
+    c1.kh = c1.kw = 3;
+    c1.sh = c1.sw = 1;
+    c1.pt = c1.pl = c1.pb = c1.pr = 1;
+    c1.weight = rand_floats(4 * 2 * 9, &seed);
+    c1.bias = rand_floats(4, &seed);
+    memset(&r, 0, sizeof r);
+    r.op = LRC_OP_RELU;
+    memset(&mp, 0, sizeof mp);
+    mp.op = LRC_OP_MAXPOOL;
+    mp.kh = mp.kw = mp.sh = mp.sw = 2;
+    c2 = c1;
+    c2.in_c = 4;
+    c2.out_c = 3;
+    c2.weight = rand_floats(3 * 4 * 9, &seed);
+    c2.bias = rand_floats(3, &seed);
+    lrc_net *net = NULL;
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    const lrc_layer *ls[4] = {&c1, &r, &mp, &c2};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(lrc_net_append(net, ls[i]), LRC_OK);
+    assert_int_equal(lrc_net_set_input(net, 2, 10, 9), LRC_OK);
+    const int64_t n = 5;
+    float *in = rand_floats((size_t)n * 2 * 90, &seed);
+    size_t outn = (size_t)(n * lrc_net_output_size(net));
+    float *out = calloc(outn, sizeof *out);
+    lrc_forward *fw = NULL;
+    assert_int_equal(lrc_forward_create(net, 0, 4, 2, &fw), LRC_OK);
+    assert_int_equal(lrc_forward_run(fw, in, n, out), LRC_OK);
+    float *a = run_layer(lrc_net_layer(net, 0), in, n);
+    float *b = run_layer(lrc_net_layer(net, 1), a, n);
+    float *c = run_layer(lrc_net_layer(net, 2), b, n);
+    float *d = run_layer(lrc_net_layer(net, 3), c, n);
+    assert_memory_equal(out, d, outn * sizeof(float));
+    lrc_forward_destroy(&fw);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    free(in);
+    free(out);
+    free(c1.weight);
+    free(c1.bias);
+    free(c2.weight);
+    free(c2.bias);
+    lrc_net_destroy(&net);
+}
+
+static void test_shape_errors(void **state)
+{
+    (void)state;
+    uint64_t seed = 3;
+    lrc_layer p;
+    memset(&p, 0, sizeof p);
+    p.op = LRC_OP_CONV;
+    p.in_c = 3;
+    p.out_c = 2;
+    p.kh = p.kw = 3;
+    p.sh = p.sw = 1;
+    p.weight = rand_floats(2 * 3 * 9, &seed);
+    lrc_net *net = NULL;
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    /* wrong channel count, and a kernel larger than the input */
+    assert_int_equal(lrc_net_set_input(net, 4, 8, 8), LRC_ERR_FORMAT);
+    assert_int_equal(lrc_net_set_input(net, 3, 2, 8), LRC_ERR_ARG);
+    assert_int_equal(lrc_net_set_input(net, 3, 3, 3), LRC_OK);
+    /* duplicate layer names are refused */
+    p.name = "conv";
+    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    assert_int_equal(lrc_net_append(net, &p), LRC_ERR_FORMAT);
+    assert_int_equal(lrc_net_find(net, "conv"), 1);
+    free(p.weight);
+    lrc_net_destroy(&net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_shapes),
+        cmocka_unit_test(test_pooling),
+        cmocka_unit_test(test_globalavgpool),
+        cmocka_unit_test(test_dense_softmax_flatten),
+        cmocka_unit_test(test_plan_matches_layers),
+        cmocka_unit_test(test_shape_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
