@@ -102,6 +102,22 @@ lrc_status lrc_net_set_meta(lrc_net *net, const char *key, const char *value);
 const char *lrc_net_input_name(const lrc_net *net);
 const char *lrc_net_output_name(const lrc_net *net);
 
+/* Writes the net as ONNX (opset 13, standard Conv/Relu/MaxPool/AveragePool/
+ * GlobalAveragePool/Flatten/Gemm/Softmax nodes, float32 initializers, input
+ * [N, C, H, W] with a dynamic batch dimension "N", the net's input and
+ * output names, and its metadata as metadata_props). The net must be shaped.
+ * The file is written under a temporary name and renamed on success, so a
+ * failure leaves no partial file. Not Collective (call it on one rank). */
+lrc_status lrc_onnx_save(const lrc_net *net, const char *path);
+
+/* A deep copy of a net (layers, weights, metadata, names, shapes). */
+lrc_status lrc_net_clone(const lrc_net *net, lrc_net **out);
+
+/* Replaces layer i by the `count` layers in `with` (copied), then re-infers
+ * the shapes if the net was shaped. Not Collective. */
+lrc_status lrc_net_replace(lrc_net *net, int64_t i, const lrc_layer *with,
+                           int64_t count);
+
 /* Prints the layer table of `lrc_net inspect`: name, op, input and output
  * shapes, parameters, multiply-adds per image, and totals. */
 void lrc_net_print(const lrc_net *net, FILE *out);

@@ -9,8 +9,9 @@
 
 #include "lrc/data.h"
 
-/* Labels must lie in 0..LRC_DATA_MAX_LABEL. */
-#define LRC_DATA_MAX_LABEL 255
+/* Labels must lie in 0..LRC_DATA_MAX_LABEL (class indices; ImageNet has
+ * 1000, and the model checks its own output count at evaluation). */
+#define LRC_DATA_MAX_LABEL 1000000
 
 typedef struct lrc_idx_set lrc_idx_set; /* idx.c */
 typedef struct lrc_h5_set lrc_h5_set;   /* h5data.c */

@@ -104,12 +104,17 @@ lrc_status lrc_norm_check(const lrc_norm *norm, int64_t channels,
                       "%s: normalisation channel %d has mean %g, std %g; both "
                       "must be finite and std > 0", what, i, norm->mean[i],
                       norm->std[i]);
-    if (norm->channels != 1 && norm->channels != channels)
+    if (norm->channels != 1 && norm->channels != channels) {
+        if (channels == 1)
+            LRC_RAISE(LRC_ERR_ARG,
+                      "%s: normalisation has %d mean/std values but the "
+                      "images have 1 channel (give 1 value)", what,
+                      norm->channels);
         LRC_RAISE(LRC_ERR_ARG,
                   "%s: normalisation has %d mean/std values but the images "
-                  "have %" PRId64 " channel%s (give 1 value or %" PRId64 ")",
-                  what, norm->channels, channels, channels == 1 ? "" : "s",
-                  channels);
+                  "have %" PRId64 " channels (give 1 value or %" PRId64 ")",
+                  what, norm->channels, channels, channels);
+    }
     return LRC_OK;
 }
 

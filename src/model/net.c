@@ -383,3 +383,65 @@ void lrc_net_print(const lrc_net *net, FILE *out)
     for (int64_t i = 0; i < net->n_meta; i++)
         fprintf(out, "metadata: %s = %s\n", net->meta[i].key, net->meta[i].value);
 }
+
+lrc_status lrc_net_clone(const lrc_net *net, lrc_net **out)
+{
+    lrc_status st = LRC_OK;
+    lrc_net *c = NULL;
+    *out = NULL;
+    LRC_TRY(lrc_net_create(&c));
+    lrc_free(&c->source);
+    lrc_free(&c->input_name);
+    lrc_free(&c->output_name);
+    LRC_TRY(lrc_strdup(&c->source, net->source));
+    LRC_TRY(lrc_strdup(&c->input_name, net->input_name));
+    LRC_TRY(lrc_strdup(&c->output_name, net->output_name));
+    for (int64_t i = 0; i < net->n_layers; i++)
+        LRC_TRY(lrc_net_append(c, &net->layers[i]));
+    for (int64_t i = 0; i < net->n_meta; i++)
+        LRC_TRY(lrc_net_set_meta(c, net->meta[i].key, net->meta[i].value));
+    memcpy(c->declared, net->declared, sizeof c->declared);
+    memcpy(c->input, net->input, sizeof c->input);
+    c->shaped = net->shaped;
+    *out = c;
+    return LRC_OK;
+cleanup:
+    lrc_net_destroy(&c);
+    return st;
+}
+
+lrc_status lrc_net_replace(lrc_net *net, int64_t i, const lrc_layer *with,
+                           int64_t count)
+{
+    lrc_status st = LRC_OK;
+    lrc_net *tmp = NULL;
+    if (i < 0 || i >= net->n_layers || count < 1)
+        LRC_RAISE(LRC_ERR_INTERNAL, "%s: cannot replace layer %" PRId64
+                  " by %" PRId64 " layers", net->source, i, count);
+    /* Build the new layer list in a scratch net so that a failure leaves
+     * `net` untouched; the replaced layer's name is free for the new ones. */
+    LRC_TRY(lrc_net_create(&tmp));
+    for (int64_t j = 0; j < net->n_layers; j++) {
+        if (j != i) {
+            LRC_TRY(lrc_net_append(tmp, &net->layers[j]));
+            continue;
+        }
+        for (int64_t k = 0; k < count; k++)
+            LRC_TRY(lrc_net_append(tmp, &with[k]));
+    }
+    /* swap the layer arrays */
+    lrc_layer *old = net->layers;
+    int64_t old_n = net->n_layers, old_cap = net->cap_layers;
+    net->layers = tmp->layers;
+    net->n_layers = tmp->n_layers;
+    net->cap_layers = tmp->cap_layers;
+    tmp->layers = old;
+    tmp->n_layers = old_n;
+    tmp->cap_layers = old_cap;
+    if (net->shaped)
+        LRC_TRY(lrc_net_set_input(net, net->input[0], net->input[1],
+                                  net->input[2]));
+cleanup:
+    lrc_net_destroy(&tmp);
+    return st;
+}

@@ -1,0 +1,122 @@
+/* Turning a factor (P, Qt, b) into the two conv layers that replace a conv,
+ * and the data-free SVD factor. Products are formed in double. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "method/method_impl.h"
+
+void lrc_layer_release(lrc_layer *l)
+{
+    if (!l)
+        return;
+    lrc_free(&l->name);
+    lrc_free(&l->weight);
+    lrc_free(&l->bias);
+}
+
+static lrc_status suffixed(char **out, const char *name, const char *suffix)
+{
+    size_t n = strlen(name) + strlen(suffix) + 1;
+    LRC_CALL(lrc_calloc(out, n, 1, "layer name"));
+    snprintf(*out, n, "%s%s", name, suffix);
+    return LRC_OK;
+}
+
+lrc_status lrc_decompose_conv(const lrc_layer *conv, const lrc_lowrank *f,
+                              lrc_layer *a, lrc_layer *b)
+{
+    lrc_status st = LRC_OK;
+    const int64_t d = conv->out_c, r = f->rank;
+    const int64_t K = conv->in_c * conv->kh * conv->kw;
+    memset(a, 0, sizeof *a);
+    memset(b, 0, sizeof *b);
+    if (conv->op != LRC_OP_CONV || f->d != d)
+        LRC_RAISE(LRC_ERR_INTERNAL, "layer '%s': a factor of width %" PRId64
+                  " does not fit", conv->name, f->d);
+    *a = *conv;
+    a->name = NULL;
+    a->weight = NULL;
+    a->bias = NULL;
+    a->out_c = r;
+    LRC_TRY(suffixed(&a->name, conv->name, "_lrA"));
+    LRC_TRY(lrc_calloc(&a->weight, (size_t)(r * K), sizeof(float), "weights"));
+    LRC_TRY(lrc_calloc(&a->bias, (size_t)r, sizeof(float), "bias"));
+    for (int64_t i = 0; i < r; i++) {
+        const double *q = f->Qt + i * d;
+        double bs = 0.0;
+        for (int64_t j = 0; j < d; j++)
+            bs += q[j] * conv->bias[j];
+        a->bias[i] = (float)bs;
+        for (int64_t k = 0; k < K; k++) {
+            double s = 0.0;
+            for (int64_t j = 0; j < d; j++)
+                s += q[j] * conv->weight[j * K + k];
+            a->weight[i * K + k] = (float)s;
+        }
+    }
+    b->op = LRC_OP_CONV;
+    b->in_c = r;
+    b->out_c = d;
+    b->kh = b->kw = b->sh = b->sw = 1;
+    b->flatten_check = -1;
+    LRC_TRY(suffixed(&b->name, conv->name, "_lrB"));
+    LRC_TRY(lrc_calloc(&b->weight, (size_t)(d * r), sizeof(float), "weights"));
+    LRC_TRY(lrc_calloc(&b->bias, (size_t)d, sizeof(float), "bias"));
+    for (int64_t j = 0; j < d * r; j++)
+        b->weight[j] = (float)f->P[j];
+    for (int64_t j = 0; j < d; j++)
+        b->bias[j] = (float)f->b[j];
+    return LRC_OK;
+cleanup:
+    lrc_layer_release(a);
+    lrc_layer_release(b);
+    return st;
+}
+
+lrc_status lrc_svd_factor(const lrc_layer *conv, int64_t rank, lrc_lowrank *f)
+{
+    lrc_status st = LRC_OK;
+    const int64_t d = conv->out_c, K = conv->in_c * conv->kh * conv->kw;
+    double *G = NULL, *w = NULL, *V = NULL;
+    memset(f, 0, sizeof *f);
+    if (rank < 1 || rank > d)
+        LRC_RAISE(LRC_ERR_ARG, "layer '%s': rank %" PRId64 " outside 1..%" PRId64,
+                  conv->name, rank, d);
+    /* The left singular vectors of W are the eigenvectors of W W^T. */
+    LRC_TRY(lrc_calloc(&G, (size_t)(d * d), sizeof *G, "W W^T"));
+    LRC_TRY(lrc_calloc(&w, (size_t)d, sizeof *w, "eigenvalues"));
+    LRC_TRY(lrc_calloc(&V, (size_t)(d * d), sizeof *V, "eigenvectors"));
+    for (int64_t i = 0; i < d; i++)
+        for (int64_t j = 0; j <= i; j++) {
+            double s = 0.0;
+            for (int64_t k = 0; k < K; k++)
+                s += (double)conv->weight[i * K + k] * conv->weight[j * K + k];
+            G[i * d + j] = G[j * d + i] = s;
+        }
+    LRC_TRY(lrc_eig_sym(d, G, w, V));
+    LRC_TRY(lrc_lowrank_alloc(f, d, rank));
+    for (int64_t i = 0; i < d; i++)
+        for (int64_t r = 0; r < rank; r++) {
+            f->P[i * rank + r] = V[i * d + r];
+            f->Qt[r * d + i] = V[i * d + r];
+        }
+    /* b = (I - U U^T) b0 keeps the bias exact: y' = U U^T (W x + b0) + b. */
+    for (int64_t i = 0; i < d; i++) {
+        double s = 0.0;
+        for (int64_t r = 0; r < rank; r++) {
+            double u = 0.0;
+            for (int64_t j = 0; j < d; j++)
+                u += f->Qt[r * d + j] * conv->bias[j];
+            s += f->P[i * rank + r] * u;
+        }
+        f->b[i] = conv->bias[i] - s;
+    }
+cleanup:
+    lrc_free(&G);
+    lrc_free(&w);
+    lrc_free(&V);
+    if (st != LRC_OK)
+        lrc_lowrank_free(f);
+    return st;
+}
