@@ -127,6 +127,13 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
                            int nonlinear, const lrc_nonlinear_params *p,
                            lrc_lowrank *f, lrc_solve_report *report);
 
+/* Mean errors of a factor on the samples over all ranks: nonlinear
+ * ||r(y) - r(M yh + b)||^2 and least-squares ||y - (M yh + b)||^2 per
+ * sample; *total receives the global sample count. Collective. */
+lrc_status lrc_factor_errors(MPI_Comm comm, const lrc_samples *s,
+                             const lrc_lowrank *f, double *nonlinear,
+                             double *lsq, int64_t *total);
+
 /* ---- rank selection ---- */
 
 /* One candidate layer for rank selection. */

@@ -16,6 +16,15 @@ static void usage(FILE *out)
             "  eval MODEL.onnx --data SPEC [--mean M --std S] [--limit N]\n"
             "       [--batch B] [--save-logits OUT.h5]\n"
             "      top-1/top-5 accuracy of a model on a labelled data set\n"
+            "  compress MODEL.onnx --data SPEC --speedup S --output OUT.onnx\n"
+            "       [--method nonlinear-asym|nonlinear|linear-asym|linear|svd]\n"
+            "       [--layers a,b,...] [--ranks r1,r2,...] [--images N]\n"
+            "       [--locations L] [--seed X] [--mean M --std S]\n"
+            "       [--iters SMALL,LARGE] [--lambda SMALL,LARGE] [--batch B]\n"
+            "       [--results RESULTS.h5] [--eval SPEC [--eval-limit N]]\n"
+            "       [--quiet]\n"
+            "      low-rank approximation of the conv layers for a whole-model\n"
+            "      speedup; writes the compressed ONNX model\n"
             "  inspect MODEL.onnx [--input C,H,W]\n"
             "      the model's layers, shapes, parameters and multiply-adds\n"
             "\n"
@@ -47,6 +56,8 @@ int main(int argc, char **argv)
         code = argc < 2 ? 2 : 0;
     } else if (strcmp(argv[1], "eval") == 0) {
         st = lrc_cmd_eval(MPI_COMM_WORLD, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "compress") == 0) {
+        st = lrc_cmd_compress(MPI_COMM_WORLD, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "inspect") == 0) {
         st = lrc_cmd_inspect(MPI_COMM_WORLD, argc - 1, argv + 1);
     } else {

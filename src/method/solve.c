@@ -139,6 +139,30 @@ static void local_errors(const lrc_samples *s, const double *pred,
     memcpy(out, e, sizeof e);
 }
 
+lrc_status lrc_factor_errors(MPI_Comm comm, const lrc_samples *s,
+                             const lrc_lowrank *f, double *nonlinear,
+                             double *lsq, int64_t *total)
+{
+    lrc_status st = LRC_OK;
+    double *pred = NULL, *t1 = NULL, e[4];
+    LRC_TRY(lrc_calloc(&pred, (size_t)(s->n * s->d), sizeof *pred, "predictions"));
+    LRC_TRY(lrc_calloc(&t1, (size_t)(s->n * f->rank), sizeof *t1, "scratch"));
+    predict(s, f, t1, pred);
+    local_errors(s, pred, NULL, e);
+    e[2] = (double)s->n;
+    LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, e, 3, MPI_DOUBLE, MPI_SUM, comm));
+    if (e[2] < 1)
+        LRC_FAIL(LRC_ERR_ARG, "no response samples on any rank");
+    *nonlinear = e[0] / e[2];
+    *lsq = e[1] / e[2];
+    if (total)
+        *total = (int64_t)e[2];
+cleanup:
+    lrc_free(&pred);
+    lrc_free(&t1);
+    return st;
+}
+
 lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
                            int nonlinear, const lrc_nonlinear_params *p,
                            lrc_lowrank *f, lrc_solve_report *report)

@@ -1,0 +1,628 @@
+/* The compression schedule (see include/lrc/compress.h for the stages). */
+#include "lrc/compress.h"
+
+#include <cblas.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lrc/forward.h"
+
+void lrc_compress_defaults(lrc_compress_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->method = LRC_METHOD_NONLINEAR_ASYM;
+    p->speedup = 4.0;
+    p->images = 3000;
+    p->locations = 10;
+    p->seed = 1;
+    p->batch = 64;
+    lrc_nonlinear_defaults(&p->nl);
+}
+
+void lrc_compress_result_free(lrc_compress_result *r)
+{
+    if (!r)
+        return;
+    for (int64_t i = 0; i < r->n; i++) {
+        lrc_free(&r->layers[i].name);
+        lrc_free(&r->layers[i].eig);
+        lrc_solve_report_free(&r->layers[i].report);
+    }
+    lrc_free(&r->layers);
+    memset(r, 0, sizeof *r);
+}
+
+static uint64_t splitmix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The first n of a seeded shuffle of [0, total), sorted (for reading
+ * locality). Depends only on (total, n, seed). */
+static lrc_status choose_images(int64_t total, int64_t n, uint64_t seed,
+                                int64_t *out)
+{
+    int64_t *perm = NULL;
+    LRC_CALL(lrc_calloc(&perm, (size_t)total, sizeof *perm, "image permutation"));
+    for (int64_t i = 0; i < total; i++)
+        perm[i] = i;
+    uint64_t state = splitmix(seed ^ 0x5eed1ULL);
+    for (int64_t i = 0; i < n; i++) {
+        state = splitmix(state);
+        int64_t j = i + (int64_t)(state % (uint64_t)(total - i));
+        int64_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    memcpy(out, perm, (size_t)n * sizeof *out);
+    qsort(out, (size_t)n, sizeof *out, cmp_i64);
+    lrc_free(&perm);
+    return LRC_OK;
+}
+
+/* Output pixel of sample j of data-set image `img` at original layer
+ * `layer`: a function of the seed and these indices only. */
+static int64_t sample_location(uint64_t seed, int64_t layer, int64_t img,
+                               int64_t j, int64_t hw)
+{
+    uint64_t h = splitmix(seed ^ 0xa5a5a5a5ULL);
+    h = splitmix(h ^ (uint64_t)layer);
+    h = splitmix(h ^ (uint64_t)img);
+    h = splitmix(h ^ (uint64_t)j);
+    return (int64_t)(h % (uint64_t)hw);
+}
+
+/* Responses y = W x + b0 of conv `l` at `nl` output pixels of one image
+ * (act: c x h x w); out: nl x d. Wd is W in double (d x K); patch holds
+ * nl x K doubles. */
+static void sample_responses(const lrc_layer *l, const double *Wd,
+                             const float *act, const int64_t *locs, int64_t nl,
+                             double *patch, double *out)
+{
+    const int64_t c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2];
+    const int64_t wo = l->out_shape[2], d = l->out_c;
+    const int64_t K = c * l->kh * l->kw;
+    for (int64_t s = 0; s < nl; s++) {
+        const int64_t oy = locs[s] / wo, ox = locs[s] % wo;
+        double *p = patch + s * K;
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t i = 0; i < l->kh; i++)
+                for (int64_t j = 0; j < l->kw; j++) {
+                    const int64_t iy = oy * l->sh - l->pt + i;
+                    const int64_t ix = ox * l->sw - l->pl + j;
+                    *p++ = (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                               ? act[(ch * h + iy) * w + ix]
+                               : 0.0;
+                }
+        for (int64_t f = 0; f < d; f++)
+            out[s * d + f] = l->bias[f];
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nl, (int)d,
+                (int)K, 1.0, patch, (int)K, Wd, (int)K, 1.0, out, (int)d);
+}
+
+typedef struct target {
+    int64_t index;   /* in the original net */
+    double *Wd;      /* weights in double */
+    double *y;       /* local original responses, n_local*L x d */
+    double *yh;      /* local approximated responses (asymmetric) */
+    int64_t *locs;   /* n_local*L sample pixels */
+} target;
+
+typedef struct ctx {
+    MPI_Comm comm;
+    int rank, size;
+    const lrc_net *net;
+    const lrc_compress_params *p;
+    int64_t n_local, L;
+    const int64_t *img_ids;  /* this rank's data-set indices */
+    float *images;           /* n_local x input size */
+    target *t;
+    int64_t nt;
+    double *patch;           /* L x max K scratch */
+} ctx;
+
+static lrc_status resolve_targets(ctx *c, lrc_compress_result *res)
+{
+    const lrc_net *net = c->net;
+    const lrc_compress_params *p = c->p;
+    const int64_t nl = lrc_net_num_layers(net);
+    int64_t n = 0, first_conv = -1;
+    for (int64_t i = 0; i < nl; i++)
+        if (lrc_net_layer(net, i)->op == LRC_OP_CONV) {
+            if (first_conv < 0)
+                first_conv = i;
+            n++;
+        }
+    if (p->layers) {
+        n = p->n_layers;
+        if (n == 0)
+            LRC_RAISE(LRC_ERR_ARG, "--layers names no layer");
+    } else {
+        n = n > 0 ? n - 1 : 0; /* every conv but the first, as the papers do */
+    }
+    if (n == 0)
+        LRC_RAISE(LRC_ERR_ARG, "%s: the model has no conv layer to approximate "
+                  "(the first conv is kept; name layers with --layers)",
+                  lrc_net_source(net));
+    LRC_CALL(lrc_calloc(&c->t, (size_t)n, sizeof *c->t, "targets"));
+    LRC_CALL(lrc_calloc(&res->layers, (size_t)n, sizeof *res->layers,
+                        "layer results"));
+    c->nt = n;
+    res->n = n;
+    int64_t k = 0;
+    for (int64_t i = 0; i < nl && !p->layers; i++)
+        if (lrc_net_layer(net, i)->op == LRC_OP_CONV && i != first_conv)
+            c->t[k++].index = i;
+    for (int64_t j = 0; p->layers && j < n; j++) {
+        int64_t i = lrc_net_find(net, p->layers[j]);
+        if (i < 0)
+            LRC_RAISE(LRC_ERR_ARG, "--layers: %s has no layer named '%s' (see "
+                      "lrcompress inspect)", lrc_net_source(net), p->layers[j]);
+        if (lrc_net_layer(net, i)->op != LRC_OP_CONV)
+            LRC_RAISE(LRC_ERR_ARG, "--layers: layer '%s' of %s is a %s, not a "
+                      "Conv", p->layers[j], lrc_net_source(net),
+                      lrc_op_name(lrc_net_layer(net, i)->op));
+        for (int64_t q = 0; q < j; q++)
+            if (c->t[q].index == i)
+                LRC_RAISE(LRC_ERR_ARG, "--layers names '%s' twice",
+                          p->layers[j]);
+        c->t[j].index = i;
+    }
+    /* bottom-up order */
+    for (int64_t a = 1; a < n; a++)
+        for (int64_t b = a; b > 0 && c->t[b - 1].index > c->t[b].index; b--) {
+            int64_t tmp = c->t[b].index;
+            c->t[b].index = c->t[b - 1].index;
+            c->t[b - 1].index = tmp;
+        }
+    if (p->ranks && p->n_ranks != n)
+        LRC_RAISE(LRC_ERR_ARG, "--ranks gives %" PRId64 " ranks for %" PRId64
+                  " target layers", p->n_ranks, n);
+    for (int64_t j = 0; j < n; j++) {
+        const lrc_layer *l = lrc_net_layer(net, c->t[j].index);
+        lrc_compress_layer *r = &res->layers[j];
+        LRC_CALL(lrc_strdup(&r->name, l->name));
+        r->index = c->t[j].index;
+        r->d = l->out_c;
+        r->kkc = l->in_c * l->kh * l->kw;
+        r->hw = l->out_shape[1] * l->out_shape[2];
+        r->rank = r->d;
+        if (p->ranks) {
+            if (p->ranks[j] < 1 || p->ranks[j] > r->d)
+                LRC_RAISE(LRC_ERR_ARG, "--ranks: rank %" PRId64 " of layer '%s' "
+                          "is outside 1..%" PRId64, p->ranks[j], l->name, r->d);
+            r->rank = p->ranks[j];
+        }
+    }
+    return LRC_OK;
+}
+
+/* Pass 2: the original net over the shard, batch by batch, keeping the
+ * responses at the sampled pixels of every target layer. */
+static lrc_status original_pass(ctx *c)
+{
+    lrc_status st = LRC_OK;
+    const lrc_net *net = c->net;
+    const int64_t last = c->t[c->nt - 1].index;
+    const int64_t batch = c->p->batch;
+    const int64_t in_sz = lrc_net_input_size(net);
+    float *buf[2] = {NULL, NULL}, *work = NULL;
+    size_t act = (size_t)lrc_net_max_activation(net), wl = 0;
+    for (int64_t i = 0; i <= last; i++) {
+        size_t w = lrc_layer_workspace(lrc_net_layer(net, i));
+        wl = w > wl ? w : wl;
+    }
+    LRC_TRY(lrc_calloc(&buf[0], (size_t)batch * act, sizeof(float), "activations"));
+    LRC_TRY(lrc_calloc(&buf[1], (size_t)batch * act, sizeof(float), "activations"));
+    LRC_TRY(lrc_calloc(&work, wl, sizeof(float), "im2col buffer"));
+    for (int64_t s = 0; s < c->n_local; s += batch) {
+        const int64_t m = c->n_local - s < batch ? c->n_local - s : batch;
+        const float *src = c->images + s * in_sz;
+        int which = 0;
+        int64_t ti = 0;
+        for (int64_t i = 0; i <= last; i++) {
+            const lrc_layer *l = lrc_net_layer(net, i);
+            if (ti < c->nt && c->t[ti].index == i) {
+                target *t = &c->t[ti];
+                const int64_t isz = l->in_shape[0] * l->in_shape[1] * l->in_shape[2];
+                for (int64_t b = 0; b < m; b++) {
+                    const int64_t row = (s + b) * c->L;
+                    sample_responses(l, t->Wd, src + b * isz, t->locs + row,
+                                     c->L, c->patch, t->y + row * l->out_c);
+                }
+                ti++;
+            }
+            if (i == last)
+                break;
+            LRC_TRY(lrc_layer_forward(l, src, m, buf[which], work));
+            src = buf[which];
+            which ^= 1;
+        }
+    }
+cleanup:
+    lrc_free(&buf[0]);
+    lrc_free(&buf[1]);
+    lrc_free(&work);
+    return st;
+}
+
+/* The spectrum of each target layer's original responses (covariance
+ * eigenvalues, descending, divided by the sample count). */
+static lrc_status spectra(ctx *c, lrc_compress_result *res)
+{
+    lrc_status st = LRC_OK;
+    double *C = NULL;
+    for (int64_t j = 0; j < c->nt; j++) {
+        lrc_compress_layer *r = &res->layers[j];
+        const int64_t d = r->d;
+        lrc_samples s = {d, c->n_local * c->L, c->t[j].y, c->t[j].y};
+        int64_t n = 0;
+        LRC_TRY(lrc_calloc(&C, (size_t)(d * d), sizeof *C, "covariance"));
+        LRC_TRY(lrc_calloc(&r->eig, (size_t)d, sizeof *r->eig, "eigenvalues"));
+        LRC_TRY(lrc_stats_reduce(c->comm, &s, NULL, NULL, NULL, NULL, C, &n));
+        LRC_TRY(lrc_eig_sym(d, C, r->eig, NULL));
+        for (int64_t a = 0; a < d; a++)
+            r->eig[a] = r->eig[a] > 0 ? r->eig[a] / (double)n : 0.0;
+        lrc_free(&C);
+    }
+cleanup:
+    lrc_free(&C);
+    return st;
+}
+
+static lrc_status choose_ranks(ctx *c, lrc_compress_result *res)
+{
+    lrc_status st = LRC_OK;
+    lrc_rank_layer *rl = NULL;
+    int64_t *ranks = NULL;
+    int64_t fixed = 0;
+    const int64_t nl = lrc_net_num_layers(c->net);
+    for (int64_t i = 0, j = 0; i < nl; i++) {
+        const lrc_layer *l = lrc_net_layer(c->net, i);
+        if (l->op != LRC_OP_CONV)
+            continue;
+        if (j < c->nt && c->t[j].index == i)
+            j++;
+        else
+            fixed += lrc_layer_macs(l);
+    }
+    if (!c->p->ranks) {
+        double achieved = 0;
+        LRC_TRY(lrc_calloc(&rl, (size_t)c->nt, sizeof *rl, "rank layers"));
+        LRC_TRY(lrc_calloc(&ranks, (size_t)c->nt, sizeof *ranks, "ranks"));
+        for (int64_t j = 0; j < c->nt; j++) {
+            const lrc_compress_layer *r = &res->layers[j];
+            rl[j].d = r->d;
+            rl[j].kkc = r->kkc;
+            rl[j].hw = r->hw;
+            rl[j].eig = r->eig;
+        }
+        LRC_TRY(lrc_select_ranks(rl, c->nt, fixed, c->p->speedup, ranks,
+                                 &achieved));
+        for (int64_t j = 0; j < c->nt; j++)
+            res->layers[j].rank = ranks[j];
+    }
+    res->conv_before = res->conv_after = fixed;
+    for (int64_t j = 0; j < c->nt; j++) {
+        lrc_compress_layer *r = &res->layers[j];
+        lrc_rank_layer one = {r->d, r->kkc, r->hw, r->eig};
+        r->cost_before = r->d * r->kkc * r->hw;
+        r->cost_after = lrc_rank_cost(&one, r->rank);
+        if (r->cost_after >= r->cost_before)
+            r->rank = r->d; /* kept in its original form */
+        res->conv_before += r->cost_before;
+        res->conv_after += r->cost_after;
+        double kept = 0, all = 0;
+        for (int64_t a = 0; a < r->d; a++) {
+            all += r->eig ? r->eig[a] : 0;
+            kept += (r->eig && a < r->rank) ? r->eig[a] : 0;
+        }
+        r->energy = all > 0 ? kept / all : 1.0;
+    }
+    res->speedup = (double)res->conv_before / (double)res->conv_after;
+cleanup:
+    lrc_free(&rl);
+    lrc_free(&ranks);
+    return st;
+}
+
+static void progress(const ctx *c, const lrc_compress_layer *r)
+{
+    if (c->rank != 0 || c->p->quiet)
+        return;
+    if (r->rank >= r->d) {
+        lrc_log("layer %s: d=%" PRId64 " kept (a rank-%" PRId64 " pair would "
+                "not be cheaper)", r->name, r->d, r->rank);
+        return;
+    }
+    lrc_log("layer %s: d=%" PRId64 " -> d'=%" PRId64 " (%.1f%% PCA energy), "
+            "error linear %.4g -> final %.4g (%d iterations, best %d), %.2f s",
+            r->name, r->d, r->rank, 100.0 * r->energy,
+            r->report.linear_error, r->report.final_error, r->report.iters,
+            r->report.best_iter + 1, r->seconds);
+}
+
+/* Solves target j on (y, yh) samples and returns its replacement pair. */
+static lrc_status solve_target(ctx *c, int64_t j, const lrc_layer *conv,
+                               const double *yh, lrc_compress_result *res,
+                               lrc_layer pair[2])
+{
+    lrc_status st = LRC_OK;
+    lrc_compress_layer *r = &res->layers[j];
+    lrc_lowrank f;
+    memset(&f, 0, sizeof f);
+    double t0 = lrc_wtime();
+    if (c->p->method == LRC_METHOD_SVD) {
+        LRC_TRY(lrc_svd_factor(conv, r->rank, &f));
+        /* measured on the same samples as the data-driven methods */
+        lrc_samples s = {r->d, c->n_local * c->L, c->t[j].y, c->t[j].y};
+        LRC_TRY(lrc_factor_errors(c->comm, &s, &f, &r->report.final_error,
+                                  &r->report.linear_lsq, &r->report.samples));
+        r->report.linear_error = r->report.final_error;
+        r->report.best_iter = -1;
+    } else {
+        lrc_samples s = {r->d, c->n_local * c->L, c->t[j].y, yh};
+        LRC_TRY(lrc_solve_layer(c->comm, &s, r->rank,
+                                lrc_method_is_nonlinear(c->p->method),
+                                &c->p->nl, &f, &r->report));
+    }
+    r->seconds = lrc_wtime() - t0;
+    LRC_TRY(lrc_decompose_conv(conv, &f, &pair[0], &pair[1]));
+    progress(c, r);
+cleanup:
+    lrc_lowrank_free(&f);
+    return st;
+}
+
+/* Pass 4, asymmetric: carry xhat through the approximated net, layer by
+ * layer, solving each target on yhat sampled from xhat. */
+static lrc_status approx_pass(ctx *c, lrc_net *approx, lrc_compress_result *res)
+{
+    lrc_status st = LRC_OK;
+    float *cur = NULL, *next = NULL, *work = NULL;
+    double *yh = NULL;
+    lrc_layer pair[2];
+    memset(pair, 0, sizeof pair);
+    const int64_t last = c->t[c->nt - 1].index;
+    const int64_t n = c->n_local;
+    size_t act = (size_t)lrc_net_max_activation(c->net), wl = 0, maxd = 0;
+    for (int64_t i = 0; i <= last; i++) {
+        const lrc_layer *l = lrc_net_layer(c->net, i);
+        size_t w = lrc_layer_workspace(l);
+        wl = w > wl ? w : wl;
+        if (l->op == LRC_OP_CONV && (size_t)l->out_c > maxd)
+            maxd = (size_t)l->out_c;
+    }
+    LRC_TRY(lrc_calloc(&cur, (size_t)n * act, sizeof(float), "approximated activations"));
+    LRC_TRY(lrc_calloc(&next, (size_t)n * act, sizeof(float), "approximated activations"));
+    LRC_TRY(lrc_calloc(&work, wl, sizeof(float), "im2col buffer"));
+    LRC_TRY(lrc_calloc(&yh, (size_t)(n * c->L) * maxd, sizeof *yh, "approximated responses"));
+    memcpy(cur, c->images, (size_t)(n * lrc_net_input_size(c->net)) * sizeof(float));
+    int64_t shift = 0; /* layers added to `approx` so far */
+    for (int64_t i = 0, j = 0; i <= last; i++) {
+        const lrc_layer *l = lrc_net_layer(c->net, i);
+        if (j < c->nt && c->t[j].index == i) {
+            lrc_compress_layer *r = &res->layers[j];
+            if (r->rank < r->d) {
+                const int64_t isz = l->in_shape[0] * l->in_shape[1] * l->in_shape[2];
+                for (int64_t b = 0; b < n; b++)
+                    sample_responses(l, c->t[j].Wd, cur + b * isz,
+                                     c->t[j].locs + b * c->L, c->L, c->patch,
+                                     yh + b * c->L * l->out_c);
+                LRC_TRY(solve_target(c, j, l, yh, res, pair));
+                LRC_TRY(lrc_net_replace(approx, i + shift, pair, 2));
+                shift++;
+                const lrc_layer *la = lrc_net_layer(approx, i + shift - 1);
+                const lrc_layer *lb = lrc_net_layer(approx, i + shift);
+                LRC_TRY(lrc_layer_forward(la, cur, n, next, work));
+                LRC_TRY(lrc_layer_forward(lb, next, n, cur, work));
+                lrc_layer_release(&pair[0]);
+                lrc_layer_release(&pair[1]);
+            } else {
+                progress(c, r);
+                LRC_TRY(lrc_layer_forward(l, cur, n, next, work));
+                float *tmp = cur;
+                cur = next;
+                next = tmp;
+            }
+            j++;
+            continue;
+        }
+        if (i == last)
+            break;
+        LRC_TRY(lrc_layer_forward(l, cur, n, next, work));
+        float *tmp = cur;
+        cur = next;
+        next = tmp;
+    }
+cleanup:
+    lrc_layer_release(&pair[0]);
+    lrc_layer_release(&pair[1]);
+    lrc_free(&cur);
+    lrc_free(&next);
+    lrc_free(&work);
+    lrc_free(&yh);
+    return st;
+}
+
+/* Symmetric methods and svd: each layer on its own original responses. */
+static lrc_status symmetric_pass(ctx *c, lrc_net *approx, lrc_compress_result *res)
+{
+    lrc_status st = LRC_OK;
+    lrc_layer pair[2];
+    memset(pair, 0, sizeof pair);
+    int64_t shift = 0;
+    for (int64_t j = 0; j < c->nt; j++) {
+        lrc_compress_layer *r = &res->layers[j];
+        const lrc_layer *l = lrc_net_layer(c->net, c->t[j].index);
+        if (r->rank >= r->d) {
+            progress(c, r);
+            continue;
+        }
+        LRC_TRY(solve_target(c, j, l, c->t[j].y, res, pair));
+        LRC_TRY(lrc_net_replace(approx, c->t[j].index + shift, pair, 2));
+        shift++;
+        lrc_layer_release(&pair[0]);
+        lrc_layer_release(&pair[1]);
+    }
+cleanup:
+    lrc_layer_release(&pair[0]);
+    lrc_layer_release(&pair[1]);
+    return st;
+}
+
+static lrc_status prepare_targets(ctx *c)
+{
+    size_t maxk = 0;
+    for (int64_t j = 0; j < c->nt; j++) {
+        target *t = &c->t[j];
+        const lrc_layer *l = lrc_net_layer(c->net, t->index);
+        const int64_t K = l->in_c * l->kh * l->kw, d = l->out_c;
+        const int64_t hw = l->out_shape[1] * l->out_shape[2];
+        maxk = (size_t)K > maxk ? (size_t)K : maxk;
+        LRC_CALL(lrc_calloc(&t->Wd, (size_t)(d * K), sizeof *t->Wd, "weights"));
+        for (int64_t q = 0; q < d * K; q++)
+            t->Wd[q] = l->weight[q];
+        LRC_CALL(lrc_calloc(&t->y, (size_t)(c->n_local * c->L * d),
+                            sizeof *t->y, "original responses"));
+        LRC_CALL(lrc_calloc(&t->locs, (size_t)(c->n_local * c->L),
+                            sizeof *t->locs, "sample pixels"));
+        for (int64_t b = 0; b < c->n_local; b++)
+            for (int64_t q = 0; q < c->L; q++)
+                t->locs[b * c->L + q] = sample_location(c->p->seed, t->index,
+                                                        c->img_ids[b], q, hw);
+    }
+    LRC_CALL(lrc_calloc(&c->patch, (size_t)c->L * maxk, sizeof *c->patch,
+                        "patch buffer"));
+    return LRC_OK;
+}
+
+lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
+                        const lrc_norm *norm, const lrc_compress_params *p,
+                        lrc_net **out, lrc_compress_result *res)
+{
+    lrc_status st = LRC_OK;
+    ctx c;
+    int64_t *chosen = NULL;
+    lrc_net *approx = NULL;
+    memset(&c, 0, sizeof c);
+    memset(res, 0, sizeof *res);
+    *out = NULL;
+    const double t_start = lrc_wtime();
+    c.comm = comm;
+    c.net = net;
+    c.p = p;
+    c.L = p->locations;
+    LRC_TRY_MPI(MPI_Comm_rank(comm, &c.rank));
+    LRC_TRY_MPI(MPI_Comm_size(comm, &c.size));
+    res->nranks = c.size;
+
+    const int64_t total = lrc_dataset_count(ds);
+    if (p->images < 1)
+        LRC_FAIL(LRC_ERR_ARG, "--images must be at least 1");
+    if (p->images > total)
+        LRC_FAIL(LRC_ERR_ARG, "--images %" PRId64 " exceeds the %" PRId64
+                 " images of %s", p->images, total, lrc_dataset_spec(ds));
+    if (p->locations < 1)
+        LRC_FAIL(LRC_ERR_ARG, "--locations must be at least 1");
+    if (p->batch < 1)
+        LRC_FAIL(LRC_ERR_ARG, "--batch must be at least 1");
+    if (!p->ranks && !(p->speedup > 1.0))
+        LRC_FAIL(LRC_ERR_ARG, "--speedup %g must be greater than 1", p->speedup);
+    if (p->method == LRC_METHOD_3D)
+        LRC_FAIL(LRC_ERR_UNSUPPORTED, "--method 3d is not implemented yet");
+    LRC_TRY(resolve_targets(&c, res));
+
+    /* 1. calibration images, sharded */
+    int64_t start = 0;
+    LRC_TRY(lrc_calloc(&chosen, (size_t)p->images, sizeof *chosen, "image list"));
+    LRC_TRY(choose_images(total, p->images, p->seed, chosen));
+    lrc_shard_range(p->images, c.rank, c.size, &start, &c.n_local);
+    c.img_ids = chosen + start;
+    res->images = p->images;
+    res->samples = p->images * p->locations;
+    const int64_t in_sz = lrc_net_input_size(net);
+    LRC_TRY(lrc_calloc(&c.images, (size_t)(c.n_local * in_sz), sizeof(float),
+                       "calibration images"));
+    for (int64_t b = 0; b < c.n_local; b++)
+        LRC_TRY(lrc_dataset_read(ds, c.img_ids[b], 1, norm, c.images + b * in_sz,
+                                 NULL));
+    LRC_TRY(prepare_targets(&c));
+
+    /* 2. original responses; 3. ranks */
+    double t0 = lrc_wtime();
+    LRC_TRY(original_pass(&c));
+    res->t_original = lrc_wtime() - t0;
+    t0 = lrc_wtime();
+    LRC_TRY(spectra(&c, res));
+    LRC_TRY(choose_ranks(&c, res));
+    res->t_ranks = lrc_wtime() - t0;
+    if (c.rank == 0 && !p->quiet)
+        lrc_log("%s on %" PRId64 " layers, %" PRId64 " images x %" PRId64
+                " locations on %d rank%s: theoretical conv speedup %.2fx",
+                lrc_method_name(p->method), c.nt, p->images, p->locations,
+                c.size, c.size > 1 ? "s" : "", res->speedup);
+
+    /* 4. solve, layer by layer */
+    t0 = lrc_wtime();
+    LRC_TRY(lrc_net_clone(net, &approx));
+    if (lrc_method_is_asym(p->method))
+        LRC_TRY(approx_pass(&c, approx, res));
+    else
+        LRC_TRY(symmetric_pass(&c, approx, res));
+    res->t_approx = lrc_wtime() - t0;
+    res->t_total = lrc_wtime() - t_start;
+    *out = approx;
+    approx = NULL;
+cleanup:
+    for (int64_t j = 0; c.t && j < c.nt; j++) {
+        lrc_free(&c.t[j].Wd);
+        lrc_free(&c.t[j].y);
+        lrc_free(&c.t[j].yh);
+        lrc_free(&c.t[j].locs);
+    }
+    lrc_free(&c.t);
+    lrc_free(&c.patch);
+    lrc_free(&c.images);
+    lrc_free(&chosen);
+    lrc_net_destroy(&approx);
+    if (st != LRC_OK)
+        lrc_compress_result_free(res);
+    return st;
+}
+
+void lrc_compress_print(const lrc_compress_result *r, FILE *out)
+{
+    fprintf(out, "%-16s %6s %6s %9s %14s %14s %12s %12s\n", "layer", "d", "d'",
+            "energy", "MACs before", "MACs after", "speedup", "error");
+    for (int64_t j = 0; j < r->n; j++) {
+        const lrc_compress_layer *l = &r->layers[j];
+        char err[32] = "kept";
+        if (l->rank < l->d)
+            snprintf(err, sizeof err, "%.4g", l->report.final_error);
+        fprintf(out, "%-16s %6" PRId64 " %6" PRId64 " %8.1f%% %14" PRId64
+                " %14" PRId64 " %11.2fx %12s\n", l->name, l->d, l->rank,
+                100.0 * l->energy, l->cost_before, l->cost_after,
+                (double)l->cost_before / (double)l->cost_after, err);
+    }
+    fprintf(out, "whole model (conv): %" PRId64 " -> %" PRId64 " MACs/image, "
+            "theoretical speedup %.2fx\n", r->conv_before, r->conv_after,
+            r->speedup);
+    fprintf(out, "time: original pass %.2f s, spectra+ranks %.2f s, "
+            "approximated pass + solves %.2f s, total %.2f s on %d rank%s\n",
+            r->t_original, r->t_ranks, r->t_approx, r->t_total, r->nranks,
+            r->nranks > 1 ? "s" : "");
+}
