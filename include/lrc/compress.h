@@ -42,6 +42,8 @@ typedef struct lrc_compress_params {
     uint64_t seed;             /* default 1 */
     int64_t batch;             /* forward batch (default 64) */
     lrc_nonlinear_params nl;   /* lambda schedule and iterations */
+    double spatial_speedup;    /* 3d: speedup of the spatial split alone;
+                                  0 = sqrt(speedup) (2 with explicit ranks) */
     int quiet;                 /* no progress lines */
 } lrc_compress_params;
 
@@ -54,6 +56,9 @@ typedef struct lrc_compress_layer {
     int64_t index;             /* its index in the original net */
     int64_t d, kkc, hw;        /* filters, k*k*c, output pixels */
     int64_t rank;              /* chosen d' (== d: kept in original form) */
+    int64_t spatial_rank;      /* 3d: d'' filters of the k x 1 layer (0: none) */
+    int64_t c, wo;             /* input channels, output width */
+    int64_t w_in;              /* input width (the k x 1 layer's output width) */
     int64_t cost_before, cost_after; /* multiply-adds per image */
     double *eig;               /* d eigenvalues of the original responses' covariance */
     double energy;             /* fraction of PCA energy kept by the rank */

@@ -142,6 +142,12 @@ typedef struct lrc_rank_layer {
     int64_t kkc;            /* k * k * c, the filter size */
     int64_t hw;             /* output pixels per image */
     const double *eig;      /* d eigenvalues of the response covariance, descending */
+    /* Optional (0 = the plain channel decomposition): the original cost
+     * (default d * kkc * hw) and a rank-independent cost of the decomposed
+     * form (the k x 1 layer of the 3d method). Decomposed cost at rank r:
+     * extra + r (kkc + d) hw. */
+    int64_t orig;
+    int64_t extra;
 } lrc_rank_layer;
 
 /* Greedy rank selection of the papers: start at d'_l = d_l and lower, one
@@ -170,6 +176,15 @@ int64_t lrc_rank_cost(const lrc_rank_layer *l, int64_t r);
 lrc_status lrc_decompose_conv(const lrc_layer *conv, const lrc_lowrank *f,
                               lrc_layer *a, lrc_layer *b);
 void lrc_layer_release(lrc_layer *l);
+
+/* The spatial split of the 3d method (Jaderberg et al.'s second scheme, by
+ * SVD of the weights arranged as (c k) x (d k)): a k x k conv becomes `v`, a
+ * k x 1 conv of `rank` filters (no bias, the conv's vertical stride and
+ * pads), then `h`, a 1 x k conv of d filters (the conv's bias, horizontal
+ * stride and pads), named `h_name`. At rank min(c k, d k) it is exact.
+ * The caller frees both with lrc_layer_release. Not Collective. */
+lrc_status lrc_spatial_split(const lrc_layer *conv, int64_t rank,
+                             const char *h_name, lrc_layer *v, lrc_layer *h);
 
 /* Data-free truncated SVD of the conv weights as a rank-d' factorisation:
  * W ~= U U^T W, so P = U, Qt = U^T (applied to y = W x + b0, with

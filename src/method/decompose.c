@@ -1,6 +1,8 @@
 /* Turning a factor (P, Qt, b) into the two conv layers that replace a conv,
  * and the data-free SVD factor. Products are formed in double. */
 #include <inttypes.h>
+#include <lapacke.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -118,5 +120,84 @@ cleanup:
     lrc_free(&V);
     if (st != LRC_OK)
         lrc_lowrank_free(f);
+    return st;
+}
+
+lrc_status lrc_spatial_split(const lrc_layer *conv, int64_t rank,
+                             const char *h_name, lrc_layer *v, lrc_layer *h)
+{
+    lrc_status st = LRC_OK;
+    const int64_t d = conv->out_c, c = conv->in_c, k = conv->kh;
+    const int64_t m = c * k, n = d * k, mn = m < n ? m : n;
+    double *A = NULL, *S = NULL, *U = NULL, *Vt = NULL, *sup = NULL;
+    memset(v, 0, sizeof *v);
+    memset(h, 0, sizeof *h);
+    if (conv->op != LRC_OP_CONV || conv->kh != conv->kw || k < 2)
+        LRC_RAISE(LRC_ERR_INTERNAL, "layer '%s': the spatial split needs a "
+                  "square k x k kernel with k > 1", conv->name);
+    if (rank < 1 || rank > mn)
+        LRC_RAISE(LRC_ERR_ARG, "layer '%s': spatial rank %" PRId64 " outside "
+                  "1..%" PRId64, conv->name, rank, mn);
+    LRC_TRY(lrc_calloc(&A, (size_t)(m * n), sizeof *A, "spatial matrix"));
+    LRC_TRY(lrc_calloc(&S, (size_t)mn, sizeof *S, "singular values"));
+    LRC_TRY(lrc_calloc(&U, (size_t)(m * mn), sizeof *U, "singular vectors"));
+    LRC_TRY(lrc_calloc(&Vt, (size_t)(mn * n), sizeof *Vt, "singular vectors"));
+    LRC_TRY(lrc_calloc(&sup, (size_t)mn, sizeof *sup, "dgesvd workspace"));
+    /* rows (channel, vertical tap), columns (filter, horizontal tap) */
+    for (int64_t f = 0; f < d; f++)
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t i = 0; i < k; i++)
+                for (int64_t j = 0; j < k; j++)
+                    A[(ch * k + i) * n + f * k + j] =
+                        conv->weight[((f * c + ch) * k + i) * k + j];
+    lapack_int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'S', 'S', (lapack_int)m,
+                                     (lapack_int)n, A, (lapack_int)n, S, U,
+                                     (lapack_int)mn, Vt, (lapack_int)n, sup);
+    if (info < 0)
+        LRC_FAIL(LRC_ERR_INTERNAL, "dgesvd: argument %d is invalid", (int)-info);
+    if (info > 0)
+        LRC_FAIL(LRC_ERR_LAPACK, "layer '%s': dgesvd did not converge (info %d)",
+                 conv->name, (int)info);
+    *v = *conv;
+    v->name = NULL;
+    v->weight = NULL;
+    v->bias = NULL;
+    v->out_c = rank;
+    v->kw = 1;
+    v->sw = 1;
+    v->pl = v->pr = 0;
+    LRC_TRY(suffixed(&v->name, conv->name, "_lrV"));
+    LRC_TRY(lrc_calloc(&v->weight, (size_t)(rank * c * k), sizeof(float), "weights"));
+    LRC_TRY(lrc_calloc(&v->bias, (size_t)rank, sizeof(float), "bias"));
+    *h = *conv;
+    h->name = NULL;
+    h->weight = h->bias = NULL;
+    h->in_c = rank;
+    h->kh = 1;
+    h->sh = 1;
+    h->pt = h->pb = 0;
+    LRC_TRY(lrc_strdup(&h->name, h_name));
+    LRC_TRY(lrc_calloc(&h->weight, (size_t)(d * rank * k), sizeof(float), "weights"));
+    LRC_TRY(lrc_calloc(&h->bias, (size_t)d, sizeof(float), "bias"));
+    for (int64_t r = 0; r < rank; r++) {
+        const double s = sqrt(S[r]);
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t i = 0; i < k; i++)
+                v->weight[(r * c + ch) * k + i] = (float)(U[(ch * k + i) * mn + r] * s);
+        for (int64_t f = 0; f < d; f++)
+            for (int64_t j = 0; j < k; j++)
+                h->weight[(f * rank + r) * k + j] = (float)(s * Vt[r * n + f * k + j]);
+    }
+    memcpy(h->bias, conv->bias, (size_t)d * sizeof(float));
+cleanup:
+    lrc_free(&A);
+    lrc_free(&S);
+    lrc_free(&U);
+    lrc_free(&Vt);
+    lrc_free(&sup);
+    if (st != LRC_OK) {
+        lrc_layer_release(v);
+        lrc_layer_release(h);
+    }
     return st;
 }

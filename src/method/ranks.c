@@ -31,9 +31,14 @@ static int mul_fits(int64_t a, int64_t b, int64_t *out)
 
 /* Whether the layer at rank r is cheaper decomposed than in its original
  * form: r (kkc + d) hw < d kkc hw. */
+static int64_t original_cost(const lrc_rank_layer *l)
+{
+    return l->orig > 0 ? l->orig : l->d * l->kkc * l->hw;
+}
+
 static int decomposed_is_cheaper(const lrc_rank_layer *l, int64_t r)
 {
-    return r < l->d && r * (l->kkc + l->d) < l->d * l->kkc;
+    return r < l->d && l->extra + r * (l->kkc + l->d) * l->hw < original_cost(l);
 }
 
 int64_t lrc_rank_cost(const lrc_rank_layer *l, int64_t r)
@@ -42,8 +47,8 @@ int64_t lrc_rank_cost(const lrc_rank_layer *l, int64_t r)
     /* Tested before computing r (kkc + d) hw, so that the product stays
      * below d (kkc + d) hw, which lrc_select_ranks checks fits int64. */
     if (!decomposed_is_cheaper(l, r))
-        return l->d * l->kkc * l->hw;
-    return r * (l->kkc + l->d) * l->hw;
+        return original_cost(l);
+    return l->extra + r * (l->kkc + l->d) * l->hw;
 }
 
 /* Checks one layer's sizes and eigenvalues; i is its index for messages. */
@@ -63,6 +68,10 @@ static lrc_status check_layer(const lrc_rank_layer *l, int64_t i)
                   "(d = %lld, k*k*c = %lld, h*w = %lld)",
                   (long long)i, (long long)l->d, (long long)l->kkc,
                   (long long)l->hw);
+    if (l->orig < 0 || l->extra < 0 || l->extra > full)
+        LRC_RAISE(LRC_ERR_ARG, "layer %lld: invalid original (%lld) or extra "
+                  "(%lld) cost", (long long)i, (long long)l->orig,
+                  (long long)l->extra);
     if (!l->eig)
         LRC_RAISE(LRC_ERR_ARG, "layer %lld: no eigenvalues", (long long)i);
     for (int64_t a = 0; a < l->d; a++) {

@@ -199,6 +199,9 @@ static lrc_status resolve_targets(ctx *c, lrc_compress_result *res)
         r->d = l->out_c;
         r->kkc = l->in_c * l->kh * l->kw;
         r->hw = l->out_shape[1] * l->out_shape[2];
+        r->w_in = l->in_shape[2];
+        r->c = l->in_c;
+        r->wo = l->out_shape[2];
         r->rank = r->d;
         if (p->ranks) {
             if (p->ranks[j] < 1 || p->ranks[j] > r->d)
@@ -283,6 +286,44 @@ cleanup:
     return st;
 }
 
+/* The rank-selection view of a target: for the 3d method the channel step
+ * acts on the 1 x k layer (filters of k d'' values) and the k x 1 layer is a
+ * rank-independent extra cost. */
+static lrc_rank_layer rank_view(const lrc_compress_layer *r)
+{
+    lrc_rank_layer v = {r->d, r->kkc, r->hw, r->eig, 0, 0};
+    if (r->spatial_rank > 0) {
+        const int64_t k = (int64_t)llround(sqrt((double)r->kkc / (double)r->c));
+        const int64_t ho = r->hw / r->wo;
+        v.kkc = k * r->spatial_rank;
+        v.orig = r->d * r->kkc * r->hw;
+        v.extra = r->spatial_rank * r->c * k * ho * r->w_in;
+    }
+    return v;
+}
+
+/* 3d: d'' so that the spatial split alone gives the spatial speedup s:
+ * d'' k (c + d) = d k k c / s, within 1..min(c k, d k). */
+static void choose_spatial_ranks(ctx *c, lrc_compress_result *res)
+{
+    if (c->p->method != LRC_METHOD_3D)
+        return;
+    double s = c->p->spatial_speedup;
+    if (!(s > 0))
+        s = c->p->ranks ? 2.0 : sqrt(c->p->speedup);
+    for (int64_t j = 0; j < c->nt; j++) {
+        lrc_compress_layer *r = &res->layers[j];
+        const lrc_layer *l = lrc_net_layer(c->net, c->t[j].index);
+        if (l->kh != l->kw || l->kh < 2)
+            continue; /* 1x1 (or non-square) convs get the channel step only */
+        const int64_t k = l->kh, ci = l->in_c;
+        int64_t dd = (int64_t)llround((double)(r->d * k * ci) /
+                                      (s * (double)(ci + r->d)));
+        const int64_t mx = ci * k < r->d * k ? ci * k : r->d * k;
+        r->spatial_rank = dd < 1 ? 1 : (dd > mx ? mx : dd);
+    }
+}
+
 static lrc_status choose_ranks(ctx *c, lrc_compress_result *res)
 {
     lrc_status st = LRC_OK;
@@ -303,13 +344,8 @@ static lrc_status choose_ranks(ctx *c, lrc_compress_result *res)
         double achieved = 0;
         LRC_TRY(lrc_calloc(&rl, (size_t)c->nt, sizeof *rl, "rank layers"));
         LRC_TRY(lrc_calloc(&ranks, (size_t)c->nt, sizeof *ranks, "ranks"));
-        for (int64_t j = 0; j < c->nt; j++) {
-            const lrc_compress_layer *r = &res->layers[j];
-            rl[j].d = r->d;
-            rl[j].kkc = r->kkc;
-            rl[j].hw = r->hw;
-            rl[j].eig = r->eig;
-        }
+        for (int64_t j = 0; j < c->nt; j++)
+            rl[j] = rank_view(&res->layers[j]);
         LRC_TRY(lrc_select_ranks(rl, c->nt, fixed, c->p->speedup, ranks,
                                  &achieved));
         for (int64_t j = 0; j < c->nt; j++)
@@ -318,11 +354,13 @@ static lrc_status choose_ranks(ctx *c, lrc_compress_result *res)
     res->conv_before = res->conv_after = fixed;
     for (int64_t j = 0; j < c->nt; j++) {
         lrc_compress_layer *r = &res->layers[j];
-        lrc_rank_layer one = {r->d, r->kkc, r->hw, r->eig};
+        lrc_rank_layer one = rank_view(r);
         r->cost_before = r->d * r->kkc * r->hw;
         r->cost_after = lrc_rank_cost(&one, r->rank);
-        if (r->cost_after >= r->cost_before)
+        if (r->cost_after >= r->cost_before) {
             r->rank = r->d; /* kept in its original form */
+            r->spatial_rank = 0;
+        }
         res->conv_before += r->cost_before;
         res->conv_after += r->cost_after;
         double kept = 0, all = 0;
@@ -387,6 +425,78 @@ cleanup:
     return st;
 }
 
+/* 3d target j: spatial split into V (k x 1) and H (1 x k), the asymmetric
+ * nonlinear channel step on H (yhat sampled from V(xhat)), then the conv is
+ * replaced by V and H's pair, and xhat is carried through them (cur in,
+ * cur out; next is scratch). */
+static lrc_status approx_3d(ctx *c, int64_t j, const lrc_layer *l, float *cur,
+                            float *next, double *yh, lrc_net *approx,
+                            int64_t pos, lrc_compress_result *res)
+{
+    lrc_status st = LRC_OK;
+    lrc_compress_layer *r = &res->layers[j];
+    lrc_layer vh[2], pair[2], three[3];
+    lrc_net *tmp = NULL;
+    float *t = NULL, *work = NULL;
+    double *wd = NULL, *patch = NULL;
+    lrc_lowrank f;
+    memset(vh, 0, sizeof vh);
+    memset(pair, 0, sizeof pair);
+    memset(&f, 0, sizeof f);
+    const int64_t n = c->n_local;
+    double t0 = lrc_wtime();
+    LRC_TRY(lrc_spatial_split(l, r->spatial_rank, l->name, &vh[0], &vh[1]));
+    LRC_TRY(lrc_net_create(&tmp));
+    LRC_TRY(lrc_net_append(tmp, &vh[0]));
+    LRC_TRY(lrc_net_append(tmp, &vh[1]));
+    LRC_TRY(lrc_net_set_input(tmp, l->in_shape[0], l->in_shape[1], l->in_shape[2]));
+    const lrc_layer *v = lrc_net_layer(tmp, 0), *h = lrc_net_layer(tmp, 1);
+    const int64_t tsz = v->out_shape[0] * v->out_shape[1] * v->out_shape[2];
+    const int64_t kh = h->in_c * h->kh * h->kw;
+    size_t wl = lrc_layer_workspace(v) > lrc_layer_workspace(h)
+                    ? lrc_layer_workspace(v) : lrc_layer_workspace(h);
+    LRC_TRY(lrc_calloc(&t, (size_t)(n * tsz), sizeof(float), "k x 1 layer outputs"));
+    LRC_TRY(lrc_calloc(&work, wl, sizeof(float), "im2col buffer"));
+    LRC_TRY(lrc_calloc(&wd, (size_t)(r->d * kh), sizeof *wd, "weights"));
+    LRC_TRY(lrc_calloc(&patch, (size_t)(c->L * kh), sizeof *patch, "patch buffer"));
+    for (int64_t q = 0; q < r->d * kh; q++)
+        wd[q] = h->weight[q];
+    LRC_TRY(lrc_layer_forward(v, cur, n, t, work));
+    for (int64_t b = 0; b < n; b++)
+        sample_responses(h, wd, t + b * tsz, c->t[j].locs + b * c->L, c->L,
+                         patch, yh + b * c->L * r->d);
+    lrc_samples smp = {r->d, n * c->L, c->t[j].y, yh};
+    LRC_TRY(lrc_solve_layer(c->comm, &smp, r->rank, 1, &c->p->nl, &f, &r->report));
+    LRC_TRY(lrc_decompose_conv(h, &f, &pair[0], &pair[1]));
+    r->seconds = lrc_wtime() - t0;
+    progress(c, r);
+    three[0] = *v;
+    three[1] = pair[0];
+    three[2] = pair[1];
+    LRC_TRY(lrc_net_replace(approx, pos, three, 3));
+    const lrc_layer *la = lrc_net_layer(approx, pos + 1);
+    const lrc_layer *lb = lrc_net_layer(approx, pos + 2);
+    size_t wa = lrc_layer_workspace(la);
+    if (wa > wl) {
+        lrc_free(&work);
+        LRC_TRY(lrc_calloc(&work, wa, sizeof(float), "im2col buffer"));
+    }
+    LRC_TRY(lrc_layer_forward(la, t, n, next, work));
+    LRC_TRY(lrc_layer_forward(lb, next, n, cur, work));
+cleanup:
+    lrc_layer_release(&vh[0]);
+    lrc_layer_release(&vh[1]);
+    lrc_layer_release(&pair[0]);
+    lrc_layer_release(&pair[1]);
+    lrc_lowrank_free(&f);
+    lrc_net_destroy(&tmp);
+    lrc_free(&t);
+    lrc_free(&work);
+    lrc_free(&wd);
+    lrc_free(&patch);
+    return st;
+}
+
 /* Pass 4, asymmetric: carry xhat through the approximated net, layer by
  * layer, solving each target on yhat sampled from xhat. */
 static lrc_status approx_pass(ctx *c, lrc_net *approx, lrc_compress_result *res)
@@ -416,7 +526,10 @@ static lrc_status approx_pass(ctx *c, lrc_net *approx, lrc_compress_result *res)
         const lrc_layer *l = lrc_net_layer(c->net, i);
         if (j < c->nt && c->t[j].index == i) {
             lrc_compress_layer *r = &res->layers[j];
-            if (r->rank < r->d) {
+            if (r->rank < r->d && r->spatial_rank > 0) {
+                LRC_TRY(approx_3d(c, j, l, cur, next, yh, approx, i + shift, res));
+                shift += 2;
+            } else if (r->rank < r->d) {
                 const int64_t isz = l->in_shape[0] * l->in_shape[1] * l->in_shape[2];
                 for (int64_t b = 0; b < n; b++)
                     sample_responses(l, c->t[j].Wd, cur + b * isz,
@@ -542,8 +655,6 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
         LRC_FAIL(LRC_ERR_ARG, "--batch must be at least 1");
     if (!p->ranks && !(p->speedup > 1.0))
         LRC_FAIL(LRC_ERR_ARG, "--speedup %g must be greater than 1", p->speedup);
-    if (p->method == LRC_METHOD_3D)
-        LRC_FAIL(LRC_ERR_UNSUPPORTED, "--method 3d is not implemented yet");
     LRC_TRY(resolve_targets(&c, res));
 
     /* 1. calibration images, sharded */
@@ -568,6 +679,7 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
     res->t_original = lrc_wtime() - t0;
     t0 = lrc_wtime();
     LRC_TRY(spectra(&c, res));
+    choose_spatial_ranks(&c, res);
     LRC_TRY(choose_ranks(&c, res));
     res->t_ranks = lrc_wtime() - t0;
     if (c.rank == 0 && !p->quiet)

@@ -166,7 +166,7 @@ static void test_brute_force(void **state)
         lrc_rank_layer L[3];
         for (int64_t l = 0; l < n; l++) {
             int64_t d = rng_int(&seed, 3, 6);
-            L[l] = (lrc_rank_layer){d, 10000 - d, hw, eig[l]};
+            L[l] = (lrc_rank_layer){d, 10000 - d, hw, eig[l], 0, 0};
             double a = 0.3 + 0.65 * rng_unif(&seed);
             for (int64_t i = 0; i < d; i++)
                 eig[l][i] = trial % 3 == 0 ? rng_unif(&seed)
@@ -253,7 +253,7 @@ static void test_budget_random(void **state)
         for (int64_t l = 0; l < n; l++) {
             int64_t d = rng_int(&seed, 1, 48), c = rng_int(&seed, 1, 64);
             int64_t kkc = rng_unif(&seed) < 0.3 ? c : 9 * c;
-            L[l] = (lrc_rank_layer){d, kkc, hws[rng_int(&seed, 0, 4)], eig[l]};
+            L[l] = (lrc_rank_layer){d, kkc, hws[rng_int(&seed, 0, 4)], eig[l], 0, 0};
             double a = 0.5 + 0.49 * rng_unif(&seed);
             for (int64_t i = 0; i < d; i++)
                 eig[l][i] = rng_unif(&seed) * pow(a, (double)i);
@@ -316,7 +316,7 @@ static void test_vgg_pitfall(void **state)
     static double eig[6][128];
     lrc_rank_layer L[6];
     for (int l = 0; l < 6; l++) {
-        L[l] = (lrc_rank_layer){d[l], 9 * c[l], side[l] * side[l], eig[l]};
+        L[l] = (lrc_rank_layer){d[l], 9 * c[l], side[l] * side[l], eig[l], 0, 0};
         geometric(eig[l], d[l], a[l]);
     }
     int64_t fixed = 10 * 128 * 49; /* a classifier head */
@@ -355,11 +355,11 @@ static void test_threshold_not_drained(void **state)
     (void)state;
     static double eig[5][256];
     lrc_rank_layer L[5] = {
-        {64, 27, 32 * 32, eig[0]},     /* conv1, 3x3x3 */
-        {64, 576, 32 * 32, eig[1]},    /* 3x3x64 */
-        {128, 576, 16 * 16, eig[2]},   /* 3x3x64 */
-        {256, 64, 16 * 16, eig[3]},    /* 1x1x64 */
-        {256, 2304, 8 * 8, eig[4]},    /* 3x3x256 */
+        {64, 27, 32 * 32, eig[0], 0, 0},     /* conv1, 3x3x3 */
+        {64, 576, 32 * 32, eig[1], 0, 0},    /* 3x3x64 */
+        {128, 576, 16 * 16, eig[2], 0, 0},   /* 3x3x64 */
+        {256, 64, 16 * 16, eig[3], 0, 0},    /* 1x1x64 */
+        {256, 2304, 8 * 8, eig[4], 0, 0},    /* 3x3x256 */
     };
     static const double a[5] = {0.70, 0.92, 0.95, 0.90, 0.98};
     for (int l = 0; l < 5; l++)
@@ -402,7 +402,7 @@ static void test_dead_and_noise(void **state)
     (void)state;
     double dead[8] = {0}, live[8];
     geometric(live, 8, 0.8);
-    lrc_rank_layer L[2] = {{8, 72, 100, dead}, {8, 72, 100, live}};
+    lrc_rank_layer L[2] = {{8, 72, 100, dead, 0, 0}, {8, 72, 100, live, 0, 0}};
     int64_t r[2];
     double achieved = 0.0;
     /* Dropping the dead layer's filters is free and reaches 115200 / 65600. */
@@ -416,7 +416,7 @@ static void test_dead_and_noise(void **state)
     assert_true(r[1] > 1 && r[1] < 8);
     check_answer(L, 2, 0, 3.0, r, achieved);
     /* A model with nothing alive at all. */
-    lrc_rank_layer D[2] = {{8, 72, 100, dead}, {8, 72, 100, dead}};
+    lrc_rank_layer D[2] = {{8, 72, 100, dead, 0, 0}, {8, 72, 100, dead, 0, 0}};
     assert_int_equal(lrc_select_ranks(D, 2, 0, 4.0, r, &achieved), LRC_OK);
     check_answer(D, 2, 0, 4.0, r, achieved);
 
@@ -426,7 +426,7 @@ static void test_dead_and_noise(void **state)
     double noisy[5] = {4, 2, 1, -1e-17, -3e-17};
     double noisy2[5] = {4, 2, 1, -3e-17, -1e-17};
     double flat[5] = {1, 1, 1, 1, 1};
-    lrc_rank_layer N[2] = {{5, 995, 1, noisy}, {5, 995, 1, flat}};
+    lrc_rank_layer N[2] = {{5, 995, 1, noisy, 0, 0}, {5, 995, 1, flat, 0, 0}};
     assert_int_equal(lrc_select_ranks(N, 2, 0, 9950.0 / 8000.0, r, &achieved),
                      LRC_OK);
     assert_int_equal(r[0], 3);
@@ -446,7 +446,7 @@ static void test_equal_cost_keeps_original(void **state)
 {
     (void)state;
     double ea[4] = {1, 0.5, 0.25, 0}, eb[4] = {1, 1, 1, 1};
-    lrc_rank_layer L[2] = {{4, 12, 1, ea}, {4, 996, 1, eb}};
+    lrc_rank_layer L[2] = {{4, 12, 1, ea, 0, 0}, {4, 996, 1, eb, 0, 0}};
     int64_t r[2];
     double achieved = 0.0;
     assert_int_equal(lrc_select_ranks(L, 2, 0, 4032.0 / 4000.0, r, &achieved),
@@ -457,7 +457,7 @@ static void test_equal_cost_keeps_original(void **state)
 
     /* A one-filter layer is never lowered and counts whole. */
     double e1[1] = {2.0};
-    lrc_rank_layer M[2] = {{1, 27, 100, e1}, {4, 996, 1, eb}};
+    lrc_rank_layer M[2] = {{1, 27, 100, e1, 0, 0}, {4, 996, 1, eb, 0, 0}};
     assert_int_equal(lrc_select_ranks(M, 2, 0, 1.5, r, &achieved), LRC_OK);
     assert_int_equal(r[0], 1);
     check_answer(M, 2, 0, 1.5, r, achieved);
@@ -467,7 +467,7 @@ static void test_errors(void **state)
 {
     (void)state;
     double good[3] = {3, 2, 1}, bad[3] = {1, 3, 2}, nan3[3] = {3, NAN, 1};
-    lrc_rank_layer L[2] = {{3, 27, 10, good}, {3, 27, 10, good}};
+    lrc_rank_layer L[2] = {{3, 27, 10, good, 0, 0}, {3, 27, 10, good, 0, 0}};
     int64_t r[2] = {0, 0};
     double achieved = 0.0;
 
@@ -488,16 +488,16 @@ static void test_errors(void **state)
                      LRC_ERR_NUMERIC);
     L[1].eig = NULL;
     assert_int_equal(lrc_select_ranks(L, 2, 0, 2.0, r, &achieved), LRC_ERR_ARG);
-    L[1] = (lrc_rank_layer){0, 27, 10, good};
+    L[1] = (lrc_rank_layer){0, 27, 10, good, 0, 0};
     assert_int_equal(lrc_select_ranks(L, 2, 0, 2.0, r, &achieved), LRC_ERR_ARG);
-    L[1] = (lrc_rank_layer){3, INT64_MAX / 2, 10, good};
+    L[1] = (lrc_rank_layer){3, INT64_MAX / 2, 10, good, 0, 0};
     assert_int_equal(lrc_select_ranks(L, 2, 0, 2.0, r, &achieved), LRC_ERR_ARG);
 
     /* One layer of 8 filters, kkc 72, 100 pixels: 57600 whole, 8000 at rank
      * 1, so 7.2 is the most it can give. */
     double e8[8];
     geometric(e8, 8, 0.7);
-    lrc_rank_layer one = {8, 72, 100, e8};
+    lrc_rank_layer one = {8, 72, 100, e8, 0, 0};
     assert_int_equal(lrc_select_ranks(&one, 1, 0, 8.0, r, &achieved),
                      LRC_ERR_ARG);
     assert_int_equal(lrc_select_ranks(&one, 1, 0, 7.0, r, &achieved), LRC_OK);
@@ -519,24 +519,24 @@ static void test_rank_cost(void **state)
     /* d 64, 3x3x64, 14x14: original 64*576*196 = 7225344; a rank step
      * (576 + 64)*196 = 125440; decomposed below the original up to rank 57
      * (57.6 = 64*576/640). */
-    lrc_rank_layer l = {64, 576, 196, NULL};
+    lrc_rank_layer l = {64, 576, 196, NULL, 0, 0};
     assert_int_equal(lrc_rank_cost(&l, 1), 125440);
     assert_int_equal(lrc_rank_cost(&l, 16), 2007040);
     assert_int_equal(lrc_rank_cost(&l, 57), 7150080);
     assert_int_equal(lrc_rank_cost(&l, 58), 7225344);
     assert_int_equal(lrc_rank_cost(&l, 64), 7225344);
     /* Equal costs keep the original: d 4, kkc 12, 1 pixel: 48 vs 16 r. */
-    lrc_rank_layer e = {4, 12, 1, NULL};
+    lrc_rank_layer e = {4, 12, 1, NULL, 0, 0};
     assert_int_equal(lrc_rank_cost(&e, 2), 32);
     assert_int_equal(lrc_rank_cost(&e, 3), 48);
     assert_int_equal(lrc_rank_cost(&e, 4), 48);
     /* conv1 of a VGG on 224x224: 64 * 27 * 50176 = 86704128; threshold
      * 64*27/91 = 18.99. */
-    lrc_rank_layer c1 = {64, 27, 224 * 224, NULL};
+    lrc_rank_layer c1 = {64, 27, 224 * 224, NULL, 0, 0};
     assert_int_equal(lrc_rank_cost(&c1, 18), 82188288);
     assert_int_equal(lrc_rank_cost(&c1, 19), 86704128);
     /* A single filter is never cheaper decomposed. */
-    lrc_rank_layer s = {1, 27, 10, NULL};
+    lrc_rank_layer s = {1, 27, 10, NULL, 0, 0};
     assert_int_equal(lrc_rank_cost(&s, 1), 270);
 }
 

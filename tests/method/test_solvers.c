@@ -385,6 +385,72 @@ static void test_svd_factor(void **state)
     }
 }
 
+/* The spatial split (3d method) at full rank min(c k, d k) equals the conv,
+ * with stride and asymmetric pads; at lower rank it is an approximation
+ * whose error falls as the rank grows. */
+static void test_spatial_split(void **state)
+{
+    (void)state;
+    enum { C = 3, D = 4, K = 3, H = 9, W = 8, NI = 2 };
+    float w[D * C * K * K], b0[D];
+    for (int i = 0; i < D * C * K * K; i++) w[i] = (float)gauss(51, (uint64_t)i);
+    for (int i = 0; i < D; i++) b0[i] = (float)gauss(52, (uint64_t)i);
+    lrc_layer conv;
+    memset(&conv, 0, sizeof conv);
+    conv.name = "c3"; conv.op = LRC_OP_CONV; conv.in_c = C; conv.out_c = D;
+    conv.kh = conv.kw = K; conv.sh = 2; conv.sw = 1;
+    conv.pt = 1; conv.pb = 0; conv.pl = 1; conv.pr = 2;
+    conv.weight = w; conv.bias = b0;
+    float x[NI * C * H * W];
+    for (int i = 0; i < NI * C * H * W; i++) x[i] = (float)gauss(53, (uint64_t)i);
+    lrc_net *dense = NULL;
+    assert_int_equal(lrc_net_create(&dense), LRC_OK);
+    assert_int_equal(lrc_net_append(dense, &conv), LRC_OK);
+    assert_int_equal(lrc_net_set_input(dense, C, H, W), LRC_OK);
+    const int64_t outn = NI * lrc_net_output_size(dense);
+    float *yd = calloc((size_t)outn, sizeof *yd), *ys = calloc((size_t)outn, sizeof *ys);
+    lrc_forward *fw = NULL;
+    assert_int_equal(lrc_forward_create(dense, 0, 1, NI, &fw), LRC_OK);
+    assert_int_equal(lrc_forward_run(fw, x, NI, yd), LRC_OK);
+    lrc_forward_destroy(&fw);
+    double prev = INFINITY;
+    for (int r = 1; r <= C * K; r++) { /* min(c k, d k) = 9 */
+        lrc_layer v, h;
+        assert_int_equal(lrc_spatial_split(&conv, r, "c3h", &v, &h), LRC_OK);
+        assert_int_equal(v.kh, K);
+        assert_int_equal(v.kw, 1);
+        assert_int_equal(h.kh, 1);
+        assert_int_equal(h.kw, K);
+        lrc_net *two = NULL;
+        assert_int_equal(lrc_net_create(&two), LRC_OK);
+        assert_int_equal(lrc_net_append(two, &v), LRC_OK);
+        assert_int_equal(lrc_net_append(two, &h), LRC_OK);
+        assert_int_equal(lrc_net_set_input(two, C, H, W), LRC_OK);
+        assert_int_equal(lrc_net_output_size(two), lrc_net_output_size(dense));
+        assert_int_equal(lrc_forward_create(two, 0, 2, NI, &fw), LRC_OK);
+        assert_int_equal(lrc_forward_run(fw, x, NI, ys), LRC_OK);
+        lrc_forward_destroy(&fw);
+        double err = 0, scale = 0;
+        for (int64_t i = 0; i < outn; i++) {
+            err += pow(ys[i] - yd[i], 2);
+            scale = fmax(scale, fabs(yd[i]));
+        }
+        err = sqrt(err / (double)outn);
+        assert_true(err <= prev + 1e-6); /* more rank, no more error */
+        prev = err;
+        if (r == C * K)
+            assert_true(err <= 1e-5 * scale);
+        else if (r == 1)
+            assert_true(err > 1e-2 * scale);
+        lrc_net_destroy(&two);
+        lrc_layer_release(&v);
+        lrc_layer_release(&h);
+    }
+    free(yd);
+    free(ys);
+    lrc_net_destroy(&dense);
+}
+
 /* A rank-deficient covariance (dead filters, constant channels, fewer
  * samples than d) gives a finite solution, not NaN. */
 static void test_rank_deficient(void **state)
@@ -427,6 +493,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_asymmetric_beats_symmetric),
         cmocka_unit_test(test_decomposition_exact),
         cmocka_unit_test(test_svd_factor),
+        cmocka_unit_test(test_spatial_split),
         cmocka_unit_test(test_rank_deficient),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -179,8 +179,16 @@ static void run_method(lrc_method m)
     }
     assert_true(r.speedup >= 2.0);
     compare_nets(out, ref);
-    /* two convs per approximated layer */
-    assert_int_equal(lrc_net_num_layers(out), 12);
+    /* two convs per approximated layer (three with the spatial split) */
+    const int per = m == LRC_METHOD_3D ? 3 : 2;
+    assert_int_equal(lrc_net_num_layers(out), 10 + 2 * (per - 1));
+    if (m == LRC_METHOD_3D) {
+        const lrc_layer *v = lrc_net_layer(out, lrc_net_find(out, "conv1_lrV"));
+        assert_non_null(v);
+        assert_int_equal(v->out_c, r.layers[0].spatial_rank);
+        assert_int_equal(v->kw, 1);
+        assert_true(r.layers[0].spatial_rank > 0);
+    }
     assert_true(lrc_net_find(out, "conv1_lrA") >= 0);
     assert_true(lrc_net_find(out, "conv2_lrB") >= 0);
     assert_true(lrc_net_find(out, "conv1") < 0);
@@ -199,6 +207,7 @@ static void test_linear_asym(void **state) { (void)state; run_method(LRC_METHOD_
 static void test_nonlinear(void **state) { (void)state; run_method(LRC_METHOD_NONLINEAR); }
 static void test_linear(void **state) { (void)state; run_method(LRC_METHOD_LINEAR); }
 static void test_svd(void **state) { (void)state; run_method(LRC_METHOD_SVD); }
+static void test_3d(void **state) { (void)state; run_method(LRC_METHOD_3D); }
 
 /* Explicit ranks are honoured; bad requests are refused on every rank. */
 static void test_ranks_and_errors(void **state)
@@ -260,6 +269,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_nonlinear),
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_svd),
+        cmocka_unit_test(test_3d),
         cmocka_unit_test(test_ranks_and_errors),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
