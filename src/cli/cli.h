@@ -17,6 +17,21 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv);
  * a missing value is an error. */
 lrc_status lrc_cli_opt(int argc, char **argv, int *i, const char *name,
                        const char **value, int *matched);
+/* One option of a subcommand: `--name VALUE` (value != NULL) or a flag
+ * `--name` (flag != NULL). */
+typedef struct lrc_cli_option {
+    const char *name;
+    const char **value;
+    int *flag;
+} lrc_cli_option;
+
+/* Parses argv[1..] against `opts`; the one positional argument (the model)
+ * goes to *positional. Unknown options and extra arguments are errors
+ * naming the subcommand `cmd`. */
+lrc_status lrc_cli_parse(const char *cmd, int argc, char **argv,
+                         const lrc_cli_option *opts, size_t n_opts,
+                         const char **positional);
+
 /* Parses a non-negative integer option value. */
 lrc_status lrc_cli_int(const char *name, const char *value, int64_t *out);
 /* The model's normalisation: --mean/--std when given, else the model's

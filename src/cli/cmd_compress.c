@@ -123,28 +123,18 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
     memset(&res, 0, sizeof res);
     lrc_compress_defaults(&p);
     MPI_Comm_rank(comm, &rank);
-    for (int i = 1; i < argc; i++) {
-        struct { const char *name; const char **dst; } opts[] = {
-            {"--data", &data}, {"--speedup", &speedup}, {"--method", &method},
-            {"--layers", &layers_s}, {"--ranks", &ranks_arg},
-            {"--images", &images}, {"--locations", &locations},
-            {"--seed", &seed}, {"--mean", &mean}, {"--std", &std},
-            {"--iters", &iters}, {"--lambda", &lambda}, {"--batch", &batch},
-            {"--output", &output}, {"--results", &results}, {"--eval", &eval},
-            {"--eval-limit", &eval_limit}};
-        int m = 0;
-        if (strcmp(argv[i], "--quiet") == 0) {
-            quiet = 1;
-            continue;
-        }
-        for (size_t o = 0; o < sizeof opts / sizeof opts[0] && !m; o++)
-            LRC_TRY(lrc_cli_opt(argc, argv, &i, opts[o].name, opts[o].dst, &m));
-        if (m)
-            continue;
-        if (argv[i][0] == '-' || model)
-            LRC_FAIL(LRC_ERR_ARG, "compress: unexpected argument '%s'", argv[i]);
-        model = argv[i];
-    }
+    const lrc_cli_option opts[] = {
+        {"--data", &data, NULL}, {"--speedup", &speedup, NULL},
+        {"--method", &method, NULL}, {"--layers", &layers_s, NULL},
+        {"--ranks", &ranks_arg, NULL}, {"--images", &images, NULL},
+        {"--locations", &locations, NULL}, {"--seed", &seed, NULL},
+        {"--mean", &mean, NULL}, {"--std", &std, NULL},
+        {"--iters", &iters, NULL}, {"--lambda", &lambda, NULL},
+        {"--batch", &batch, NULL}, {"--output", &output, NULL},
+        {"--results", &results, NULL}, {"--eval", &eval, NULL},
+        {"--eval-limit", &eval_limit, NULL}, {"--quiet", NULL, &quiet}};
+    LRC_TRY(lrc_cli_parse("compress", argc, argv, opts,
+                          sizeof opts / sizeof opts[0], &model));
     if (!model || !data || !output)
         LRC_FAIL(LRC_ERR_ARG, "compress: give a model, --data and --output "
                  "(lrcompress compress MODEL.onnx --data SPEC --speedup S "

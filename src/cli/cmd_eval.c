@@ -19,20 +19,12 @@ lrc_status lrc_cmd_eval(MPI_Comm comm, int argc, char **argv)
     int rank = 0, size = 1;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    for (int i = 1; i < argc; i++) {
-        struct { const char *name; const char **dst; } opts[] = {
-            {"--data", &data}, {"--mean", &mean}, {"--std", &std},
-            {"--limit", &limit}, {"--batch", &batch},
-            {"--save-logits", &logits}};
-        int m = 0;
-        for (size_t o = 0; o < sizeof opts / sizeof opts[0] && !m; o++)
-            LRC_TRY(lrc_cli_opt(argc, argv, &i, opts[o].name, opts[o].dst, &m));
-        if (m)
-            continue;
-        if (argv[i][0] == '-' || model)
-            LRC_FAIL(LRC_ERR_ARG, "eval: unexpected argument '%s'", argv[i]);
-        model = argv[i];
-    }
+    const lrc_cli_option opts[] = {
+        {"--data", &data, NULL}, {"--mean", &mean, NULL}, {"--std", &std, NULL},
+        {"--limit", &limit, NULL}, {"--batch", &batch, NULL},
+        {"--save-logits", &logits, NULL}};
+    LRC_TRY(lrc_cli_parse("eval", argc, argv, opts, sizeof opts / sizeof opts[0],
+                          &model));
     if (!model || !data)
         LRC_FAIL(LRC_ERR_ARG, "eval: give a model and --data (lrcompress eval "
                  "MODEL.onnx --data SPEC)");

@@ -12,15 +12,8 @@ lrc_status lrc_cmd_inspect(MPI_Comm comm, int argc, char **argv)
     const char *model = NULL, *input = NULL;
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
-    for (int i = 1; i < argc; i++) {
-        int m = 0;
-        LRC_TRY(lrc_cli_opt(argc, argv, &i, "--input", &input, &m));
-        if (m)
-            continue;
-        if (argv[i][0] == '-' || model)
-            LRC_FAIL(LRC_ERR_ARG, "inspect: unexpected argument '%s'", argv[i]);
-        model = argv[i];
-    }
+    const lrc_cli_option opts[] = {{"--input", &input, NULL}};
+    LRC_TRY(lrc_cli_parse("inspect", argc, argv, opts, 1, &model));
     if (!model)
         LRC_FAIL(LRC_ERR_ARG, "inspect: give a model (lrcompress inspect "
                  "MODEL.onnx)");

@@ -27,6 +27,33 @@ lrc_status lrc_cli_opt(int argc, char **argv, int *i, const char *name,
     return LRC_OK;
 }
 
+lrc_status lrc_cli_parse(const char *cmd, int argc, char **argv,
+                         const lrc_cli_option *opts, size_t n_opts,
+                         const char **positional)
+{
+    *positional = NULL;
+    for (int i = 1; i < argc; i++) {
+        int m = 0;
+        for (size_t o = 0; o < n_opts && !m; o++) {
+            if (opts[o].flag) {
+                if (strcmp(argv[i], opts[o].name) == 0) {
+                    *opts[o].flag = 1;
+                    m = 1;
+                }
+                continue;
+            }
+            LRC_CALL(lrc_cli_opt(argc, argv, &i, opts[o].name, opts[o].value, &m));
+        }
+        if (m)
+            continue;
+        if (argv[i][0] == '-' || *positional)
+            LRC_RAISE(LRC_ERR_ARG, "%s: unexpected argument '%s' (see lrcompress "
+                      "--help)", cmd, argv[i]);
+        *positional = argv[i];
+    }
+    return LRC_OK;
+}
+
 lrc_status lrc_cli_int(const char *name, const char *value, int64_t *out)
 {
     char *end = NULL;
