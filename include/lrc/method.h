@@ -99,6 +99,7 @@ void lrc_nonlinear_defaults(lrc_nonlinear_params *p);
  * divided by the global sample count). */
 typedef struct lrc_solve_report {
     int64_t samples;        /* global sample count */
+    double target_energy;   /* mean ||r(y)||^2: errors relative to it are fractions */
     double linear_error;    /* mean ||r(y) - r(M yh + b)||^2, linear solution */
     double final_error;     /* the same for the returned solution */
     double linear_lsq;      /* mean ||y - (M yh + b)||^2, linear solution */

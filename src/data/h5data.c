@@ -7,6 +7,7 @@
  * failure ourselves we switch that off for the duration of the call (saving
  * and restoring the caller's handler, which is per-thread library state) and
  * quote the innermost HDF5 message in our one line instead. */
+#include "core/h5quiet.h"
 #include "lrc/data.h"
 
 #include <errno.h>
@@ -25,24 +26,6 @@ struct lrc_h5_set {
     int rank;     /* of "images": 3 or 4 */
     int64_t n, chw[3];
 };
-
-typedef struct h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-} h5_quiet;
-
-static void quiet_begin(h5_quiet *q)
-{
-    q->func = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_end(const h5_quiet *q)
-{
-    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
 
 typedef struct h5_msg {
     char text[256];
@@ -199,7 +182,7 @@ lrc_status lrc_h5_open(const char *path, lrc_h5_set **out, int64_t *n,
     lrc_status st = LRC_OK;
     lrc_h5_set *s = NULL;
     struct stat sb;
-    h5_quiet q;
+    lrc_h5_quiet q;
 
     *out = NULL;
     if (stat(path, &sb) != 0) {
@@ -214,9 +197,9 @@ lrc_status lrc_h5_open(const char *path, lrc_h5_set **out, int64_t *n,
     LRC_TRY(lrc_calloc(&s, 1, sizeof *s, "HDF5 data set"));
     s->file = s->images = s->labels = H5I_INVALID_HID;
     LRC_TRY(lrc_strdup(&s->path, path));
-    quiet_begin(&q);
+    lrc_h5_quiet_begin(&q);
     st = h5_open_quiet(s);
-    quiet_end(&q);
+    lrc_h5_quiet_end(&q);
     if (st != LRC_OK)
         goto cleanup;
     *n = s->n;
@@ -325,11 +308,11 @@ lrc_status lrc_h5_read(lrc_h5_set *s, int64_t start, int64_t count,
                        const lrc_norm *norm, float *images, int32_t *labels,
                        const char *what)
 {
-    h5_quiet q;
+    lrc_h5_quiet q;
     if (count == 0)
         return LRC_OK;
-    quiet_begin(&q);
+    lrc_h5_quiet_begin(&q);
     lrc_status st = h5_read_quiet(s, start, count, norm, images, labels, what);
-    quiet_end(&q);
+    lrc_h5_quiet_end(&q);
     return st;
 }

@@ -8,6 +8,22 @@
 
 #include "method/method_impl.h"
 
+/* Eigenvectors have no sign of their own; the weights we export do. Make
+ * the largest-magnitude component of each column positive, so that the
+ * same matrix up to rounding gives the same weights. */
+static void fix_signs(int64_t rows, int64_t cols, double *V)
+{
+    for (int64_t j = 0; j < cols; j++) {
+        int64_t at = 0;
+        for (int64_t i = 1; i < rows; i++)
+            if (fabs(V[i * cols + j]) > fabs(V[at * cols + j]))
+                at = i;
+        if (V[at * cols + j] < 0)
+            for (int64_t i = 0; i < rows; i++)
+                V[i * cols + j] = -V[i * cols + j];
+    }
+}
+
 lrc_status lrc_eig_sym(int64_t d, const double *S, double *w, double *V)
 {
     lrc_status st = LRC_OK;
@@ -32,10 +48,12 @@ lrc_status lrc_eig_sym(int64_t d, const double *S, double *w, double *V)
     /* LAPACK gives ascending order; we want descending. */
     for (int64_t j = 0; j < d; j++)
         w[j] = tmp[d - 1 - j];
-    if (V)
+    if (V) {
         for (int64_t i = 0; i < d; i++)
             for (int64_t j = 0; j < d; j++)
                 V[i * d + j] = a[i * d + (d - 1 - j)];
+        fix_signs(d, d, V);
+    }
 cleanup:
     lrc_free(&a);
     lrc_free(&tmp);
@@ -61,32 +79,16 @@ void lrc_gram_centered(int64_t n, int64_t d, const double *X, const double *mx,
     }
 }
 
-lrc_status lrc_solve_rrr(int64_t d, int64_t rank, const double *A,
-                         const double *B, const double *mean_z,
-                         const double *mean_yh, double rel_tol, lrc_lowrank *f)
+lrc_status lrc_pinv_sym(int64_t d, const double *A, double rel_tol, double *Ap)
 {
     lrc_status st = LRC_OK;
-    double *lam = NULL, *V = NULL, *Ap = NULL, *G = NULL, *S = NULL,
-           *mu = NULL, *U = NULL, *tmp = NULL, *q = NULL;
+    double *lam = NULL, *V = NULL, *tmp = NULL;
     const size_t dd = (size_t)(d * d);
-    if (rank < 1 || rank > d)
-        LRC_RAISE(LRC_ERR_ARG, "rank %" PRId64 " outside 1..%" PRId64, rank, d);
-    if (f->d != d || f->rank != rank)
-        LRC_RAISE(LRC_ERR_INTERNAL, "factor of %" PRId64 "x%" PRId64 " for a "
-                  "rank-%" PRId64 " solve of size %" PRId64, f->d, f->rank, rank,
-                  d);
     LRC_TRY(lrc_calloc(&lam, (size_t)d, sizeof *lam, "eigenvalues"));
     LRC_TRY(lrc_calloc(&V, dd, sizeof *V, "eigenvectors"));
-    LRC_TRY(lrc_calloc(&Ap, dd, sizeof *Ap, "pseudo-inverse"));
-    LRC_TRY(lrc_calloc(&G, dd, sizeof *G, "B A^+"));
-    LRC_TRY(lrc_calloc(&S, dd, sizeof *S, "B A^+ B^T"));
-    LRC_TRY(lrc_calloc(&mu, (size_t)d, sizeof *mu, "eigenvalues"));
-    LRC_TRY(lrc_calloc(&U, dd, sizeof *U, "eigenvectors"));
     LRC_TRY(lrc_calloc(&tmp, dd, sizeof *tmp, "scratch"));
-    LRC_TRY(lrc_calloc(&q, (size_t)rank, sizeof *q, "scratch"));
-
-    /* A^+ = V diag(1/lam) V^T over the eigenvalues above the threshold. */
     LRC_TRY(lrc_eig_sym(d, A, lam, V));
+    /* A^+ = V diag(1/lam) V^T over the eigenvalues above the threshold. */
     const double cut = lam[0] > 0 ? rel_tol * lam[0] : 0.0;
     for (int64_t i = 0; i < d; i++)
         for (int64_t j = 0; j < d; j++)
@@ -94,6 +96,65 @@ lrc_status lrc_solve_rrr(int64_t d, int64_t rank, const double *A,
                                                        : 0.0;
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)d,
                 1.0, tmp, (int)d, V, (int)d, 0.0, Ap, (int)d);
+cleanup:
+    lrc_free(&lam);
+    lrc_free(&V);
+    lrc_free(&tmp);
+    return st;
+}
+
+/* The `rank` leading eigenvectors (columns of U, d x rank row-major, in
+ * descending eigenvalue order) of a symmetric matrix S (destroyed). */
+static lrc_status top_eigvecs(int64_t d, int64_t rank, double *S, double *U)
+{
+    lrc_status st = LRC_OK;
+    double *w = NULL, *Z = NULL;
+    lapack_int *isuppz = NULL, m = 0;
+    LRC_TRY(lrc_calloc(&w, (size_t)d, sizeof *w, "eigenvalues"));
+    LRC_TRY(lrc_calloc(&Z, (size_t)(d * rank), sizeof *Z, "eigenvectors"));
+    LRC_TRY(lrc_calloc(&isuppz, (size_t)(2 * rank), sizeof *isuppz, "dsyevr support"));
+    for (int64_t i = 0; i < d * d; i++)
+        if (!isfinite(S[i]))
+            LRC_FAIL(LRC_ERR_NUMERIC, "the (M, b)-step matrix has a non-finite "
+                     "entry at (%" PRId64 ", %" PRId64 ")", i / d, i % d);
+    lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', (lapack_int)d,
+                                     S, (lapack_int)d, 0.0, 0.0,
+                                     (lapack_int)(d - rank + 1), (lapack_int)d,
+                                     0.0, &m, w, Z, (lapack_int)rank, isuppz);
+    if (info < 0)
+        LRC_FAIL(LRC_ERR_INTERNAL, "dsyevr: argument %d is invalid", (int)-info);
+    if (info > 0 || m != rank)
+        LRC_FAIL(LRC_ERR_LAPACK, "dsyevr failed (info %d, %d of %" PRId64
+                 " eigenvectors) on a %" PRId64 " x %" PRId64 " matrix",
+                 (int)info, (int)m, rank, d, d);
+    /* ascending from LAPACK: reverse the columns */
+    for (int64_t i = 0; i < d; i++)
+        for (int64_t r = 0; r < rank; r++)
+            U[i * rank + r] = Z[i * rank + (rank - 1 - r)];
+    fix_signs(d, rank, U);
+cleanup:
+    lrc_free(&w);
+    lrc_free(&Z);
+    lrc_free(&isuppz);
+    return st;
+}
+
+lrc_status lrc_solve_rrr_pinv(int64_t d, int64_t rank, const double *Ap,
+                              const double *B, const double *mean_z,
+                              const double *mean_yh, lrc_lowrank *f)
+{
+    lrc_status st = LRC_OK;
+    double *G = NULL, *S = NULL, *q = NULL;
+    const size_t dd = (size_t)(d * d);
+    if (rank < 1 || rank > d)
+        LRC_RAISE(LRC_ERR_ARG, "rank %" PRId64 " outside 1..%" PRId64, rank, d);
+    if (f->d != d || f->rank != rank)
+        LRC_RAISE(LRC_ERR_INTERNAL, "factor of %" PRId64 "x%" PRId64 " for a "
+                  "rank-%" PRId64 " solve of size %" PRId64, f->d, f->rank, rank,
+                  d);
+    LRC_TRY(lrc_calloc(&G, dd, sizeof *G, "B A^+"));
+    LRC_TRY(lrc_calloc(&S, dd, sizeof *S, "B A^+ B^T"));
+    LRC_TRY(lrc_calloc(&q, (size_t)rank, sizeof *q, "scratch"));
     /* G = B A^+, S = G B^T (symmetric up to rounding: symmetrise). */
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d,
                 (int)d, 1.0, B, (int)d, Ap, (int)d, 0.0, G, (int)d);
@@ -104,11 +165,8 @@ lrc_status lrc_solve_rrr(int64_t d, int64_t rank, const double *A,
             double v = 0.5 * (S[i * d + j] + S[j * d + i]);
             S[i * d + j] = S[j * d + i] = v;
         }
-    LRC_TRY(lrc_eig_sym(d, S, mu, U));
-    /* P = U[:, :rank], Qt = U[:, :rank]^T G, b = zbar - P Qt yhbar */
-    for (int64_t i = 0; i < d; i++)
-        for (int64_t r = 0; r < rank; r++)
-            f->P[i * rank + r] = U[i * d + r];
+    /* P = top eigenvectors, Qt = P^T G, b = zbar - P Qt yhbar */
+    LRC_TRY(top_eigvecs(d, rank, S, f->P));
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rank, (int)d,
                 (int)d, 1.0, f->P, (int)rank, G, (int)d, 0.0, f->Qt, (int)d);
     cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)rank, (int)d, 1.0, f->Qt,
@@ -120,14 +178,22 @@ lrc_status lrc_solve_rrr(int64_t d, int64_t rank, const double *A,
         f->b[i] = mean_z[i] - s;
     }
 cleanup:
-    lrc_free(&lam);
-    lrc_free(&V);
-    lrc_free(&Ap);
     lrc_free(&G);
     lrc_free(&S);
-    lrc_free(&mu);
-    lrc_free(&U);
-    lrc_free(&tmp);
     lrc_free(&q);
+    return st;
+}
+
+lrc_status lrc_solve_rrr(int64_t d, int64_t rank, const double *A,
+                         const double *B, const double *mean_z,
+                         const double *mean_yh, double rel_tol, lrc_lowrank *f)
+{
+    lrc_status st = LRC_OK;
+    double *Ap = NULL;
+    LRC_TRY(lrc_calloc(&Ap, (size_t)(d * d), sizeof *Ap, "pseudo-inverse"));
+    LRC_TRY(lrc_pinv_sym(d, A, rel_tol, Ap));
+    LRC_TRY(lrc_solve_rrr_pinv(d, rank, Ap, B, mean_z, mean_yh, f));
+cleanup:
+    lrc_free(&Ap);
     return st;
 }

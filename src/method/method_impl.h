@@ -11,6 +11,16 @@ void lrc_gram_centered(int64_t n, int64_t d, const double *X, const double *mx,
                        const double *Y, const double *my, double *out,
                        double *chunk_x, double *chunk_y, int64_t chunk);
 
+/* A^+ of a symmetric d x d matrix: eigenvalues below rel_tol * largest
+ * dropped. Not Collective. */
+lrc_status lrc_pinv_sym(int64_t d, const double *A, double rel_tol, double *Ap);
+
+/* lrc_solve_rrr with the pseudo-inverse of A given (it does not change over
+ * the nonlinear iterations). Not Collective. */
+lrc_status lrc_solve_rrr_pinv(int64_t d, int64_t rank, const double *Ap,
+                              const double *B, const double *mean_z,
+                              const double *mean_yh, lrc_lowrank *f);
+
 /* Samples per dgemm chunk in lrc_gram_centered. */
 #define LRC_GRAM_CHUNK 2048
 

@@ -170,8 +170,9 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
     lrc_status st = LRC_OK;
     const int64_t d = s->d;
     const size_t dd = (size_t)(d * d), nd = (size_t)(s->n * d);
-    double *A = NULL, *B = NULL, *my = NULL, *myh = NULL, *pred = NULL,
-           *t1 = NULL, *z = NULL, *yhc = NULL, *buf = NULL, *zbar = NULL;
+    double *A = NULL, *Ap = NULL, *B = NULL, *my = NULL, *myh = NULL,
+           *pred = NULL, *t1 = NULL, *z = NULL, *yhc = NULL, *buf = NULL,
+           *zbar = NULL;
     lrc_lowrank best;
     lrc_nonlinear_params defaults;
     int myrank = 0;
@@ -199,17 +200,24 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
     LRC_TRY(lrc_stats_reduce(comm, s, my, myh, A, B, NULL, &n));
     LRC_TRY(lrc_lowrank_alloc(f, d, rank));
 
-    /* Linear solution: Z = Y. */
-    if (myrank == 0)
-        LRC_TRY(lrc_solve_rrr(d, rank, A, B, my, myh, p->rel_tol, f));
+    /* Linear solution: Z = Y. A^+ serves every iteration after it. */
+    if (myrank == 0) {
+        LRC_TRY(lrc_calloc(&Ap, dd, sizeof *Ap, "pseudo-inverse"));
+        LRC_TRY(lrc_pinv_sym(d, A, p->rel_tol, Ap));
+        LRC_TRY(lrc_solve_rrr_pinv(d, rank, Ap, B, my, myh, f));
+    }
     LRC_TRY(bcast_factor(comm, f));
     predict(s, f, t1, pred);
     double e[4];
     local_errors(s, pred, NULL, e);
-    LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, e, 2, MPI_DOUBLE, MPI_SUM, comm));
+    e[2] = 0.0;
+    for (size_t i = 0; i < nd; i++)
+        e[2] += RELU(s->y[i]) * RELU(s->y[i]);
+    LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, e, 3, MPI_DOUBLE, MPI_SUM, comm));
     const double linear_err = e[0] / (double)n;
     if (report) {
         report->samples = n;
+        report->target_energy = e[2] / (double)n;
         report->linear_error = linear_err;
         report->linear_lsq = e[1] / (double)n;
         report->final_error = linear_err;
@@ -263,7 +271,7 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
         for (int64_t j = 0; j < d; j++)
             zbar[j] = buf[dd + (size_t)j] / (double)n;
         if (myrank == 0)
-            LRC_TRY(lrc_solve_rrr(d, rank, A, buf, zbar, myh, p->rel_tol, f));
+            LRC_TRY(lrc_solve_rrr_pinv(d, rank, Ap, buf, zbar, myh, f));
         LRC_TRY(bcast_factor(comm, f));
         predict(s, f, t1, pred);
         local_errors(s, pred, z, e);
@@ -295,6 +303,7 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
 cleanup:
     lrc_lowrank_free(&best);
     lrc_free(&A);
+    lrc_free(&Ap);
     lrc_free(&B);
     lrc_free(&my);
     lrc_free(&myh);

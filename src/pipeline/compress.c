@@ -386,11 +386,12 @@ static void progress(const ctx *c, const lrc_compress_layer *r)
                 "not be cheaper)", r->name, r->d, r->rank);
         return;
     }
+    const double te = r->report.target_energy > 0 ? r->report.target_energy : 1.0;
     lrc_log("layer %s: d=%" PRId64 " -> d'=%" PRId64 " (%.1f%% PCA energy), "
-            "error linear %.4g -> final %.4g (%d iterations, best %d), %.2f s",
-            r->name, r->d, r->rank, 100.0 * r->energy,
-            r->report.linear_error, r->report.final_error, r->report.iters,
-            r->report.best_iter + 1, r->seconds);
+            "relative error linear %.4f -> final %.4f (%d iterations, best %d), "
+            "%.2f s", r->name, r->d, r->rank, 100.0 * r->energy,
+            r->report.linear_error / te, r->report.final_error / te,
+            r->report.iters, r->report.best_iter + 1, r->seconds);
 }
 
 /* Solves target j on (y, yh) samples and returns its replacement pair. */
@@ -718,15 +719,17 @@ cleanup:
 
 void lrc_compress_print(const lrc_compress_result *r, FILE *out)
 {
-    fprintf(out, "%-16s %6s %6s %9s %14s %14s %12s %12s\n", "layer", "d", "d'",
-            "energy", "MACs before", "MACs after", "speedup", "error");
+    fprintf(out, "%-28s %6s %6s %9s %14s %14s %9s %10s\n", "layer", "d", "d'",
+            "energy", "MACs before", "MACs after", "speedup", "rel. error");
     for (int64_t j = 0; j < r->n; j++) {
         const lrc_compress_layer *l = &r->layers[j];
         char err[32] = "kept";
         if (l->rank < l->d)
-            snprintf(err, sizeof err, "%.4g", l->report.final_error);
-        fprintf(out, "%-16s %6" PRId64 " %6" PRId64 " %8.1f%% %14" PRId64
-                " %14" PRId64 " %11.2fx %12s\n", l->name, l->d, l->rank,
+            snprintf(err, sizeof err, "%.4f", l->report.target_energy > 0
+                         ? l->report.final_error / l->report.target_energy
+                         : l->report.final_error);
+        fprintf(out, "%-28s %6" PRId64 " %6" PRId64 " %8.1f%% %14" PRId64
+                " %14" PRId64 " %8.2fx %10s\n", l->name, l->d, l->rank,
                 100.0 * l->energy, l->cost_before, l->cost_after,
                 (double)l->cost_before / (double)l->cost_after, err);
     }

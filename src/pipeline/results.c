@@ -1,9 +1,11 @@
 /* The results HDF5 file of a compression run (layout in docs/FORMAT.md). */
 #include <hdf5.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/h5quiet.h"
 #include "lrc/compress.h"
 
 static lrc_status attr_write(hid_t obj, const char *name, hid_t type,
@@ -69,13 +71,48 @@ cleanup:
     return st;
 }
 
+/* An HDF5 group name for a layer: ONNX names often hold '/', which HDF5
+ * reads as a path, so every character outside [A-Za-z0-9_.-] becomes '_'
+ * and leading '_' are dropped ("/features/features.2/Conv" becomes
+ * "features_features.2_Conv"); the layer's index is appended on a clash.
+ * The original name is kept in the group's "name" attribute. */
+static void sanitize(const char *src, char *out, size_t len)
+{
+    size_t k = 0;
+    while (*src == '/' || *src == '_')
+        src++;
+    for (; *src && k + 24 < len; src++)
+        out[k++] = (isalnum((unsigned char)*src) || *src == '_' || *src == '.' ||
+                    *src == '-') ? *src : '_';
+    out[k] = '\0';
+    if (k == 0 || strcmp(out, ".") == 0)
+        snprintf(out, len, "layer");
+}
+
+static void group_name(const lrc_compress_result *r, int64_t j, char *out,
+                       size_t len)
+{
+    char other[256];
+    sanitize(r->layers[j].name, out, len);
+    for (int64_t q = 0; q < j; q++) {
+        sanitize(r->layers[q].name, other, sizeof other);
+        if (strcmp(other, out) == 0) {
+            size_t k = strlen(out);
+            snprintf(out + k, len - k, "_%" PRId64, r->layers[j].index);
+            return;
+        }
+    }
+}
+
 static lrc_status write_layer(hid_t grp, const lrc_compress_layer *l,
-                              const char *path)
+                              const char *gname, const char *path)
 {
     lrc_status st = LRC_OK;
     hid_t g = H5I_INVALID_HID;
-    LRC_TRY_H5(g = H5Gcreate2(grp, l->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-               "%s: cannot create group for layer '%s'", path, l->name);
+    LRC_TRY_H5(g = H5Gcreate2(grp, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+               "%s: cannot create group '%s' for layer '%s'", path, gname,
+               l->name);
+    LRC_TRY(attr_str(g, "name", l->name, path));
     LRC_TRY(attr_i64(g, "index", l->index, path));
     LRC_TRY(attr_i64(g, "d", l->d, path));
     LRC_TRY(attr_i64(g, "kkc", l->kkc, path));
@@ -86,6 +123,7 @@ static lrc_status write_layer(hid_t grp, const lrc_compress_layer *l,
     LRC_TRY(attr_i64(g, "cost_after", l->cost_after, path));
     LRC_TRY(attr_f64(g, "energy", l->energy, path));
     LRC_TRY(attr_i64(g, "samples", l->report.samples, path));
+    LRC_TRY(attr_f64(g, "target_energy", l->report.target_energy, path));
     LRC_TRY(attr_f64(g, "linear_error", l->report.linear_error, path));
     LRC_TRY(attr_f64(g, "linear_lsq", l->report.linear_lsq, path));
     LRC_TRY(attr_f64(g, "final_error", l->report.final_error, path));
@@ -135,23 +173,27 @@ static lrc_status write_file(const char *tmp, const char *model,
     LRC_TRY(attr_str(f, "lrcompress_version", "0.1.0", tmp));
     LRC_TRY_H5(g = H5Gcreate2(f, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                "%s: cannot create group 'layers'", tmp);
-    /* layer order, as a comma-separated attribute */
+    /* the groups' names, bottom-up, as a comma-separated attribute */
+    char gname[256];
     size_t len = 1;
-    for (int64_t j = 0; j < r->n; j++)
-        len += strlen(r->layers[j].name) + 1;
     char *order = NULL;
+    for (int64_t j = 0; j < r->n; j++)
+        len += sizeof gname + 1;
     LRC_TRY(lrc_calloc(&order, len, 1, "layer order"));
     for (int64_t j = 0; j < r->n; j++) {
+        group_name(r, j, gname, sizeof gname);
         if (j)
             strcat(order, ",");
-        strcat(order, r->layers[j].name);
+        strcat(order, gname);
     }
     st = attr_str(g, "order", order, tmp);
     lrc_free(&order);
     if (st != LRC_OK)
         goto cleanup;
-    for (int64_t j = 0; j < r->n; j++)
-        LRC_TRY(write_layer(g, &r->layers[j], tmp));
+    for (int64_t j = 0; j < r->n; j++) {
+        group_name(r, j, gname, sizeof gname);
+        LRC_TRY(write_layer(g, &r->layers[j], gname, tmp));
+    }
 cleanup:
     if (g >= 0)
         H5Gclose(g);
@@ -175,7 +217,10 @@ lrc_status lrc_compress_write_results(MPI_Comm comm, const char *path,
             st = lrc_error_report(LRC_ERR_ARG, __FILE__, __LINE__, __func__,
                                   "%s: path too long", path);
         } else {
+            lrc_h5_quiet q;
+            lrc_h5_quiet_begin(&q);
             st = write_file(tmp, model, data, p, r);
+            lrc_h5_quiet_end(&q);
             if (st == LRC_OK && rename(tmp, path) != 0)
                 st = lrc_error_report(LRC_ERR_IO, __FILE__, __LINE__, __func__,
                                       "%s: cannot rename %s into place", path,
