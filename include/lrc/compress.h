@@ -42,8 +42,9 @@ typedef struct lrc_compress_params {
     uint64_t seed;             /* default 1 */
     int64_t batch;             /* forward batch (default 64) */
     lrc_nonlinear_params nl;   /* lambda schedule and iterations */
-    double spatial_speedup;    /* 3d: speedup of the spatial split alone;
-                                  0 = sqrt(speedup) (2 with explicit ranks) */
+    double spatial_speedup;    /* 3d: the k x 1 layer costs 1/this of the
+                                  original layer; 0 = 2 x speedup (8 with
+                                  explicit ranks) */
     int quiet;                 /* no progress lines */
 } lrc_compress_params;
 

@@ -302,23 +302,28 @@ static lrc_rank_layer rank_view(const lrc_compress_layer *r)
     return v;
 }
 
-/* 3d: d'' so that the spatial split alone gives the spatial speedup s:
- * d'' k (c + d) = d k k c / s, within 1..min(c k, d k). */
+/* 3d: d'' from the layer's share of the budget. The k x 1 layer costs
+ * d'' c k ho w_in; it gets 1/s of the layer's original cost d k k c ho wo,
+ * with s = spatial_speedup (default 2 S: half of the layer's budget at the
+ * target speedup S, the other half left to the channel step). So
+ * d'' = d k wo / (s w_in), within 1..min(c k, d k). Giving the split a fixed
+ * speedup of its own instead (e.g. sqrt(S)) would leave no budget for the
+ * channel step at 4x, and the greedy would drain every rank to 1. */
 static void choose_spatial_ranks(ctx *c, lrc_compress_result *res)
 {
     if (c->p->method != LRC_METHOD_3D)
         return;
     double s = c->p->spatial_speedup;
     if (!(s > 0))
-        s = c->p->ranks ? 2.0 : sqrt(c->p->speedup);
+        s = 2.0 * (c->p->ranks ? 4.0 : c->p->speedup);
     for (int64_t j = 0; j < c->nt; j++) {
         lrc_compress_layer *r = &res->layers[j];
         const lrc_layer *l = lrc_net_layer(c->net, c->t[j].index);
         if (l->kh != l->kw || l->kh < 2)
             continue; /* 1x1 (or non-square) convs get the channel step only */
         const int64_t k = l->kh, ci = l->in_c;
-        int64_t dd = (int64_t)llround((double)(r->d * k * ci) /
-                                      (s * (double)(ci + r->d)));
+        int64_t dd = (int64_t)llround((double)(r->d * k * r->wo) /
+                                      (s * (double)r->w_in));
         const int64_t mx = ci * k < r->d * k ? ci * k : r->d * k;
         r->spatial_rank = dd < 1 ? 1 : (dd > mx ? mx : dd);
     }
