@@ -25,7 +25,9 @@ typedef struct lrc_eval_result {
     double images_per_s;     /* images / seconds */
 } lrc_eval_result;
 
-/* Evaluates `net` on `ds`: each rank takes a contiguous shard of the images,
+/* Evaluates `net` on `ds`: each rank takes a contiguous run of whole batches
+ * (so each image is computed in the same batch, to the same bits, on any
+ * number of ranks),
  * runs them forward and counts top-1/top-5 hits (ties broken towards the
  * lower class index, as argmax does); the counts are summed over `comm`, so
  * every rank gets the same result for any number of ranks. With

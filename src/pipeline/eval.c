@@ -142,8 +142,16 @@ lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
     const int64_t batch = params->batch > 0 ? params->batch : 64;
     const int64_t in_sz = lrc_net_input_size(net);
     const int64_t k = lrc_net_output_size(net);
-    int64_t start = 0, count = 0;
-    lrc_shard_range(total, rank, size, &start, &count);
+    /* Whole global batches go to the ranks, so every image sits in the same
+     * batch whatever the rank count: a dense layer's sgemm rounds a row
+     * differently with the number of rows beside it, and the logits must be
+     * the same bits on any number of ranks. */
+    int64_t start = 0, count = 0, b0 = 0, nb = 0;
+    lrc_shard_range((total + batch - 1) / batch, rank, size, &b0, &nb);
+    start = b0 * batch;
+    count = (b0 + nb) * batch < total ? nb * batch : total - start;
+    if (count < 0)
+        count = 0;
 
     LRC_TRY(lrc_forward_create(net, 0, lrc_net_num_layers(net), batch, &fw));
     LRC_TRY(lrc_calloc(&in, (size_t)(batch * in_sz), sizeof(float),
