@@ -27,6 +27,24 @@ from e2e_common import (FASHION_DIR, REF_MODEL, TempDir, check, compare, describ
 import numpy as np  # noqa: E402
 
 
+def write_one_conv_model(path):
+    """Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm, built with onnx."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rs = np.random.RandomState(1)
+    inits = [numpy_helper.from_array(rs.randn(4, 1, 3, 3).astype(np.float32), "w"),
+             numpy_helper.from_array(rs.randn(10, 4).astype(np.float32), "fw")]
+    nodes = [helper.make_node("Conv", ["input", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "fw"], ["logits"], name="fc", transB=1)]
+    g = helper.make_graph(nodes, "one_conv",
+                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
 def eval_lines(p):
     """(original top-1, compressed top-1) from compress --eval's output."""
     lines = {ln.split()[0]: ln for ln in p.stdout.splitlines() if ln.startswith(("original", "compressed"))}
@@ -121,8 +139,7 @@ def test(exe, mpiexec, npflag):
         keep = os.path.join(tmp, "keep.onnx")
         with open(keep, "wb") as f:
             f.write(b"previous result")
-        base = [exe, "compress", REF_MODEL, "--data", "fashion-mnist:train", "--images", "50",
-                "--quiet"]
+        base = [exe, "compress", "--images", "20", "--quiet"]
         cases = [
             (["--speedup", "1", "--output", keep], 2, "must be greater than 1"),
             (["--speedup", "0.5", "--output", keep], 2, "must be greater than 1"),
@@ -130,14 +147,34 @@ def test(exe, mpiexec, npflag):
             (["--speedup", "4", "--layers", "/features/features.1/Relu", "--output", keep], 2,
              "not a Conv"),
             (["--speedup", "4", "--images", "70000", "--output", keep], 2, "exceeds the 60000 images"),
+            (["--speedup", "4", "--images", "0", "--output", keep], 2, "--images must be at least 1"),
             (["--speedup", "1000", "--output", keep], 2, "cannot be reached"),
             (["--speedup", "4", "--method", "magic", "--output", keep], 2, "--method 'magic'"),
             (["--speedup", "4", "--ranks", "3,4", "--output", keep], 2, "--ranks gives 2 ranks"),
             (["--speedup", "4", "--output", os.path.join(tmp, "no", "such", "dir.onnx")], 1,
              "cannot write here"),
         ]
+        # a model whose only conv is the first (kept), and data holding a NaN
+        one_conv = os.path.join(tmp, "one_conv.onnx")
+        nan_data = os.path.join(tmp, "nan.h5")
+        write_one_conv_model(one_conv)
+        import h5py
+        with h5py.File(nan_data, "w") as f:
+            img = np.random.RandomState(0).randint(0, 255, (20, 1, 28, 28)).astype(np.float32)
+            img[7, 0, 3, 4] = np.nan
+            f["images"] = img
+            f["labels"] = np.zeros(20, np.int32)
+        cases += [
+            ([one_conv, "--speedup", "2", "--output", keep], 2, "no conv layer to approximate"),
+            (["--data", "h5:" + nan_data, "--speedup", "2", "--output", keep], 1, "non-finite pixel"),
+        ]
         for extra, code, msg in cases:
-            q = run(base + extra, timeout=300)
+            args = list(extra)
+            if not args[0].endswith(".onnx"):
+                args = [REF_MODEL] + args
+            if "--data" not in args:
+                args += ["--data", "fashion-mnist:train"]
+            q = run(base + args, timeout=300)
             check(q.returncode == code, f"expected exit {code} for {extra}:\n{describe(q)}")
             errs = [ln for ln in q.stderr.splitlines() if "error:" in ln]
             check(len(errs) >= 1 and msg in errs[0], f"expected '{msg}' for {extra}:\n{describe(q)}")
