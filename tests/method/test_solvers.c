@@ -182,7 +182,7 @@ static void test_nonlinear(void **state)
 {
     (void)state;
     enum { N = 900, D = 10, R = 3 };
-    static double y[N * D], yh[N * D], G[D * R];
+    static double y[N * D], yh[N * D], G[D * 6];
     planted(N, D, 6, 0.2, 1, y, yh, G); /* rank 6 planted, fit rank 3 */
     lrc_nonlinear_params p;
     lrc_nonlinear_defaults(&p);
