@@ -10,7 +10,7 @@ pkgs=(
   libhdf5-openmpi-dev hdf5-tools
   libopenblas-dev liblapacke-dev libscalapack-openmpi-dev
   libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
-  libcmocka-dev
+  libcmocka-dev libcyaml-dev
   python3-onnx python3-numpy python3-h5py
   dataset-fashion-mnist
 )

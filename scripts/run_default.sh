@@ -4,7 +4,8 @@
 # conv speedup with the papers' nonlinear asymmetric method on 2 MPI ranks,
 # 3,000 calibration images of the Fashion-MNIST train split, then evaluates
 # the original and the compressed model on the 10,000 test images.
-# Outputs go to out/ (or $LRC_OUT).
+# The job is configs/default.yaml; outputs go to out/default (or
+# $LRC_OUT/default).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${LRC_OUT:-$here/out}
@@ -13,8 +14,6 @@ bash "$here/scripts/build.sh"
 mkdir -p "$out"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_mpi_yield_when_idle=1
-mpirun -np 2 --oversubscribe "${LRC_BUILD_DIR:-$here/build}/lrcompress" compress \
-  "$here/models/fashion_vgg.onnx" --data fashion-mnist:train --speedup 4 \
-  --method nonlinear-asym --images 3000 \
-  --output "$out/fashion_vgg_4x.onnx" --results "$out/results_4x.h5" \
-  --eval fashion-mnist:test
+mpirun -np 2 --oversubscribe "${LRC_BUILD_DIR:-$here/build}/lrcompress" run \
+  "$here/configs/default.yaml" --set "model=$here/models/fashion_vgg.onnx" \
+  --set "output=$out/default"

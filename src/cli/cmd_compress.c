@@ -52,66 +52,10 @@ static lrc_status parse_double(const char *opt, const char *v, double *out)
     return LRC_OK;
 }
 
-/* Checks on rank 0 that the output can be written, before hours of work. */
-static lrc_status check_writable(MPI_Comm comm, const char *path)
-{
-    int rank = 0, ok = 1;
-    MPI_Comm_rank(comm, &rank);
-    if (rank == 0) {
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        FILE *f = fopen(tmp, "wb");
-        if (!f) {
-            lrc_error_report(LRC_ERR_IO, __FILE__, __LINE__, __func__,
-                             "%s: cannot write here: %s", path, strerror(errno));
-            ok = 0;
-        } else {
-            fclose(f);
-            remove(tmp);
-        }
-    }
-    MPI_Bcast(&ok, 1, MPI_INT, 0, comm);
-    return ok ? LRC_OK : LRC_ERR_IO;
-}
-
-static lrc_status eval_both(MPI_Comm comm, const lrc_net *orig,
-                            const lrc_net *comp, const char *spec,
-                            const lrc_norm *norm, int64_t limit)
-{
-    lrc_status st = LRC_OK;
-    lrc_dataset *ds = NULL;
-    lrc_eval_params ep = {limit, 64, NULL};
-    lrc_eval_result ro, rc;
-    int rank = 0;
-    MPI_Comm_rank(comm, &rank);
-    LRC_TRY(lrc_dataset_open(spec, &ds));
-    LRC_TRY(lrc_eval(comm, orig, ds, norm, &ep, &ro));
-    LRC_TRY(lrc_eval(comm, comp, ds, norm, &ep, &rc));
-    if (rank == 0) {
-        const double n = (double)ro.images;
-        printf("original   top1=%.4f top5=%.4f images=%" PRId64 " (%.1f images/s)\n",
-               ro.top1 / n, ro.top5 / n, ro.images, ro.images_per_s);
-        printf("compressed top1=%.4f top5=%.4f images=%" PRId64 " (%.1f images/s)\n",
-               rc.top1 / n, rc.top5 / n, rc.images, rc.images_per_s);
-        printf("accuracy change: top1 %+.2f pp, top5 %+.2f pp; measured speedup "
-               "%.2fx\n", 100.0 * (double)(rc.top1 - ro.top1) / n,
-               100.0 * (double)(rc.top5 - ro.top5) / n,
-               ro.seconds > 0 && rc.seconds > 0 ? ro.seconds / rc.seconds : 0.0);
-        fflush(stdout);
-    }
-cleanup:
-    lrc_dataset_destroy(&ds);
-    return st;
-}
-
 lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
 {
     lrc_status st = LRC_OK;
-    lrc_net *net = NULL, *comp = NULL;
-    lrc_dataset *ds = NULL;
     lrc_compress_params p;
-    lrc_compress_result res;
-    lrc_norm norm;
     char **layers = NULL, **ranks_s = NULL, **pair = NULL;
     int64_t n_layers = 0, n_ranks = 0, n_pair = 0, *ranks = NULL;
     const char *model = NULL, *data = NULL, *speedup = NULL, *method = NULL,
@@ -119,10 +63,8 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
                *locations = NULL, *seed = NULL, *mean = NULL, *std = NULL,
                *iters = NULL, *lambda = NULL, *batch = NULL, *output = NULL,
                *results = NULL, *eval = NULL, *eval_limit = NULL;
-    int rank = 0, quiet = 0;
-    memset(&res, 0, sizeof res);
+    int quiet = 0;
     lrc_compress_defaults(&p);
-    MPI_Comm_rank(comm, &rank);
     const lrc_cli_option opts[] = {
         {"--data", &data, NULL}, {"--speedup", &speedup, NULL},
         {"--method", &method, NULL}, {"--layers", &layers_s, NULL},
@@ -196,54 +138,15 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
     if (eval_limit)
         LRC_TRY(lrc_cli_int("--eval-limit", eval_limit, &eval_n));
 
-    LRC_TRY(check_writable(comm, output));
-    if (results)
-        LRC_TRY(check_writable(comm, results));
-    LRC_TRY(lrc_onnx_load(model, &net));
-    LRC_TRY(lrc_dataset_open(data, &ds));
-    int64_t chw[3];
-    lrc_dataset_shape(ds, chw);
-    LRC_TRY(lrc_net_set_input(net, chw[0], chw[1], chw[2]));
-    LRC_TRY(lrc_cli_norm(net, mean, std, &norm));
-    LRC_TRY(lrc_norm_check(&norm, chw[0], mean ? "--mean/--std" : model));
-    LRC_TRY(lrc_compress(comm, net, ds, &norm, &p, &comp, &res));
-    if (mean) {
-        LRC_TRY(lrc_net_set_meta(comp, "lrc.mean", mean));
-        LRC_TRY(lrc_net_set_meta(comp, "lrc.std", std));
-    }
     {
-        char desc[256];
-        snprintf(desc, sizeof desc, "lrcompress compress --method %s, "
-                 "theoretical conv speedup %.2fx", lrc_method_name(p.method),
-                 res.speedup);
-        LRC_TRY(lrc_net_set_meta(comp, "lrc.compressed", desc));
+        const lrc_cli_job job = {model, data, mean, std, output, results, eval,
+                                 eval_n};
+        LRC_TRY(lrc_cli_run_job(comm, &job, &p));
     }
-    int code = LRC_OK;
-    if (rank == 0)
-        code = (int)lrc_onnx_save(comp, output);
-    MPI_Bcast(&code, 1, MPI_INT, 0, comm);
-    if (code != LRC_OK)
-        LRC_FAIL((lrc_status)code, "%s: the compressed model was not written",
-                 output);
-    if (results)
-        LRC_TRY(lrc_compress_write_results(comm, results, model, data, &p, &res));
-    if (rank == 0) {
-        lrc_compress_print(&res, stdout);
-        printf("compressed model: %s\n", output);
-        if (results)
-            printf("results: %s\n", results);
-        fflush(stdout);
-    }
-    if (eval)
-        LRC_TRY(eval_both(comm, net, comp, eval, &norm, eval_n));
 cleanup:
     free_list(&layers, n_layers);
     free_list(&ranks_s, n_ranks);
     free_list(&pair, n_pair);
     lrc_free(&ranks);
-    lrc_compress_result_free(&res);
-    lrc_net_destroy(&comp);
-    lrc_net_destroy(&net);
-    lrc_dataset_destroy(&ds);
     return st;
 }

@@ -13,6 +13,9 @@ static void usage(FILE *out)
             "usage: lrcompress COMMAND [options]\n"
             "\n"
             "commands:\n"
+            "  run CONFIG.yaml [--set key=value ...] [--quiet]\n"
+            "      the whole job from a config (docs/CONFIG.md): compress,\n"
+            "      write OUTPUT/compressed.onnx and OUTPUT/results.h5, evaluate\n"
             "  eval MODEL.onnx --data SPEC [--mean M --std S] [--limit N]\n"
             "       [--batch B] [--save-logits OUT.h5]\n"
             "      top-1/top-5 accuracy of a model on a labelled data set\n"
@@ -56,6 +59,8 @@ int main(int argc, char **argv)
         code = argc < 2 ? 2 : 0;
     } else if (strcmp(argv[1], "eval") == 0) {
         st = lrc_cmd_eval(MPI_COMM_WORLD, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "run") == 0) {
+        st = lrc_cmd_run(MPI_COMM_WORLD, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "compress") == 0) {
         st = lrc_cmd_compress(MPI_COMM_WORLD, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "inspect") == 0) {

@@ -1,5 +1,6 @@
 /* Option parsing shared by the subcommands. */
 #include <errno.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,3 +85,56 @@ lrc_status lrc_cli_norm(const lrc_net *net, const char *mean, const char *std,
     }
     return LRC_OK;
 }
+
+/* Checks on rank 0 that the output can be written, before hours of work. */
+lrc_status lrc_cli_check_writable(MPI_Comm comm, const char *path)
+{
+    int rank = 0, ok = 1;
+    MPI_Comm_rank(comm, &rank);
+    if (rank == 0) {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *f = fopen(tmp, "wb");
+        if (!f) {
+            lrc_error_report(LRC_ERR_IO, __FILE__, __LINE__, __func__,
+                             "%s: cannot write here: %s", path, strerror(errno));
+            ok = 0;
+        } else {
+            fclose(f);
+            remove(tmp);
+        }
+    }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, comm);
+    return ok ? LRC_OK : LRC_ERR_IO;
+}
+
+lrc_status lrc_cli_eval_both(MPI_Comm comm, const lrc_net *orig,
+                            const lrc_net *comp, const char *spec,
+                            const lrc_norm *norm, int64_t limit)
+{
+    lrc_status st = LRC_OK;
+    lrc_dataset *ds = NULL;
+    lrc_eval_params ep = {limit, 64, NULL};
+    lrc_eval_result ro, rc;
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    LRC_TRY(lrc_dataset_open(spec, &ds));
+    LRC_TRY(lrc_eval(comm, orig, ds, norm, &ep, &ro));
+    LRC_TRY(lrc_eval(comm, comp, ds, norm, &ep, &rc));
+    if (rank == 0) {
+        const double n = (double)ro.images;
+        printf("original   top1=%.4f top5=%.4f images=%" PRId64 " (%.1f images/s)\n",
+               ro.top1 / n, ro.top5 / n, ro.images, ro.images_per_s);
+        printf("compressed top1=%.4f top5=%.4f images=%" PRId64 " (%.1f images/s)\n",
+               rc.top1 / n, rc.top5 / n, rc.images, rc.images_per_s);
+        printf("accuracy change: top1 %+.2f pp, top5 %+.2f pp; measured speedup "
+               "%.2fx\n", 100.0 * (double)(rc.top1 - ro.top1) / n,
+               100.0 * (double)(rc.top5 - ro.top5) / n,
+               ro.seconds > 0 && rc.seconds > 0 ? ro.seconds / rc.seconds : 0.0);
+        fflush(stdout);
+    }
+cleanup:
+    lrc_dataset_destroy(&ds);
+    return st;
+}
+

@@ -1,0 +1,68 @@
+/* The compression job shared by `compress` and `run`: load the model and
+ * the calibration data, compress, write the ONNX model and the results,
+ * evaluate both models. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lrc/compress.h"
+
+lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
+                           const lrc_compress_params *p)
+{
+    lrc_status st = LRC_OK;
+    lrc_net *net = NULL, *comp = NULL;
+    lrc_dataset *ds = NULL;
+    lrc_compress_result res;
+    lrc_norm norm;
+    int rank = 0;
+    memset(&res, 0, sizeof res);
+    MPI_Comm_rank(comm, &rank);
+    LRC_TRY(lrc_cli_check_writable(comm, job->output));
+    if (job->results)
+        LRC_TRY(lrc_cli_check_writable(comm, job->results));
+    LRC_TRY(lrc_onnx_load(job->model, &net));
+    LRC_TRY(lrc_dataset_open(job->data, &ds));
+    int64_t chw[3];
+    lrc_dataset_shape(ds, chw);
+    LRC_TRY(lrc_net_set_input(net, chw[0], chw[1], chw[2]));
+    LRC_TRY(lrc_cli_norm(net, job->mean, job->std, &norm));
+    LRC_TRY(lrc_norm_check(&norm, chw[0], job->mean ? "--mean/--std" : job->model));
+    LRC_TRY(lrc_compress(comm, net, ds, &norm, p, &comp, &res));
+    if (job->mean) {
+        LRC_TRY(lrc_net_set_meta(comp, "lrc.mean", job->mean));
+        LRC_TRY(lrc_net_set_meta(comp, "lrc.std", job->std));
+    }
+    {
+        char desc[256];
+        snprintf(desc, sizeof desc, "lrcompress --method %s, theoretical conv "
+                 "speedup %.2fx", lrc_method_name(p->method), res.speedup);
+        LRC_TRY(lrc_net_set_meta(comp, "lrc.compressed", desc));
+    }
+    int code = LRC_OK;
+    if (rank == 0)
+        code = (int)lrc_onnx_save(comp, job->output);
+    MPI_Bcast(&code, 1, MPI_INT, 0, comm);
+    if (code != LRC_OK)
+        LRC_FAIL((lrc_status)code, "%s: the compressed model was not written",
+                 job->output);
+    if (job->results)
+        LRC_TRY(lrc_compress_write_results(comm, job->results, job->model,
+                                           job->data, p, &res));
+    if (rank == 0) {
+        lrc_compress_print(&res, stdout);
+        printf("compressed model: %s\n", job->output);
+        if (job->results)
+            printf("results: %s\n", job->results);
+        fflush(stdout);
+    }
+    if (job->eval)
+        LRC_TRY(lrc_cli_eval_both(comm, net, comp, job->eval, &norm,
+                                  job->eval_limit));
+cleanup:
+    lrc_compress_result_free(&res);
+    lrc_net_destroy(&comp);
+    lrc_net_destroy(&net);
+    lrc_dataset_destroy(&ds);
+    return st;
+}
