@@ -1,5 +1,7 @@
 /* The results HDF5 file of a compression run (layout in docs/FORMAT.md). */
+#include <cblas.h>
 #include <hdf5.h>
+#include <sys/resource.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -143,7 +145,8 @@ cleanup:
 
 static lrc_status write_file(const char *tmp, const char *model,
                              const char *data, const lrc_compress_params *p,
-                             const lrc_compress_result *r)
+                             const lrc_compress_result *r, const double *rss_mb,
+                             int nranks)
 {
     lrc_status st = LRC_OK;
     hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID;
@@ -171,6 +174,21 @@ static lrc_status write_file(const char *tmp, const char *model,
     LRC_TRY(attr_f64(f, "seconds_approx_pass", r->t_approx, tmp));
     LRC_TRY(attr_f64(f, "seconds_total", r->t_total, tmp));
     LRC_TRY(attr_str(f, "lrcompress_version", "0.1.0", tmp));
+    {
+        char mpi[MPI_MAX_LIBRARY_VERSION_STRING] = "", ver[256];
+        int len = 0;
+        unsigned maj = 0, min = 0, rel = 0;
+        MPI_Get_library_version(mpi, &len);
+        for (char *q = mpi; *q; q++)
+            if (*q == '\n') *q = ' ';
+        LRC_TRY(attr_str(f, "mpi_library", mpi, tmp));
+        H5get_libversion(&maj, &min, &rel);
+        snprintf(ver, sizeof ver, "%u.%u.%u", maj, min, rel);
+        LRC_TRY(attr_str(f, "hdf5_version", ver, tmp));
+        LRC_TRY(attr_str(f, "openblas_config", openblas_get_config(), tmp));
+    }
+    /* peak resident memory of every rank (getrusage), MiB */
+    LRC_TRY(dset_f64(f, "peak_rss_mb", rss_mb, nranks, tmp));
     LRC_TRY_H5(g = H5Gcreate2(f, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                "%s: cannot create group 'layers'", tmp);
     /* the groups' names, bottom-up, as a comma-separated attribute */
@@ -209,8 +227,16 @@ lrc_status lrc_compress_write_results(MPI_Comm comm, const char *path,
                                       const lrc_compress_result *r)
 {
     lrc_status st = LRC_OK;
-    int rank = 0;
+    int rank = 0, size = 1;
+    double *rss = NULL;
+    struct rusage ru;
     MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    getrusage(RUSAGE_SELF, &ru);
+    double mine = (double)ru.ru_maxrss / 1024.0; /* kB on Linux */
+    if (lrc_calloc(&rss, (size_t)size, sizeof *rss, "peak memory") != LRC_OK)
+        MPI_Abort(comm, 1);
+    MPI_Gather(&mine, 1, MPI_DOUBLE, rss, 1, MPI_DOUBLE, 0, comm);
     if (rank == 0) {
         char tmp[4096];
         if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
@@ -219,7 +245,7 @@ lrc_status lrc_compress_write_results(MPI_Comm comm, const char *path,
         } else {
             lrc_h5_quiet q;
             lrc_h5_quiet_begin(&q);
-            st = write_file(tmp, model, data, p, r);
+            st = write_file(tmp, model, data, p, r, rss, size);
             lrc_h5_quiet_end(&q);
             if (st == LRC_OK && rename(tmp, path) != 0)
                 st = lrc_error_report(LRC_ERR_IO, __FILE__, __LINE__, __func__,
@@ -229,6 +255,7 @@ lrc_status lrc_compress_write_results(MPI_Comm comm, const char *path,
                 remove(tmp);
         }
     }
+    lrc_free(&rss);
     int code = (int)st;
     MPI_Bcast(&code, 1, MPI_INT, 0, comm);
     return (lrc_status)code;
