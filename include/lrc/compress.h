@@ -46,6 +46,7 @@ typedef struct lrc_compress_params {
                                   original layer; 0 = 2 x speedup (8 with
                                   explicit ranks) */
     int quiet;                 /* no progress lines */
+    int keep_stats;            /* keep means and covariances for stats.h5 */
 } lrc_compress_params;
 
 /* Defaults: nonlinear-asym, speedup 4, 3000 images, 10 locations, seed 1,
@@ -62,6 +63,11 @@ typedef struct lrc_compress_layer {
     int64_t w_in;              /* input width (the k x 1 layer's output width) */
     int64_t cost_before, cost_after; /* multiply-adds per image */
     double *eig;               /* d eigenvalues of the original responses' covariance */
+    /* With keep_stats: mean and covariance (d x d, divided by the sample
+     * count) of the original responses y, and for the asymmetric methods
+     * of the approximated responses yhat and the cross term
+     * E[(y - ybar)(yhat - yhatbar)^T]; NULL otherwise. */
+    double *mean_y, *cov_y, *mean_yh, *cov_yh, *cross;
     double energy;             /* fraction of PCA energy kept by the rank */
     lrc_solve_report report;   /* errors and objective per iteration */
     double seconds;            /* solve time */
@@ -94,6 +100,13 @@ lrc_status lrc_compress_write_results(MPI_Comm comm, const char *path,
                                       const char *model, const char *data,
                                       const lrc_compress_params *p,
                                       const lrc_compress_result *r);
+
+/* Writes stats.h5 (needs keep_stats): one group per target layer with the
+ * means, covariances, cross-covariance and eigenvalues, chunked and
+ * compressed, written collectively with parallel HDF5 under a temporary
+ * name and renamed on success. Collective. */
+lrc_status lrc_compress_write_stats(MPI_Comm comm, const char *path,
+                                    const lrc_compress_result *r);
 
 /* Prints the per-layer table and the whole-model line. Not Collective. */
 void lrc_compress_print(const lrc_compress_result *r, FILE *out);

@@ -50,6 +50,7 @@ typedef struct lrc_cli_job {
     const char *model, *data, *mean, *std;
     const char *output, *results, *eval;
     int64_t eval_limit;
+    const char *stats;
 } lrc_cli_job;
 
 /* Loads, compresses, writes the model (and results), evaluates both models

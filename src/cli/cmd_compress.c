@@ -62,7 +62,8 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
                *layers_s = NULL, *ranks_arg = NULL, *images = NULL,
                *locations = NULL, *seed = NULL, *mean = NULL, *std = NULL,
                *iters = NULL, *lambda = NULL, *batch = NULL, *output = NULL,
-               *results = NULL, *eval = NULL, *eval_limit = NULL;
+               *results = NULL, *eval = NULL, *eval_limit = NULL,
+               *stats = NULL;
     int quiet = 0;
     lrc_compress_defaults(&p);
     const lrc_cli_option opts[] = {
@@ -73,7 +74,8 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
         {"--mean", &mean, NULL}, {"--std", &std, NULL},
         {"--iters", &iters, NULL}, {"--lambda", &lambda, NULL},
         {"--batch", &batch, NULL}, {"--output", &output, NULL},
-        {"--results", &results, NULL}, {"--eval", &eval, NULL},
+        {"--results", &results, NULL}, {"--stats", &stats, NULL},
+        {"--eval", &eval, NULL},
         {"--eval-limit", &eval_limit, NULL}, {"--quiet", NULL, &quiet}};
     LRC_TRY(lrc_cli_parse("compress", argc, argv, opts,
                           sizeof opts / sizeof opts[0], &model));
@@ -140,7 +142,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
 
     {
         const lrc_cli_job job = {model, data, mean, std, output, results, eval,
-                                 eval_n};
+                                 eval_n, stats};
         LRC_TRY(lrc_cli_run_job(comm, &job, &p));
     }
 cleanup:

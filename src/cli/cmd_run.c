@@ -49,7 +49,7 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
     const char *path = NULL;
     int n_sets = 0, quiet = 0;
     lrc_compress_params p;
-    char onnx[4096], results[4096];
+    char onnx[4096], results[4096], stats[4096];
     LRC_TRY(lrc_calloc(&sets, (size_t)argc, sizeof *sets, "--set list"));
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -74,7 +74,8 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
     LRC_TRY(lrc_config_params(cfg, path, &p));
     p.quiet = quiet;
     if (snprintf(onnx, sizeof onnx, "%s/compressed.onnx", cfg->output) >= (int)sizeof onnx ||
-        snprintf(results, sizeof results, "%s/results.h5", cfg->output) >= (int)sizeof results)
+        snprintf(results, sizeof results, "%s/results.h5", cfg->output) >= (int)sizeof results ||
+        snprintf(stats, sizeof stats, "%s/stats.h5", cfg->output) >= (int)sizeof stats)
         LRC_FAIL(LRC_ERR_ARG, "%s: key 'output': path too long", path);
     LRC_TRY(make_dirs(comm, cfg->output));
     {
@@ -83,13 +84,13 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
             cfg->normalization ? cfg->normalization->mean : NULL,
             cfg->normalization ? cfg->normalization->std : NULL,
             onnx, results, cfg->evaluation,
-            cfg->evaluation_limit ? *cfg->evaluation_limit : 0};
+            cfg->evaluation_limit ? *cfg->evaluation_limit : 0, stats};
         LRC_TRY(lrc_cli_run_job(comm, &job, &p));
     }
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     if (rank == 0) {
-        printf("outputs: %s, %s\n", onnx, results);
+        printf("outputs: %s, %s, %s\n", onnx, results, stats);
         fflush(stdout);
     }
 cleanup:

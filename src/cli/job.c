@@ -8,8 +8,11 @@
 #include "lrc/compress.h"
 
 lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
-                           const lrc_compress_params *p)
+                           const lrc_compress_params *params)
 {
+    lrc_compress_params pp = *params;
+    const lrc_compress_params *p = &pp;
+    pp.keep_stats = job->stats != NULL;
     lrc_status st = LRC_OK;
     lrc_net *net = NULL, *comp = NULL;
     lrc_dataset *ds = NULL;
@@ -21,6 +24,8 @@ lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
     LRC_TRY(lrc_cli_check_writable(comm, job->output));
     if (job->results)
         LRC_TRY(lrc_cli_check_writable(comm, job->results));
+    if (job->stats)
+        LRC_TRY(lrc_cli_check_writable(comm, job->stats));
     LRC_TRY(lrc_onnx_load(job->model, &net));
     LRC_TRY(lrc_dataset_open(job->data, &ds));
     int64_t chw[3];
@@ -49,11 +54,15 @@ lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
     if (job->results)
         LRC_TRY(lrc_compress_write_results(comm, job->results, job->model,
                                            job->data, p, &res));
+    if (job->stats)
+        LRC_TRY(lrc_compress_write_stats(comm, job->stats, &res));
     if (rank == 0) {
         lrc_compress_print(&res, stdout);
         printf("compressed model: %s\n", job->output);
         if (job->results)
             printf("results: %s\n", job->results);
+        if (job->stats)
+            printf("statistics: %s\n", job->stats);
         fflush(stdout);
     }
     if (job->eval)

@@ -29,6 +29,11 @@ void lrc_compress_result_free(lrc_compress_result *r)
     for (int64_t i = 0; i < r->n; i++) {
         lrc_free(&r->layers[i].name);
         lrc_free(&r->layers[i].eig);
+        lrc_free(&r->layers[i].mean_y);
+        lrc_free(&r->layers[i].cov_y);
+        lrc_free(&r->layers[i].mean_yh);
+        lrc_free(&r->layers[i].cov_yh);
+        lrc_free(&r->layers[i].cross);
         lrc_solve_report_free(&r->layers[i].report);
     }
     lrc_free(&r->layers);
@@ -275,10 +280,18 @@ static lrc_status spectra(ctx *c, lrc_compress_result *res)
         int64_t n = 0;
         LRC_TRY(lrc_calloc(&C, (size_t)(d * d), sizeof *C, "covariance"));
         LRC_TRY(lrc_calloc(&r->eig, (size_t)d, sizeof *r->eig, "eigenvalues"));
-        LRC_TRY(lrc_stats_reduce(c->comm, &s, NULL, NULL, NULL, NULL, C, &n));
+        if (c->p->keep_stats)
+            LRC_TRY(lrc_calloc(&r->mean_y, (size_t)d, sizeof *r->mean_y, "means"));
+        LRC_TRY(lrc_stats_reduce(c->comm, &s, r->mean_y, NULL, NULL, NULL, C, &n));
         LRC_TRY(lrc_eig_sym(d, C, r->eig, NULL));
         for (int64_t a = 0; a < d; a++)
             r->eig[a] = r->eig[a] > 0 ? r->eig[a] / (double)n : 0.0;
+        if (c->p->keep_stats) {
+            for (int64_t a = 0; a < d * d; a++)
+                C[a] /= (double)n;
+            r->cov_y = C; /* the result owns it now */
+            C = NULL;
+        }
         lrc_free(&C);
     }
 cleanup:
@@ -431,6 +444,28 @@ cleanup:
     return st;
 }
 
+/* With keep_stats: the approximated responses' mean and covariance and the
+ * cross-covariance with the original ones, for stats.h5. Collective. */
+static lrc_status keep_asym_stats(ctx *c, int64_t j, const double *yh,
+                                  lrc_compress_layer *r)
+{
+    const int64_t d = r->d;
+    int64_t n = 0;
+    if (!c->p->keep_stats)
+        return LRC_OK;
+    lrc_samples s = {d, c->n_local * c->L, c->t[j].y, yh};
+    LRC_CALL(lrc_calloc(&r->mean_yh, (size_t)d, sizeof(double), "means"));
+    LRC_CALL(lrc_calloc(&r->cov_yh, (size_t)(d * d), sizeof(double), "covariance"));
+    LRC_CALL(lrc_calloc(&r->cross, (size_t)(d * d), sizeof(double), "covariance"));
+    LRC_CALL(lrc_stats_reduce(c->comm, &s, NULL, r->mean_yh, r->cov_yh, r->cross,
+                              NULL, &n));
+    for (int64_t a = 0; a < d * d; a++) {
+        r->cov_yh[a] /= (double)n;
+        r->cross[a] /= (double)n;
+    }
+    return LRC_OK;
+}
+
 /* 3d target j: spatial split into V (k x 1) and H (1 x k), the asymmetric
  * nonlinear channel step on H (yhat sampled from V(xhat)), then the conv is
  * replaced by V and H's pair, and xhat is carried through them (cur in,
@@ -471,6 +506,7 @@ static lrc_status approx_3d(ctx *c, int64_t j, const lrc_layer *l, float *cur,
     for (int64_t b = 0; b < n; b++)
         sample_responses(h, wd, t + b * tsz, c->t[j].locs + b * c->L, c->L,
                          patch, yh + b * c->L * r->d);
+    LRC_TRY(keep_asym_stats(c, j, yh, r));
     lrc_samples smp = {r->d, n * c->L, c->t[j].y, yh};
     LRC_TRY(lrc_solve_layer(c->comm, &smp, r->rank, 1, &c->p->nl, &f, &r->report));
     LRC_TRY(lrc_decompose_conv(h, &f, &pair[0], &pair[1]));
@@ -541,6 +577,7 @@ static lrc_status approx_pass(ctx *c, lrc_net *approx, lrc_compress_result *res)
                     sample_responses(l, c->t[j].Wd, cur + b * isz,
                                      c->t[j].locs + b * c->L, c->L, c->patch,
                                      yh + b * c->L * l->out_c);
+                LRC_TRY(keep_asym_stats(c, j, yh, r));
                 LRC_TRY(solve_target(c, j, l, yh, res, pair));
                 LRC_TRY(lrc_net_replace(approx, i + shift, pair, 2));
                 shift++;

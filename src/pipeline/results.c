@@ -9,6 +9,7 @@
 
 #include "core/h5quiet.h"
 #include "lrc/compress.h"
+#include "pipeline/pipeline_impl.h"
 
 static lrc_status attr_write(hid_t obj, const char *name, hid_t type,
                              const void *val, const char *path)
@@ -91,8 +92,8 @@ static void sanitize(const char *src, char *out, size_t len)
         snprintf(out, len, "layer");
 }
 
-static void group_name(const lrc_compress_result *r, int64_t j, char *out,
-                       size_t len)
+void lrc_results_group_name(const lrc_compress_result *r, int64_t j,
+                            char *out, size_t len)
 {
     char other[256];
     sanitize(r->layers[j].name, out, len);
@@ -199,7 +200,7 @@ static lrc_status write_file(const char *tmp, const char *model,
         len += sizeof gname + 1;
     LRC_TRY(lrc_calloc(&order, len, 1, "layer order"));
     for (int64_t j = 0; j < r->n; j++) {
-        group_name(r, j, gname, sizeof gname);
+        lrc_results_group_name(r, j, gname, sizeof gname);
         if (j)
             strcat(order, ",");
         strcat(order, gname);
@@ -209,7 +210,7 @@ static lrc_status write_file(const char *tmp, const char *model,
     if (st != LRC_OK)
         goto cleanup;
     for (int64_t j = 0; j < r->n; j++) {
-        group_name(r, j, gname, sizeof gname);
+        lrc_results_group_name(r, j, gname, sizeof gname);
         LRC_TRY(write_layer(g, &r->layers[j], gname, tmp));
     }
 cleanup:

@@ -1,8 +1,11 @@
 """End-to-end test of `lrcompress run` on the default config at 1, 2 and 3
 ranks (300 calibration images, 5 + 5 iterations, 1,000 evaluation images):
 the chosen ranks are identical, the compressed weights agree within 1e-5
-(relative to each tensor's largest value), the accuracy is the same, and the
-output directory (nested, created) holds compressed.onnx and results.h5.
+(relative to each tensor's largest value), the accuracy is the same, the
+output directory (nested, created) holds compressed.onnx, results.h5 and
+stats.h5, and stats.h5 (written with parallel HDF5) holds the documented
+datasets, eigenvalues equal to numpy's of the stored covariance, and the same
+statistics (within 1e-9) on every rank count.
 
   test_run_cli.py LRCOMPRESS MPIEXEC NPFLAG
 """
@@ -40,14 +43,32 @@ def test(exe, mpiexec, npflag):
                 order = f["layers"].attrs["order"]
                 order = order.decode() if isinstance(order, bytes) else order
                 ranks = [int(f["layers"][n].attrs["rank"]) for n in order.split(",")]
+            with h5py.File(os.path.join(out, "stats.h5"), "r") as f:
+                stats = {}
+                for g in f["layers"].values():
+                    for k in ("eigenvalues", "mean_y", "cov_y", "mean_yhat", "cov_yhat", "cross_cov"):
+                        check(k in g, f"stats.h5 {g.name} lacks '{k}'")
+                    cov = g["cov_y"][()]
+                    check(np.allclose(cov, cov.T, rtol=0, atol=1e-12 * np.abs(cov).max()),
+                          f"{g.name}: cov_y is not symmetric")
+                    ev = np.sort(np.clip(np.linalg.eigvalsh(cov), 0, None))[::-1]
+                    check(np.allclose(ev, g["eigenvalues"][()], rtol=1e-9, atol=1e-9 * ev[0]),
+                          f"{g.name}: stored eigenvalues are not those of cov_y")
+                    check(int(g.attrs["samples"]) == 3000, f"{g.name}: samples attribute")
+                    stats[g.name] = {k: g[k][()] for k in ("cov_y", "cov_yhat", "cross_cov")}
             m = onnx.load(os.path.join(out, "compressed.onnx"))
             w = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
             top1 = float(line[0].split("top1=")[1].split()[0])
-            runs[np_] = (ranks, w, top1)
+            runs[np_] = (ranks, w, top1, stats)
             log(f"np {np_}: ranks {ranks}, compressed top1 {top1}")
-        r1, w1, a1 = runs[1]
+        r1, w1, a1, s1 = runs[1]
         for np_ in (2, 3):
-            r, w, a = runs[np_]
+            r, w, a, s = runs[np_]
+            for g in s1:
+                for k in s1[g]:
+                    diff = float(np.max(np.abs(s[g][k] - s1[g][k])))
+                    check(diff <= 1e-9 * float(np.max(np.abs(s1[g][k]))),
+                          f"stats.h5 {g}/{k} differs by {diff} on {np_} ranks")
             check(r == r1, f"ranks differ: {r1} on 1 rank, {r} on {np_}")
             check(sorted(w) == sorted(w1), f"the models' tensors differ in name on {np_} ranks")
             for k in w1:
