@@ -47,6 +47,10 @@ typedef struct lrc_compress_params {
                                   explicit ranks) */
     int quiet;                 /* no progress lines */
     int keep_stats;            /* keep means and covariances for stats.h5 */
+    const char *checkpoint;    /* checkpoint file, or NULL for none */
+    const char *fingerprint;   /* identifies the job the checkpoint belongs to */
+    int64_t stop_after;        /* stop (LRC_STOPPED) once this many target
+                                  layers are in the checkpoint; 0 = never */
 } lrc_compress_params;
 
 /* Defaults: nonlinear-asym, speedup 4, 3000 images, 10 locations, seed 1,
@@ -87,7 +91,10 @@ void lrc_compress_result_free(lrc_compress_result *r);
 
 /* Compresses `net` (shaped for the data set's images) and returns the
  * compressed net in *out (the caller destroys it); every rank gets the same
- * net. Collective on comm. */
+ * net. With p->checkpoint, each solved layer is added to the checkpoint, and
+ * layers already there (same fingerprint) are taken from it instead of being
+ * solved again, which gives the same result as an uninterrupted run.
+ * Collective on comm. */
 lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
                         const lrc_norm *norm, const lrc_compress_params *p,
                         lrc_net **out, lrc_compress_result *res);

@@ -42,6 +42,7 @@ typedef struct lrc_config {
     char *output;              /* output directory (required) */
     int64_t *memory_limit_mb;  /* per rank; 0 = no limit */
     bool *checkpoint;          /* default true */
+    int64_t *stop_after_layer; /* stop once this many layers are checkpointed */
 } lrc_config;
 
 /* Loads and checks a config file; `sets` are "key=value" overrides applied
@@ -56,6 +57,12 @@ void lrc_config_destroy(lrc_config **cfg);
  * valid while cfg lives). */
 lrc_status lrc_config_params(const lrc_config *cfg, const char *path,
                              lrc_compress_params *p);
+
+/* A text identifying the job for checkpoints: every key that changes the
+ * result, and a checksum of the model file's bytes. The caller frees it.
+ * Not Collective. */
+lrc_status lrc_config_fingerprint(const lrc_config *cfg, const lrc_compress_params *p,
+                                  char **out);
 
 #ifdef __cplusplus
 }

@@ -26,7 +26,8 @@ typedef enum lrc_status {
     LRC_ERR_HDF5,        /* an HDF5 call failed */
     LRC_ERR_LAPACK,      /* a LAPACK/ScaLAPACK call failed */
     LRC_ERR_NUMERIC,     /* NaN/Inf or a numerical breakdown */
-    LRC_ERR_INTERNAL     /* a bug in lrcompress */
+    LRC_ERR_INTERNAL,    /* a bug in lrcompress */
+    LRC_STOPPED          /* not an error: stopped where asked, resumable */
 } lrc_status;
 
 /* A short name for a status ("format error", ...). Not Collective. */

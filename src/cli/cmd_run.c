@@ -49,7 +49,8 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
     const char *path = NULL;
     int n_sets = 0, quiet = 0;
     lrc_compress_params p;
-    char onnx[4096], results[4096], stats[4096];
+    char onnx[4096], results[4096], stats[4096], ckpt[4096];
+    char *fingerprint = NULL;
     LRC_TRY(lrc_calloc(&sets, (size_t)argc, sizeof *sets, "--set list"));
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -75,9 +76,15 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
     p.quiet = quiet;
     if (snprintf(onnx, sizeof onnx, "%s/compressed.onnx", cfg->output) >= (int)sizeof onnx ||
         snprintf(results, sizeof results, "%s/results.h5", cfg->output) >= (int)sizeof results ||
-        snprintf(stats, sizeof stats, "%s/stats.h5", cfg->output) >= (int)sizeof stats)
+        snprintf(stats, sizeof stats, "%s/stats.h5", cfg->output) >= (int)sizeof stats ||
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.h5", cfg->output) >= (int)sizeof ckpt)
         LRC_FAIL(LRC_ERR_ARG, "%s: key 'output': path too long", path);
     LRC_TRY(make_dirs(comm, cfg->output));
+    if (!cfg->checkpoint || *cfg->checkpoint) {
+        LRC_TRY(lrc_config_fingerprint(cfg, &p, &fingerprint));
+        p.checkpoint = ckpt;
+        p.fingerprint = fingerprint;
+    }
     {
         const lrc_cli_job job = {
             cfg->model, cfg->calibration,
@@ -96,5 +103,6 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
 cleanup:
     lrc_config_destroy(&cfg);
     lrc_free(&sets);
+    lrc_free(&fingerprint);
     return st;
 }

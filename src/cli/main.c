@@ -73,7 +73,10 @@ int main(int argc, char **argv)
         }
         code = 2;
     }
-    if (st != LRC_OK) {
+    if (st == LRC_STOPPED) {
+        /* a requested stop, decided alike on every rank: no abort */
+        code = 3;
+    } else if (st != LRC_OK) {
         code = st == LRC_ERR_ARG ? 2 : 1;
         if (size > 1) {
             /* The message is out; end every rank rather than leave the

@@ -23,6 +23,7 @@ const char *lrc_status_name(lrc_status st)
     case LRC_ERR_LAPACK: return "LAPACK error";
     case LRC_ERR_NUMERIC: return "numerical error";
     case LRC_ERR_INTERNAL: return "internal error";
+    case LRC_STOPPED: return "stopped";
     }
     return "unknown status";
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lrc/forward.h"
+#include "pipeline/pipeline_impl.h"
 
 void lrc_compress_defaults(lrc_compress_params *p)
 {
@@ -137,6 +138,7 @@ typedef struct ctx {
     target *t;
     int64_t nt;
     double *patch;           /* L x max K scratch */
+    lrc_ckpt ck;             /* finished layers (n_targets 0: no checkpoint) */
 } ctx;
 
 static lrc_status resolve_targets(ctx *c, lrc_compress_result *res)
@@ -412,21 +414,35 @@ static void progress(const ctx *c, const lrc_compress_layer *r)
             r->report.iters, r->report.best_iter + 1, r->seconds);
 }
 
-/* Solves target j on (y, yh) samples and returns its replacement pair. */
-static lrc_status solve_target(ctx *c, int64_t j, const lrc_layer *conv,
-                               const double *yh, lrc_compress_result *res,
-                               lrc_layer pair[2])
+/* The factor of target j: from the checkpoint when the layer is there,
+ * else solved on the (y, yh) samples (svd: from the weights) and added to
+ * the checkpoint. LRC_STOPPED once the checkpoint holds p->stop_after
+ * layers. Collective. */
+static lrc_status get_factor(ctx *c, int64_t j, const lrc_layer *conv,
+                             const double *yh, lrc_compress_result *res,
+                             lrc_lowrank *f)
 {
     lrc_status st = LRC_OK;
     lrc_compress_layer *r = &res->layers[j];
-    lrc_lowrank f;
-    memset(&f, 0, sizeof f);
+    memset(f, 0, sizeof *f);
+    if (j < c->ck.n_done) {
+        const lrc_ckpt_entry *e = &c->ck.e[j];
+        if (e->f.d != r->d || e->f.rank != r->rank)
+            LRC_RAISE(LRC_ERR_FORMAT, "%s: layer '%s' is %" PRId64 "/%" PRId64
+                      " in the checkpoint but %" PRId64 "/%" PRId64 " in this run",
+                      c->ck.path, r->name, e->f.rank, e->f.d, r->rank, r->d);
+        LRC_CALL(lrc_lowrank_copy(f, &e->f));
+        lrc_solve_report_free(&r->report);
+        LRC_TRY(lrc_report_copy(&r->report, &e->rep));
+        r->seconds = e->seconds;
+        return LRC_OK;
+    }
     double t0 = lrc_wtime();
     if (c->p->method == LRC_METHOD_SVD) {
-        LRC_TRY(lrc_svd_factor(conv, r->rank, &f));
+        LRC_TRY(lrc_svd_factor(conv, r->rank, f));
         /* measured on the same samples as the data-driven methods */
         lrc_samples s = {r->d, c->n_local * c->L, c->t[j].y, c->t[j].y};
-        LRC_TRY(lrc_factor_errors(c->comm, &s, &f, &r->report.final_error,
+        LRC_TRY(lrc_factor_errors(c->comm, &s, f, &r->report.final_error,
                                   &r->report.linear_lsq, &r->report.samples));
         r->report.linear_error = r->report.final_error;
         r->report.best_iter = -1;
@@ -434,11 +450,37 @@ static lrc_status solve_target(ctx *c, int64_t j, const lrc_layer *conv,
         lrc_samples s = {r->d, c->n_local * c->L, c->t[j].y, yh};
         LRC_TRY(lrc_solve_layer(c->comm, &s, r->rank,
                                 lrc_method_is_nonlinear(c->p->method),
-                                &c->p->nl, &f, &r->report));
+                                &c->p->nl, f, &r->report));
     }
     r->seconds = lrc_wtime() - t0;
+    if (c->ck.n_targets > 0) {
+        LRC_TRY(lrc_ckpt_add(c->comm, &c->ck, f, &r->report, r->seconds));
+        if (c->p->stop_after > 0 && c->ck.n_done >= c->p->stop_after) {
+            progress(c, r);
+            if (c->rank == 0)
+                lrc_log("stopped after %" PRId64 " layer%s as asked; the "
+                        "checkpoint %s holds them: run again to resume",
+                        c->ck.n_done, c->ck.n_done > 1 ? "s" : "", c->ck.path);
+            st = LRC_STOPPED;
+            goto cleanup;
+        }
+    }
+    return LRC_OK;
+cleanup:
+    lrc_lowrank_free(f);
+    return st;
+}
+
+/* Solves target j and returns its replacement pair. */
+static lrc_status solve_target(ctx *c, int64_t j, const lrc_layer *conv,
+                               const double *yh, lrc_compress_result *res,
+                               lrc_layer pair[2])
+{
+    lrc_status st = LRC_OK;
+    lrc_lowrank f;
+    LRC_CALL(get_factor(c, j, conv, yh, res, &f));
     LRC_TRY(lrc_decompose_conv(conv, &f, &pair[0], &pair[1]));
-    progress(c, r);
+    progress(c, &res->layers[j]);
 cleanup:
     lrc_lowrank_free(&f);
     return st;
@@ -485,7 +527,6 @@ static lrc_status approx_3d(ctx *c, int64_t j, const lrc_layer *l, float *cur,
     memset(pair, 0, sizeof pair);
     memset(&f, 0, sizeof f);
     const int64_t n = c->n_local;
-    double t0 = lrc_wtime();
     LRC_TRY(lrc_spatial_split(l, r->spatial_rank, l->name, &vh[0], &vh[1]));
     LRC_TRY(lrc_net_create(&tmp));
     LRC_TRY(lrc_net_append(tmp, &vh[0]));
@@ -507,10 +548,8 @@ static lrc_status approx_3d(ctx *c, int64_t j, const lrc_layer *l, float *cur,
         sample_responses(h, wd, t + b * tsz, c->t[j].locs + b * c->L, c->L,
                          patch, yh + b * c->L * r->d);
     LRC_TRY(keep_asym_stats(c, j, yh, r));
-    lrc_samples smp = {r->d, n * c->L, c->t[j].y, yh};
-    LRC_TRY(lrc_solve_layer(c->comm, &smp, r->rank, 1, &c->p->nl, &f, &r->report));
+    LRC_TRY(get_factor(c, j, h, yh, res, &f));
     LRC_TRY(lrc_decompose_conv(h, &f, &pair[0], &pair[1]));
-    r->seconds = lrc_wtime() - t0;
     progress(c, r);
     three[0] = *v;
     three[1] = pair[0];
@@ -731,7 +770,14 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
                 lrc_method_name(p->method), c.nt, p->images, p->locations,
                 c.size, c.size > 1 ? "s" : "", res->speedup);
 
-    /* 4. solve, layer by layer */
+    /* 4. solve, layer by layer (resuming from a checkpoint) */
+    if (p->checkpoint) {
+        LRC_TRY(lrc_ckpt_open(comm, p->checkpoint,
+                              p->fingerprint ? p->fingerprint : "", c.nt, &c.ck));
+        if (c.ck.n_done > 0 && c.rank == 0 && !p->quiet)
+            lrc_log("resuming: %" PRId64 " of %" PRId64 " layers come from the "
+                    "checkpoint %s", c.ck.n_done, c.nt, p->checkpoint);
+    }
     t0 = lrc_wtime();
     LRC_TRY(lrc_net_clone(net, &approx));
     if (lrc_method_is_asym(p->method))
@@ -751,6 +797,7 @@ cleanup:
     }
     lrc_free(&c.t);
     lrc_free(&c.patch);
+    lrc_ckpt_free(&c.ck);
     lrc_free(&c.images);
     lrc_free(&chosen);
     lrc_net_destroy(&approx);

@@ -61,6 +61,7 @@ static const cyaml_schema_field_t top_fields[] = {
                            CYAML_UNLIMITED),
     CYAML_FIELD_INT_PTR("memory_limit_mb", OPT_PTR, lrc_config, memory_limit_mb),
     CYAML_FIELD_BOOL_PTR("checkpoint", OPT_PTR, lrc_config, checkpoint),
+    CYAML_FIELD_INT_PTR("stop_after_layer", OPT_PTR, lrc_config, stop_after_layer),
     CYAML_FIELD_END};
 
 static const cyaml_schema_value_t top_schema = {
@@ -203,7 +204,8 @@ static lrc_status apply_set(lrc_config *c, const char *set)
         {"spatial_speedup", (void **)&c->spatial_speedup, K_DBL},
         {"output", (void **)&c->output, K_STR},
         {"memory_limit_mb", (void **)&c->memory_limit_mb, K_INT},
-        {"checkpoint", (void **)&c->checkpoint, K_BOOL}};
+        {"checkpoint", (void **)&c->checkpoint, K_BOOL},
+        {"stop_after_layer", (void **)&c->stop_after_layer, K_INT}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (strcmp(key, tab[i].k) == 0)
             return set_value(tab[i].slot, tab[i].t, key, v);
@@ -354,6 +356,15 @@ lrc_status lrc_config_params(const lrc_config *c, const char *path,
     if (c->evaluation_limit && *c->evaluation_limit < 0)
         LRC_RAISE(LRC_ERR_ARG, "%s: key 'evaluation_limit' must not be negative",
                   path);
+    if (c->stop_after_layer) {
+        if (*c->stop_after_layer < 0)
+            LRC_RAISE(LRC_ERR_ARG, "%s: key 'stop_after_layer' must not be "
+                      "negative", path);
+        if (c->checkpoint && !*c->checkpoint && *c->stop_after_layer > 0)
+            LRC_RAISE(LRC_ERR_ARG, "%s: key 'stop_after_layer' needs "
+                      "'checkpoint: true'", path);
+        p->stop_after = *c->stop_after_layer;
+    }
     if (c->memory_limit_mb && *c->memory_limit_mb < 0)
         LRC_RAISE(LRC_ERR_ARG, "%s: key 'memory_limit_mb' must not be negative",
                   path);
@@ -370,4 +381,56 @@ lrc_status lrc_config_params(const lrc_config *c, const char *path,
         p->n_ranks = c->ranks_count;
     }
     return LRC_OK;
+}
+
+/* FNV-1a over the file's bytes. */
+static lrc_status file_checksum(const char *path, uint64_t *h, int64_t *size)
+{
+    unsigned char buf[1 << 16];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        LRC_RAISE(LRC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    *h = 1469598103934665603ULL;
+    *size = 0;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            *h = (*h ^ buf[i]) * 1099511628211ULL;
+        *size += (int64_t)n;
+    }
+    fclose(f);
+    return LRC_OK;
+}
+
+lrc_status lrc_config_fingerprint(const lrc_config *c, const lrc_compress_params *p,
+                                  char **out)
+{
+    uint64_t h = 0;
+    int64_t size = 0;
+    char buf[4096];
+    size_t k = 0;
+    LRC_CALL(file_checksum(c->model, &h, &size));
+#define ADD(...)                                                           \
+    do {                                                                   \
+        if (k < sizeof buf)                                                \
+            k += (size_t)snprintf(buf + k, sizeof buf - k, __VA_ARGS__);   \
+    } while (0)
+    ADD("model %s (%" PRId64 " bytes, fnv1a %016" PRIx64 "); calibration %s; ",
+        c->model, size, h, c->calibration);
+    ADD("normalization %s/%s; method %s; ", c->normalization ? c->normalization->mean : "model",
+        c->normalization ? c->normalization->std : "model", lrc_method_name(p->method));
+    ADD("speedup %.17g; ranks", p->ranks ? 0.0 : p->speedup);
+    for (int64_t i = 0; p->ranks && i < p->n_ranks; i++)
+        ADD(" %" PRId64, p->ranks[i]);
+    ADD("; layers");
+    for (int64_t i = 0; p->layers && i < p->n_layers; i++)
+        ADD(" %s", p->layers[i]);
+    ADD("; images %" PRId64 "; locations %" PRId64 "; seed %" PRIu64
+        "; lambda %.17g x %d, %.17g x %d; spatial %.17g",
+        p->images, p->locations, p->seed, p->nl.lambda_small, p->nl.iters_small,
+        p->nl.lambda_large, p->nl.iters_large, p->spatial_speedup);
+#undef ADD
+    if (k >= sizeof buf)
+        LRC_RAISE(LRC_ERR_ARG, "the job's fingerprint is too long (many layers?)");
+    return lrc_strdup(out, buf);
 }

@@ -11,4 +11,36 @@
 void lrc_results_group_name(const lrc_compress_result *r, int64_t j, char *out,
                             size_t len);
 
+/* One finished layer in a checkpoint. */
+typedef struct lrc_ckpt_entry {
+    lrc_lowrank f;
+    lrc_solve_report rep;
+    double seconds;
+} lrc_ckpt_entry;
+
+/* The checkpoint of a compression run: the factors of the target layers
+ * solved so far, in order, and the fingerprint of the job they belong to. */
+typedef struct lrc_ckpt {
+    char *path;
+    char *fingerprint;
+    int64_t n_done, n_targets;
+    lrc_ckpt_entry *e;         /* n_targets slots */
+} lrc_ckpt;
+
+/* Opens the checkpoint at `path`: reads the finished layers when the file
+ * exists and its fingerprint matches; a different fingerprint is refused
+ * (LRC_ERR_ARG naming both); no file starts an empty checkpoint. Every rank
+ * reads it. Collective (the status is shared). */
+lrc_status lrc_ckpt_open(MPI_Comm comm, const char *path, const char *fingerprint,
+                         int64_t n_targets, lrc_ckpt *ck);
+/* Appends the next layer's factor and report, then rank 0 rewrites the file
+ * (temporary name, renamed). Collective. */
+lrc_status lrc_ckpt_add(MPI_Comm comm, lrc_ckpt *ck, const lrc_lowrank *f,
+                        const lrc_solve_report *rep, double seconds);
+void lrc_ckpt_free(lrc_ckpt *ck);
+
+/* Deep copies. */
+lrc_status lrc_lowrank_copy(lrc_lowrank *dst, const lrc_lowrank *src);
+lrc_status lrc_report_copy(lrc_solve_report *dst, const lrc_solve_report *src);
+
 #endif

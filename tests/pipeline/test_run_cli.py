@@ -77,6 +77,35 @@ def test(exe, mpiexec, npflag):
                 check(diff <= 1e-5 * scale, f"{k}: weights differ by {diff} (scale {scale}) on {np_} ranks")
             check(abs(a - a1) <= 0.001, f"top-1 {a} on {np_} ranks vs {a1} on 1")
 
+        # checkpoint and resume: stop after layer 2, resume, compare with the
+        # uninterrupted 2-rank run above (np2/nested): the same bits
+        out = os.path.join(tmp, "resume")
+        base = [mpiexec, npflag, "2", "--oversubscribe", exe, "run", cfg,
+                "--set", f"model={model}", "--set", f"output={out}",
+                "--set", "images=300", "--set", "evaluation_limit=1000",
+                "--set", "nonlinear.iters_small=5", "--set", "nonlinear.iters_large=5",
+                "--quiet"]
+        from e2e_common import run
+        q = run(base + ["--set", "stop_after_layer=2"], timeout=600)
+        check(q.returncode == 3, f"a stop after layer 2 should exit 3:\n{describe(q)}")
+        check(os.path.isfile(os.path.join(out, "checkpoint.h5")) and
+              not os.path.exists(os.path.join(out, "compressed.onnx")),
+              "the stopped run should leave a checkpoint and no model")
+        with h5py.File(os.path.join(out, "checkpoint.h5"), "r") as f:
+            check(int(f.attrs["layers_done"]) == 2, "the checkpoint should hold 2 layers")
+        q = run_ok(base, "resumed run", timeout=600)
+        m = onnx.load(os.path.join(out, "compressed.onnx"))
+        wr = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+        m = onnx.load(os.path.join(tmp, "np2", "nested", "compressed.onnx"))
+        w2 = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+        check(sorted(wr) == sorted(w2) and all(np.array_equal(wr[k], w2[k]) for k in w2),
+              "the resumed run's weights differ from the uninterrupted run's")
+        # a checkpoint of another job is refused, and left alone
+        q = run(base + ["--set", "seed=7"], timeout=600)
+        check(q.returncode != 0 and "belongs to another job" in q.stderr,
+              f"a checkpoint of another job should be refused:\n{describe(q)}")
+        log("resume: identical weights; another job's checkpoint refused")
+
 
 if __name__ == "__main__":
     main_wrapper(lambda: test(*sys.argv[1:4]))
