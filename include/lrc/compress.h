@@ -46,6 +46,7 @@ typedef struct lrc_compress_params {
                                   original layer; 0 = 2 x speedup (8 with
                                   explicit ranks) */
     int quiet;                 /* no progress lines */
+    int verbose;               /* also the objective of every iteration */
     int keep_stats;            /* keep means and covariances for stats.h5 */
     const char *checkpoint;    /* checkpoint file, or NULL for none */
     const char *fingerprint;   /* identifies the job the checkpoint belongs to */

@@ -108,6 +108,23 @@ void lrc_log(const char *fmt, ...)
 /* Wall-clock seconds from an arbitrary origin (monotonic). */
 double lrc_wtime(void);
 
+/* Progress of a long stage, printed by rank 0 only: "stage: done/total
+ * (pct), elapsed, ETA". On a terminal the line is redrawn in place (at most
+ * 4 times a second); otherwise a plain line is printed at every tenth of the
+ * work. `enabled` = 0 makes it silent (other ranks, --quiet). */
+typedef struct lrc_progress {
+    const char *stage;
+    int64_t total;
+    double t0, last;
+    int enabled, tty, last_tenth;
+} lrc_progress;
+
+void lrc_progress_begin(lrc_progress *p, const char *stage, int64_t total,
+                        int enabled);
+void lrc_progress_update(lrc_progress *p, int64_t done);
+/* Ends the line (on a terminal) with the stage's elapsed time. */
+void lrc_progress_end(lrc_progress *p);
+
 /* Checked size arithmetic: returns LRC_ERR_ARG naming `what` on overflow. */
 lrc_status lrc_mul_size(size_t a, size_t b, size_t *out, const char *what);
 

@@ -15,6 +15,7 @@ typedef struct lrc_eval_params {
     int64_t limit;           /* first `limit` images of the set; 0 = all */
     int64_t batch;           /* images per forward batch; 0 = 64 */
     const char *logits_path; /* HDF5 file for the logits, or NULL */
+    int quiet;               /* no progress lines */
 } lrc_eval_params;
 
 typedef struct lrc_eval_result {

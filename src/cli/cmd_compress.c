@@ -64,7 +64,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
                *iters = NULL, *lambda = NULL, *batch = NULL, *output = NULL,
                *results = NULL, *eval = NULL, *eval_limit = NULL,
                *stats = NULL;
-    int quiet = 0;
+    int quiet = 0, verbose = 0;
     lrc_compress_defaults(&p);
     const lrc_cli_option opts[] = {
         {"--data", &data, NULL}, {"--speedup", &speedup, NULL},
@@ -76,7 +76,8 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
         {"--batch", &batch, NULL}, {"--output", &output, NULL},
         {"--results", &results, NULL}, {"--stats", &stats, NULL},
         {"--eval", &eval, NULL},
-        {"--eval-limit", &eval_limit, NULL}, {"--quiet", NULL, &quiet}};
+        {"--eval-limit", &eval_limit, NULL}, {"--quiet", NULL, &quiet},
+        {"--verbose", NULL, &verbose}};
     LRC_TRY(lrc_cli_parse("compress", argc, argv, opts,
                           sizeof opts / sizeof opts[0], &model));
     if (!model || !data || !output)
@@ -86,6 +87,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
     if (!speedup && !ranks_arg)
         LRC_FAIL(LRC_ERR_ARG, "compress: give --speedup S (or --ranks)");
     p.quiet = quiet;
+    p.verbose = verbose && !quiet;
     if (speedup)
         LRC_TRY(parse_double("--speedup", speedup, &p.speedup));
     if (method)

@@ -13,7 +13,7 @@ lrc_status lrc_cmd_eval(MPI_Comm comm, int argc, char **argv)
     lrc_dataset *ds = NULL;
     const char *model = NULL, *data = NULL, *mean = NULL, *std = NULL,
                *limit = NULL, *batch = NULL, *logits = NULL;
-    lrc_eval_params p = {0, 0, NULL};
+    lrc_eval_params p = {0, 0, NULL, 0};
     lrc_eval_result r;
     lrc_norm norm;
     int rank = 0, size = 1;

@@ -1,4 +1,5 @@
 /* lrcompress run CONFIG.yaml [--set key=value ...] [--quiet]
+ * [--verbose]
  * The whole job from a YAML config: compress, write OUTPUT/compressed.onnx
  * and OUTPUT/results.h5, evaluate the original and the compressed model. */
 #define _POSIX_C_SOURCE 200809L
@@ -47,7 +48,7 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
     lrc_config *cfg = NULL;
     char **sets = NULL;
     const char *path = NULL;
-    int n_sets = 0, quiet = 0;
+    int n_sets = 0, quiet = 0, verbose = 0;
     lrc_compress_params p;
     char onnx[4096], results[4096], stats[4096], ckpt[4096];
     char *fingerprint = NULL;
@@ -55,8 +56,8 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int m = 0;
-        if (strcmp(argv[i], "--quiet") == 0) {
-            quiet = 1;
+        if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "--verbose") == 0) {
+            *(argv[i][2] == 'q' ? &quiet : &verbose) = 1;
             continue;
         }
         LRC_TRY(lrc_cli_opt(argc, argv, &i, "--set", &v, &m));
@@ -74,6 +75,7 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
     LRC_TRY(lrc_config_load(path, sets, n_sets, &cfg));
     LRC_TRY(lrc_config_params(cfg, path, &p));
     p.quiet = quiet;
+    p.verbose = verbose && !quiet;
     if (snprintf(onnx, sizeof onnx, "%s/compressed.onnx", cfg->output) >= (int)sizeof onnx ||
         snprintf(results, sizeof results, "%s/results.h5", cfg->output) >= (int)sizeof results ||
         snprintf(stats, sizeof stats, "%s/stats.h5", cfg->output) >= (int)sizeof stats ||

@@ -67,7 +67,7 @@ lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
     }
     if (job->eval)
         LRC_TRY(lrc_cli_eval_both(comm, net, comp, job->eval, &norm,
-                                  job->eval_limit));
+                                  job->eval_limit, p->quiet));
 cleanup:
     lrc_compress_result_free(&res);
     lrc_net_destroy(&comp);

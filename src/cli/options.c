@@ -110,11 +110,11 @@ lrc_status lrc_cli_check_writable(MPI_Comm comm, const char *path)
 
 lrc_status lrc_cli_eval_both(MPI_Comm comm, const lrc_net *orig,
                             const lrc_net *comp, const char *spec,
-                            const lrc_norm *norm, int64_t limit)
+                            const lrc_norm *norm, int64_t limit, int quiet)
 {
     lrc_status st = LRC_OK;
     lrc_dataset *ds = NULL;
-    lrc_eval_params ep = {limit, 64, NULL};
+    lrc_eval_params ep = {limit, 64, NULL, quiet};
     lrc_eval_result ro, rc;
     int rank = 0;
     MPI_Comm_rank(comm, &rank);

@@ -139,6 +139,7 @@ typedef struct ctx {
     int64_t nt;
     double *patch;           /* L x max K scratch */
     lrc_ckpt ck;             /* finished layers (n_targets 0: no checkpoint) */
+    double t_layers;         /* when the layer-by-layer stage started */
 } ctx;
 
 static lrc_status resolve_targets(ctx *c, lrc_compress_result *res)
@@ -238,11 +239,15 @@ static lrc_status original_pass(ctx *c)
     LRC_TRY(lrc_calloc(&buf[0], (size_t)batch * act, sizeof(float), "activations"));
     LRC_TRY(lrc_calloc(&buf[1], (size_t)batch * act, sizeof(float), "activations"));
     LRC_TRY(lrc_calloc(&work, wl, sizeof(float), "im2col buffer"));
+    lrc_progress pg;
+    lrc_progress_begin(&pg, "original pass (rank 0's images)", c->n_local,
+                       c->rank == 0 && !c->p->quiet);
     for (int64_t s = 0; s < c->n_local; s += batch) {
         const int64_t m = c->n_local - s < batch ? c->n_local - s : batch;
         const float *src = c->images + s * in_sz;
         int which = 0;
         int64_t ti = 0;
+        lrc_progress_update(&pg, s);
         for (int64_t i = 0; i <= last; i++) {
             const lrc_layer *l = lrc_net_layer(net, i);
             if (ti < c->nt && c->t[ti].index == i) {
@@ -262,6 +267,8 @@ static lrc_status original_pass(ctx *c)
             which ^= 1;
         }
     }
+    lrc_progress_update(&pg, c->n_local);
+    lrc_progress_end(&pg);
 cleanup:
     lrc_free(&buf[0]);
     lrc_free(&buf[1]);
@@ -401,6 +408,21 @@ static void progress(const ctx *c, const lrc_compress_layer *r)
 {
     if (c->rank != 0 || c->p->quiet)
         return;
+    {
+        /* layer k of n, with the elapsed time and a naive ETA (by layers) */
+        int64_t k = 0;
+        while (k < c->nt && c->t[k].index != r->index)
+            k++;
+        const double el = lrc_wtime() - c->t_layers;
+        lrc_log("layer %" PRId64 " of %" PRId64 ", elapsed %.1f s, ETA %.1f s",
+                k + 1, c->nt, el, el * (double)(c->nt - k - 1) / (double)(k + 1));
+    }
+    if (c->p->verbose && r->report.iters > 0)
+        for (int it = 0; it < r->report.iters; it++)
+            lrc_log("  iteration %d: lambda %g, relaxed objective %.6g -> %.6g "
+                    "after the (M,b)-step, nonlinear error %.6g", it + 1,
+                    r->report.lambda[it], r->report.relaxed[it],
+                    r->report.relaxed_m[it], r->report.nonlinear[it]);
     if (r->rank >= r->d) {
         lrc_log("layer %s: d=%" PRId64 " kept (a rank-%" PRId64 " pair would "
                 "not be cheaper)", r->name, r->d, r->rank);
@@ -779,6 +801,7 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
                     "checkpoint %s", c.ck.n_done, c.nt, p->checkpoint);
     }
     t0 = lrc_wtime();
+    c.t_layers = t0;
     LRC_TRY(lrc_net_clone(net, &approx));
     if (lrc_method_is_asym(p->method))
         LRC_TRY(approx_pass(&c, approx, res));

@@ -161,7 +161,11 @@ lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
 
     int64_t hits[2] = {0, 0};
     double t_fwd = 0.0;
+    lrc_progress pg;
+    lrc_progress_begin(&pg, "evaluation (rank 0's images)", count,
+                       rank == 0 && !params->quiet);
     for (int64_t s = 0; s < count; s += batch) {
+        lrc_progress_update(&pg, s);
         const int64_t m = count - s < batch ? count - s : batch;
         LRC_TRY(lrc_dataset_read(ds, start + s, m, norm, in, labels + s));
         double t0 = lrc_wtime();
@@ -184,6 +188,8 @@ lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
             hits[1] += r < 5;
         }
     }
+    lrc_progress_update(&pg, count);
+    lrc_progress_end(&pg);
     int64_t sums[2];
     LRC_TRY_MPI(MPI_Allreduce(hits, sums, 2, MPI_INT64_T, MPI_SUM, comm));
     double t_max = 0.0;

@@ -5,7 +5,10 @@ the chosen ranks are identical, the compressed weights agree within 1e-5
 output directory (nested, created) holds compressed.onnx, results.h5 and
 stats.h5, and stats.h5 (written with parallel HDF5) holds the documented
 datasets, eigenvalues equal to numpy's of the stored covariance, and the same
-statistics (within 1e-9) on every rank count.
+statistics (within 1e-9) on every rank count. Then: a run stopped after layer
+2 and resumed gives bitwise the weights of an uninterrupted run; another
+job's checkpoint is refused; a bad image in one rank's shard ends all ranks
+within a minute with a message naming that rank and the file.
 
   test_run_cli.py LRCOMPRESS MPIEXEC NPFLAG
 """
@@ -105,6 +108,24 @@ def test(exe, mpiexec, npflag):
         check(q.returncode != 0 and "belongs to another job" in q.stderr,
               f"a checkpoint of another job should be refused:\n{describe(q)}")
         log("resume: identical weights; another job's checkpoint refused")
+
+        # one rank's shard is bad: the last image (rank 2's of 3) holds a NaN;
+        # every rank ends, quickly, with a message naming rank 2 and the file
+        bad = os.path.join(tmp, "bad_shard.h5")
+        with h5py.File(bad, "w") as f:
+            img = np.random.RandomState(3).randint(0, 255, (30, 1, 28, 28)).astype(np.float32)
+            img[29, 0, 10, 10] = np.nan
+            f["images"] = img
+            f["labels"] = np.zeros(30, np.int32)
+        q = run([mpiexec, npflag, "3", "--oversubscribe", exe, "run", cfg,
+                 "--set", f"model={model}", "--set", f"output={os.path.join(tmp, 'fail')}",
+                 "--set", f"calibration=h5:{bad}", "--set", "images=30", "--quiet"], timeout=120)
+        check(q.returncode != 0, f"a bad shard must fail the run:\n{describe(q)}")
+        check(q.seconds < 60, f"the failing run took {q.seconds:.0f} s to end")
+        errs = [ln for ln in q.stderr.splitlines() if "error:" in ln]
+        check(any("[rank 2]" in ln and bad in ln for ln in errs),
+              f"no message naming rank 2 and {bad}:\n{describe(q)}")
+        log(f"bad shard on rank 2: all ranks ended in {q.seconds:.1f} s: {errs[0][:160]}")
 
 
 if __name__ == "__main__":
