@@ -50,6 +50,9 @@ typedef struct lrc_compress_params {
     int keep_stats;            /* keep means and covariances for stats.h5 */
     const char *checkpoint;    /* checkpoint file, or NULL for none */
     const char *fingerprint;   /* identifies the job the checkpoint belongs to */
+    int64_t memory_limit_mb;   /* per rank; 0 = none. The shard's activations
+                                  are held in memory (no spilling yet): a run
+                                  that would need more is refused up front */
     int64_t stop_after;        /* stop (LRC_STOPPED) once this many target
                                   layers are in the checkpoint; 0 = never */
 } lrc_compress_params;

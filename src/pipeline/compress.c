@@ -776,6 +776,25 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
         LRC_TRY(lrc_dataset_read(ds, c.img_ids[b], 1, norm, c.images + b * in_sz,
                                  NULL));
     LRC_TRY(prepare_targets(&c));
+    {
+        /* The largest rank's needs: its images, two activation sets of the
+         * approximated pass, the responses of every target layer. */
+        int64_t per = (p->images + c.size - 1) / c.size, resp = 0;
+        for (int64_t j = 0; j < c.nt; j++)
+            resp += res->layers[j].d;
+        const double bytes =
+            (double)per * ((double)in_sz * 4.0 +
+                           2.0 * (double)lrc_net_max_activation(net) * 4.0 +
+                           (double)p->locations * (double)resp * 8.0 * 1.5);
+        if (c.rank == 0 && !p->quiet)
+            lrc_log("memory: about %.0f MiB per rank for %" PRId64 " images",
+                    bytes / 1048576.0, per);
+        if (p->memory_limit_mb > 0 && bytes > (double)p->memory_limit_mb * 1048576.0)
+            LRC_FAIL(LRC_ERR_ARG, "this run needs about %.0f MiB per rank, over "
+                     "memory_limit_mb %" PRId64 ": use more ranks or fewer images "
+                     "(spilling activations to disk is not implemented yet)",
+                     bytes / 1048576.0, p->memory_limit_mb);
+    }
 
     /* 2. original responses; 3. ranks */
     double t0 = lrc_wtime();

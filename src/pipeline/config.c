@@ -368,6 +368,8 @@ lrc_status lrc_config_params(const lrc_config *c, const char *path,
     if (c->memory_limit_mb && *c->memory_limit_mb < 0)
         LRC_RAISE(LRC_ERR_ARG, "%s: key 'memory_limit_mb' must not be negative",
                   path);
+    if (c->memory_limit_mb)
+        p->memory_limit_mb = *c->memory_limit_mb;
     for (unsigned i = 0; i < c->ranks_count; i++)
         if (c->ranks[i] < 1)
             LRC_RAISE(LRC_ERR_ARG, "%s: key 'ranks': entry %u is %" PRId64

@@ -127,6 +127,11 @@ def test(exe, mpiexec, npflag):
               f"no message naming rank 2 and {bad}:\n{describe(q)}")
         log(f"bad shard on rank 2: all ranks ended in {q.seconds:.1f} s: {errs[0][:160]}")
 
+        # a memory limit the run cannot meet is refused before any work
+        q = run(base + ["--set", "memory_limit_mb=5"], timeout=120)
+        check(q.returncode == 2 and "over memory_limit_mb 5" in q.stderr,
+              f"memory_limit_mb=5 should be refused:\n{describe(q)}")
+
 
 if __name__ == "__main__":
     main_wrapper(lambda: test(*sys.argv[1:4]))
