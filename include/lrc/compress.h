@@ -119,6 +119,17 @@ lrc_status lrc_compress_write_results(MPI_Comm comm, const char *path,
 lrc_status lrc_compress_write_stats(MPI_Comm comm, const char *path,
                                     const lrc_compress_result *r);
 
+/* Adds group "evaluation" to an existing results.h5 (rank 0 rewrites it
+ * under a temporary name): the data spec, images, top-1/top-5 of the
+ * original and the compressed model, seconds per image of each (forward
+ * only, slowest rank, warm-up excluded), measured and theoretical speedup.
+ * Collective (the status is shared). */
+struct lrc_eval_result;
+lrc_status lrc_results_add_eval(MPI_Comm comm, const char *path, const char *spec,
+                                const struct lrc_eval_result *orig,
+                                const struct lrc_eval_result *comp,
+                                double theoretical);
+
 /* Prints the per-layer table and the whole-model line. Not Collective. */
 void lrc_compress_print(const lrc_compress_result *r, FILE *out);
 

@@ -22,7 +22,8 @@ typedef struct lrc_eval_result {
     int64_t images;          /* images evaluated, over all ranks */
     int64_t top1, top5;      /* correct counts, over all ranks */
     int64_t classes;         /* output width */
-    double seconds;          /* slowest rank's forward time */
+    double seconds;          /* slowest rank's forward time (after one
+                                untimed warm-up batch per rank) */
     double images_per_s;     /* images / seconds */
 } lrc_eval_result;
 

@@ -43,7 +43,8 @@ lrc_status lrc_cli_check_writable(MPI_Comm comm, const char *path);
  * Collective. */
 lrc_status lrc_cli_eval_both(MPI_Comm comm, const lrc_net *orig,
                              const lrc_net *comp, const char *spec,
-                             const lrc_norm *norm, int64_t limit, int quiet);
+                             const lrc_norm *norm, int64_t limit, int quiet,
+                             lrc_eval_result out[2]);
 
 /* A compression job: paths and specs (mean/std/results/eval may be NULL). */
 typedef struct lrc_cli_job {

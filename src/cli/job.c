@@ -65,9 +65,14 @@ lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
             printf("statistics: %s\n", job->stats);
         fflush(stdout);
     }
-    if (job->eval)
+    if (job->eval) {
+        lrc_eval_result ev[2];
         LRC_TRY(lrc_cli_eval_both(comm, net, comp, job->eval, &norm,
-                                  job->eval_limit, p->quiet));
+                                  job->eval_limit, p->quiet, ev));
+        if (job->results)
+            LRC_TRY(lrc_results_add_eval(comm, job->results, job->eval, &ev[0],
+                                         &ev[1], res.speedup));
+    }
 cleanup:
     lrc_compress_result_free(&res);
     lrc_net_destroy(&comp);

@@ -110,7 +110,8 @@ lrc_status lrc_cli_check_writable(MPI_Comm comm, const char *path)
 
 lrc_status lrc_cli_eval_both(MPI_Comm comm, const lrc_net *orig,
                             const lrc_net *comp, const char *spec,
-                            const lrc_norm *norm, int64_t limit, int quiet)
+                            const lrc_norm *norm, int64_t limit, int quiet,
+                            lrc_eval_result out[2])
 {
     lrc_status st = LRC_OK;
     lrc_dataset *ds = NULL;
@@ -121,6 +122,8 @@ lrc_status lrc_cli_eval_both(MPI_Comm comm, const lrc_net *orig,
     LRC_TRY(lrc_dataset_open(spec, &ds));
     LRC_TRY(lrc_eval(comm, orig, ds, norm, &ep, &ro));
     LRC_TRY(lrc_eval(comm, comp, ds, norm, &ep, &rc));
+    out[0] = ro;
+    out[1] = rc;
     if (rank == 0) {
         const double n = (double)ro.images;
         printf("original   top1=%.4f top5=%.4f images=%" PRId64 " (%.1f images/s)\n",

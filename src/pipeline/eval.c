@@ -161,6 +161,13 @@ lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
 
     int64_t hits[2] = {0, 0};
     double t_fwd = 0.0;
+    /* One untimed warm-up batch (page faults, BLAS buffers, caches), so the
+     * measured time is that of the steady state. */
+    if (count > 0) {
+        const int64_t m = count < batch ? count : batch;
+        LRC_TRY(lrc_dataset_read(ds, start, m, norm, in, labels));
+        LRC_TRY(lrc_forward_run(fw, in, m, logits));
+    }
     lrc_progress pg;
     lrc_progress_begin(&pg, "evaluation (rank 0's images)", count,
                        rank == 0 && !params->quiet);

@@ -9,6 +9,7 @@
 
 #include "core/h5quiet.h"
 #include "lrc/compress.h"
+#include "lrc/eval.h"
 #include "pipeline/pipeline_impl.h"
 
 static lrc_status attr_write(hid_t obj, const char *name, hid_t type,
@@ -258,6 +259,88 @@ lrc_status lrc_compress_write_results(MPI_Comm comm, const char *path,
     }
     lrc_free(&rss);
     int code = (int)st;
+    MPI_Bcast(&code, 1, MPI_INT, 0, comm);
+    return (lrc_status)code;
+}
+
+static lrc_status copy_file(const char *from, const char *to)
+{
+    lrc_status st = LRC_OK;
+    char buf[1 << 16];
+    size_t n;
+    FILE *in = fopen(from, "rb"), *out = NULL;
+    if (!in)
+        LRC_RAISE(LRC_ERR_IO, "%s: cannot read it back", from);
+    out = fopen(to, "wb");
+    if (!out)
+        LRC_FAIL(LRC_ERR_IO, "%s: cannot create", to);
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            LRC_FAIL(LRC_ERR_IO, "%s: write failed (disk full?)", to);
+cleanup:
+    fclose(in);
+    if (out && fclose(out) != 0 && st == LRC_OK)
+        st = lrc_error_report(LRC_ERR_IO, __FILE__, __LINE__, __func__,
+                              "%s: write failed (disk full?)", to);
+    return st;
+}
+
+static lrc_status add_eval(const char *path, const char *spec,
+                           const lrc_eval_result *o, const lrc_eval_result *c,
+                           double theoretical)
+{
+    lrc_status st = LRC_OK;
+    hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID;
+    f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0)
+        LRC_RAISE(LRC_ERR_IO, "%s: cannot reopen the results file", path);
+    if (H5Lexists(f, "evaluation", H5P_DEFAULT) > 0)
+        LRC_TRY_H5(H5Ldelete(f, "evaluation", H5P_DEFAULT), "%s: H5Ldelete", path);
+    LRC_TRY_H5(g = H5Gcreate2(f, "evaluation", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+               "%s: cannot create group 'evaluation'", path);
+    const double n = (double)o->images;
+    LRC_TRY(attr_str(g, "data", spec, path));
+    LRC_TRY(attr_i64(g, "images", o->images, path));
+    LRC_TRY(attr_f64(g, "original_top1", (double)o->top1 / n, path));
+    LRC_TRY(attr_f64(g, "original_top5", (double)o->top5 / n, path));
+    LRC_TRY(attr_f64(g, "compressed_top1", (double)c->top1 / n, path));
+    LRC_TRY(attr_f64(g, "compressed_top5", (double)c->top5 / n, path));
+    LRC_TRY(attr_f64(g, "original_seconds_per_image", o->seconds / n, path));
+    LRC_TRY(attr_f64(g, "compressed_seconds_per_image", c->seconds / n, path));
+    LRC_TRY(attr_f64(g, "measured_speedup",
+                     c->seconds > 0 ? o->seconds / c->seconds : 0.0, path));
+    LRC_TRY(attr_f64(g, "theoretical_speedup", theoretical, path));
+cleanup:
+    if (g >= 0)
+        H5Gclose(g);
+    if (f >= 0 && H5Fclose(f) < 0 && st == LRC_OK)
+        st = lrc_error_report(LRC_ERR_IO, __FILE__, __LINE__, __func__,
+                              "%s: closing the file failed", path);
+    return st;
+}
+
+lrc_status lrc_results_add_eval(MPI_Comm comm, const char *path, const char *spec,
+                                const lrc_eval_result *o, const lrc_eval_result *c,
+                                double theoretical)
+{
+    int rank = 0, code = LRC_OK;
+    MPI_Comm_rank(comm, &rank);
+    if (rank == 0) {
+        /* edit a copy, then rename: the previous file stays whole on failure */
+        char tmp[4096];
+        lrc_h5_quiet q;
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        code = (int)copy_file(path, tmp);
+        lrc_h5_quiet_begin(&q);
+        if (code == LRC_OK)
+            code = (int)add_eval(tmp, spec, o, c, theoretical);
+        lrc_h5_quiet_end(&q);
+        if (code == LRC_OK && rename(tmp, path) != 0)
+            code = (int)lrc_error_report(LRC_ERR_IO, __FILE__, __LINE__, __func__,
+                                         "%s: cannot rename %s into place", path, tmp);
+        if (code != LRC_OK)
+            remove(tmp);
+    }
     MPI_Bcast(&code, 1, MPI_INT, 0, comm);
     return (lrc_status)code;
 }

@@ -43,6 +43,11 @@ def test(exe, mpiexec, npflag):
             check(len(line) == 1, f"no accuracy line:\n{describe(p)}")
             with h5py.File(os.path.join(out, "results.h5"), "r") as f:
                 check(int(f.attrs["mpi_ranks"]) == np_, "results.h5 records the wrong rank count")
+                ev = f["evaluation"].attrs
+                check(int(ev["images"]) == 1000 and abs(float(ev["compressed_top1"]) -
+                      float(line[0].split("top1=")[1].split()[0])) < 5e-5 and
+                      float(ev["measured_speedup"]) > 0 and float(ev["theoretical_speedup"]) >= 4,
+                      f"results.h5 /evaluation disagrees with the printed result: {dict(ev)}")
                 order = f["layers"].attrs["order"]
                 order = order.decode() if isinstance(order, bytes) else order
                 ranks = [int(f["layers"][n].attrs["rank"]) for n in order.split(",")]
