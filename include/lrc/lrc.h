@@ -9,5 +9,6 @@
 #include "lrc/forward.h"
 #include "lrc/method.h"
 #include "lrc/model.h"
+#include "lrc/parallel.h"
 
 #endif

@@ -91,6 +91,9 @@ typedef struct lrc_nonlinear_params {
     double lambda_small;  /* default 0.01 */
     double lambda_large;  /* default 1.0 */
     double rel_tol;       /* pseudo-inverse threshold (default 1e-10) */
+    int64_t scalapack_min_d; /* under MPI, layers with d >= this solve their
+                                eigen problems with ScaLAPACK on all ranks
+                                (default 256); narrower ones on rank 0 */
 } lrc_nonlinear_params;
 
 void lrc_nonlinear_defaults(lrc_nonlinear_params *p);

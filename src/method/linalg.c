@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "lrc/parallel.h"
 #include "method/method_impl.h"
 
 /* Eigenvectors have no sign of their own; the weights we export do. Make
@@ -79,7 +80,8 @@ void lrc_gram_centered(int64_t n, int64_t d, const double *X, const double *mx,
     }
 }
 
-lrc_status lrc_pinv_sym(int64_t d, const double *A, double rel_tol, double *Ap)
+lrc_status lrc_pinv_sym(MPI_Comm eig_comm, int64_t d, const double *A,
+                        double rel_tol, double *Ap)
 {
     lrc_status st = LRC_OK;
     double *lam = NULL, *V = NULL, *tmp = NULL;
@@ -87,7 +89,10 @@ lrc_status lrc_pinv_sym(int64_t d, const double *A, double rel_tol, double *Ap)
     LRC_TRY(lrc_calloc(&lam, (size_t)d, sizeof *lam, "eigenvalues"));
     LRC_TRY(lrc_calloc(&V, dd, sizeof *V, "eigenvectors"));
     LRC_TRY(lrc_calloc(&tmp, dd, sizeof *tmp, "scratch"));
-    LRC_TRY(lrc_eig_sym(d, A, lam, V));
+    if (eig_comm != MPI_COMM_NULL)
+        LRC_TRY(lrc_peig_sym(eig_comm, d, A, lam, V, 0));
+    else
+        LRC_TRY(lrc_eig_sym(d, A, lam, V));
     /* A^+ = V diag(1/lam) V^T over the eigenvalues above the threshold. */
     const double cut = lam[0] > 0 ? rel_tol * lam[0] : 0.0;
     for (int64_t i = 0; i < d; i++)
@@ -139,9 +144,10 @@ cleanup:
     return st;
 }
 
-lrc_status lrc_solve_rrr_pinv(int64_t d, int64_t rank, const double *Ap,
-                              const double *B, const double *mean_z,
-                              const double *mean_yh, lrc_lowrank *f)
+lrc_status lrc_solve_rrr_pinv(MPI_Comm eig_comm, int64_t d, int64_t rank,
+                              const double *Ap, const double *B,
+                              const double *mean_z, const double *mean_yh,
+                              lrc_lowrank *f)
 {
     lrc_status st = LRC_OK;
     double *G = NULL, *S = NULL, *q = NULL;
@@ -166,7 +172,24 @@ lrc_status lrc_solve_rrr_pinv(int64_t d, int64_t rank, const double *Ap,
             S[i * d + j] = S[j * d + i] = v;
         }
     /* P = top eigenvectors, Qt = P^T G, b = zbar - P Qt yhbar */
-    LRC_TRY(top_eigvecs(d, rank, S, f->P));
+    if (eig_comm != MPI_COMM_NULL) {
+        double *w = NULL, *V = NULL;
+        st = lrc_calloc(&w, (size_t)d, sizeof *w, "eigenvalues");
+        if (st == LRC_OK)
+            st = lrc_calloc(&V, dd, sizeof *V, "eigenvectors");
+        if (st == LRC_OK)
+            st = lrc_peig_sym(eig_comm, d, S, w, V, 0);
+        if (st == LRC_OK)
+            for (int64_t i = 0; i < d; i++)
+                for (int64_t r = 0; r < rank; r++)
+                    f->P[i * rank + r] = V[i * d + r];
+        lrc_free(&w);
+        lrc_free(&V);
+        if (st != LRC_OK)
+            goto cleanup;
+    } else {
+        LRC_TRY(top_eigvecs(d, rank, S, f->P));
+    }
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rank, (int)d,
                 (int)d, 1.0, f->P, (int)rank, G, (int)d, 0.0, f->Qt, (int)d);
     cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)rank, (int)d, 1.0, f->Qt,
@@ -191,8 +214,8 @@ lrc_status lrc_solve_rrr(int64_t d, int64_t rank, const double *A,
     lrc_status st = LRC_OK;
     double *Ap = NULL;
     LRC_TRY(lrc_calloc(&Ap, (size_t)(d * d), sizeof *Ap, "pseudo-inverse"));
-    LRC_TRY(lrc_pinv_sym(d, A, rel_tol, Ap));
-    LRC_TRY(lrc_solve_rrr_pinv(d, rank, Ap, B, mean_z, mean_yh, f));
+    LRC_TRY(lrc_pinv_sym(MPI_COMM_NULL, d, A, rel_tol, Ap));
+    LRC_TRY(lrc_solve_rrr_pinv(MPI_COMM_NULL, d, rank, Ap, B, mean_z, mean_yh, f));
 cleanup:
     lrc_free(&Ap);
     return st;

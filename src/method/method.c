@@ -72,6 +72,7 @@ void lrc_nonlinear_defaults(lrc_nonlinear_params *p)
     p->lambda_small = 0.01;
     p->lambda_large = 1.0;
     p->rel_tol = 1e-10;
+    p->scalapack_min_d = 256;
 }
 
 void lrc_solve_report_free(lrc_solve_report *r)

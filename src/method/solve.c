@@ -200,11 +200,17 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
     LRC_TRY(lrc_stats_reduce(comm, s, my, myh, A, B, NULL, &n));
     LRC_TRY(lrc_lowrank_alloc(f, d, rank));
 
-    /* Linear solution: Z = Y. A^+ serves every iteration after it. */
-    if (myrank == 0) {
+    /* Linear solution: Z = Y. A^+ serves every iteration after it. Wide
+     * layers are solved by all ranks together with ScaLAPACK; narrow ones
+     * by rank 0 alone (a process grid costs more than it saves there). */
+    int nranks = 1;
+    LRC_TRY_MPI(MPI_Comm_size(comm, &nranks));
+    const int scal = nranks > 1 && d >= p->scalapack_min_d;
+    const MPI_Comm ec = scal ? comm : MPI_COMM_NULL;
+    if (scal || myrank == 0) {
         LRC_TRY(lrc_calloc(&Ap, dd, sizeof *Ap, "pseudo-inverse"));
-        LRC_TRY(lrc_pinv_sym(d, A, p->rel_tol, Ap));
-        LRC_TRY(lrc_solve_rrr_pinv(d, rank, Ap, B, my, myh, f));
+        LRC_TRY(lrc_pinv_sym(ec, d, A, p->rel_tol, Ap));
+        LRC_TRY(lrc_solve_rrr_pinv(ec, d, rank, Ap, B, my, myh, f));
     }
     LRC_TRY(bcast_factor(comm, f));
     predict(s, f, t1, pred);
@@ -270,8 +276,8 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
                                   MPI_DOUBLE, MPI_SUM, comm));
         for (int64_t j = 0; j < d; j++)
             zbar[j] = buf[dd + (size_t)j] / (double)n;
-        if (myrank == 0)
-            LRC_TRY(lrc_solve_rrr_pinv(d, rank, Ap, buf, zbar, myh, f));
+        if (scal || myrank == 0)
+            LRC_TRY(lrc_solve_rrr_pinv(ec, d, rank, Ap, buf, zbar, myh, f));
         LRC_TRY(bcast_factor(comm, f));
         predict(s, f, t1, pred);
         local_errors(s, pred, z, e);

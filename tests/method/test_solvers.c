@@ -221,6 +221,40 @@ static void test_nonlinear(void **state)
     lrc_solve_report_free(&rep1);
 }
 
+/* The solver's eigen problems through ScaLAPACK (all ranks, any grid) give
+ * the factor that serial LAPACK gives on one rank, within 1e-8 after six
+ * nonlinear iterations (the eigen solves alone agree within 1e-10:
+ * tests/parallel; here the reductions' rank-count rounding adds in). */
+static void test_scalapack_vs_lapack(void **state)
+{
+    (void)state;
+    enum { N = 700, D = 40, R = 9 };
+    static double y[N * D], yh[N * D], G[D * 12];
+    planted(N, D, 12, 0.1, 1, y, yh, G);
+    lrc_nonlinear_params p;
+    lrc_nonlinear_defaults(&p);
+    p.iters_small = 3;
+    p.iters_large = 3;
+    lrc_samples s = shard(N, D, y, yh), all = {D, N, y, yh};
+    lrc_lowrank fs, fl;
+    lrc_nonlinear_params ps = p;
+    ps.scalapack_min_d = 1;   /* ScaLAPACK whenever there are 2+ ranks */
+    p.scalapack_min_d = 1 << 30; /* never */
+    assert_int_equal(lrc_solve_layer(MPI_COMM_WORLD, &s, R, 1, &ps, &fs, NULL), LRC_OK);
+    assert_int_equal(lrc_solve_layer(MPI_COMM_SELF, &all, R, 1, &p, &fl, NULL), LRC_OK);
+    double scale = 0, diff = 0;
+    for (int i = 0; i < D * R; i++) {
+        scale = fmax(scale, fabs(fl.P[i]) + fabs(fl.Qt[i]));
+        diff = fmax(diff, fabs(fl.P[i] - fs.P[i]) + fabs(fl.Qt[i] - fs.Qt[i]));
+    }
+    for (int i = 0; i < D; i++)
+        diff = fmax(diff, fabs(fl.b[i] - fs.b[i]) / (1 + fabs(fl.b[i])));
+    if (diff > 1e-8 * fmax(scale, 1.0))
+        fail_msg("ScaLAPACK factor differs from LAPACK's by %g (scale %g)", diff, scale);
+    lrc_lowrank_free(&fs);
+    lrc_lowrank_free(&fl);
+}
+
 /* Two-layer synthetic net: layer 1 is approximated, so layer 2's input
  * differs; the asymmetric fit of layer 2 (on yhat, against y) beats the
  * symmetric one (on y) when both are applied to yhat. */
@@ -490,6 +524,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_linear_recovers_planted_subspace),
         cmocka_unit_test(test_zstep_brute_force),
         cmocka_unit_test(test_nonlinear),
+        cmocka_unit_test(test_scalapack_vs_lapack),
         cmocka_unit_test(test_asymmetric_beats_symmetric),
         cmocka_unit_test(test_decomposition_exact),
         cmocka_unit_test(test_svd_factor),
