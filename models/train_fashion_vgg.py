@@ -19,6 +19,12 @@ Network (all convs 3x3, pad 1, stride 1; BatchNorm after each conv while trainin
   flatten (1152), fc1 1152->256, ReLU, Dropout(0.3), fc2 256->10 (raw logits).
 
 Input normalisation: x = (pixel - MEAN) / STD with pixel in 0..255.
+
+Variants: --widths W1,...,W6 sets the six conv widths (default 32,32,64,64,128,128),
+--fc H the hidden FC width (default 256), --name STEM the output file stem (default
+fashion_vgg -> STEM.onnx, STEM_test_logits.h5); --max-minutes M stops training after
+the epoch in which M minutes of training wall time are exceeded (the model is still
+exported). With all four at their defaults the run is the one described above.
 """
 import argparse
 import gzip
@@ -33,6 +39,8 @@ import torch.nn.functional as F
 
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
 ALLOWED_OPS = {"Conv", "Relu", "MaxPool", "Flatten", "Gemm"}
+DEFAULT_WIDTHS = (32, 32, 64, 64, 128, 128)
+DEFAULT_FC = 256
 
 
 # ----------------------------------------------------------------------------- data
@@ -94,16 +102,18 @@ def conv_bn(cin, cout):
 class FashionVGG(nn.Module):
     """Training model (with BatchNorm and Dropout)."""
 
-    def __init__(self):
+    def __init__(self, widths=DEFAULT_WIDTHS, fc=DEFAULT_FC):
         super().__init__()
+        w1, w2, w3, w4, w5, w6 = widths
+        self.widths, self.fc = tuple(widths), fc
         self.features = nn.Sequential(
-            *conv_bn(1, 32), *conv_bn(32, 32), nn.MaxPool2d(2, 2),
-            *conv_bn(32, 64), *conv_bn(64, 64), nn.MaxPool2d(2, 2),
-            *conv_bn(64, 128), *conv_bn(128, 128), nn.MaxPool2d(2, 2),
+            *conv_bn(1, w1), *conv_bn(w1, w2), nn.MaxPool2d(2, 2),
+            *conv_bn(w2, w3), *conv_bn(w3, w4), nn.MaxPool2d(2, 2),
+            *conv_bn(w4, w5), *conv_bn(w5, w6), nn.MaxPool2d(2, 2),
         )
-        self.fc1 = nn.Linear(128 * 3 * 3, 256)
+        self.fc1 = nn.Linear(w6 * 3 * 3, fc)
         self.drop = nn.Dropout(0.3)
-        self.fc2 = nn.Linear(256, 10)
+        self.fc2 = nn.Linear(fc, 10)
 
     def forward(self, x):
         x = self.features(x)
@@ -116,9 +126,10 @@ class FashionVGGFolded(nn.Module):
     """Inference model: BatchNorm folded into conv weights/biases, no Dropout.
     Exports to ONNX as Conv/Relu/MaxPool/Flatten/Gemm only."""
 
-    def __init__(self):
+    def __init__(self, widths=DEFAULT_WIDTHS, fc=DEFAULT_FC):
         super().__init__()
-        chans = [(1, 32), (32, 32), "M", (32, 64), (64, 64), "M", (64, 128), (128, 128), "M"]
+        w1, w2, w3, w4, w5, w6 = widths
+        chans = [(1, w1), (w1, w2), "M", (w2, w3), (w3, w4), "M", (w4, w5), (w5, w6), "M"]
         layers = []
         for c in chans:
             if c == "M":
@@ -126,8 +137,8 @@ class FashionVGGFolded(nn.Module):
             else:
                 layers += [nn.Conv2d(c[0], c[1], 3, 1, 1, bias=True), nn.ReLU()]
         self.features = nn.Sequential(*layers)
-        self.fc1 = nn.Linear(128 * 3 * 3, 256)
-        self.fc2 = nn.Linear(256, 10)
+        self.fc1 = nn.Linear(w6 * 3 * 3, fc)
+        self.fc2 = nn.Linear(fc, 10)
 
     def forward(self, x):
         x = self.features(x)
@@ -140,7 +151,7 @@ class FashionVGGFolded(nn.Module):
 def fold_batchnorm(model):
     """Return a FashionVGGFolded with W' = W*g/sqrt(var+eps), b' = (b-mean)*g/sqrt(var+eps)+beta."""
     model.eval()
-    folded = FashionVGGFolded()
+    folded = FashionVGGFolded(model.widths, model.fc)
     src = list(model.features)
     convs = [m for m in folded.features if isinstance(m, nn.Conv2d)]
     k = 0
@@ -214,6 +225,11 @@ def train(model, xtr, ytr, xte, yte, args):
         print(f"epoch {ep + 1:2d}/{args.epochs}  loss {loss_sum / n:.4f}  train-acc {correct / n:.4f}  "
               f"test-acc {acc:.4f}  lr {lr_at(step - 1):.2e}  train {t_train:.1f}s  "
               f"total {time.time() - t_start:.1f}s", flush=True)
+        if (args.max_minutes is not None and ep + 1 < args.epochs
+                and time.time() - t_start > 60.0 * args.max_minutes):
+            print(f"--max-minutes {args.max_minutes:g} exceeded after epoch {ep + 1}/{args.epochs}: "
+                  f"stopping training (lr schedule was planned for {args.epochs} epochs)", flush=True)
+            break
     return time.time() - t_start
 
 
@@ -264,6 +280,16 @@ def check_onnx_numpy(model_proto, x, ref_logits):
 
 
 # ----------------------------------------------------------------------------- main
+def parse_widths(s):
+    try:
+        w = tuple(int(v) for v in s.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 6 comma-separated integers, got {s!r}")
+    if len(w) != 6 or min(w) < 1:
+        raise argparse.ArgumentTypeError(f"expected 6 comma-separated positive integers, got {s!r}")
+    return w
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=15)
@@ -276,6 +302,15 @@ def main():
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--estimate", type=int, default=0, metavar="N",
                     help="only time one training epoch over N train images and exit")
+    ap.add_argument("--widths", type=parse_widths, default=DEFAULT_WIDTHS, metavar="W1,...,W6",
+                    help="the six conv widths (default 32,32,64,64,128,128)")
+    ap.add_argument("--fc", type=int, default=DEFAULT_FC, metavar="H",
+                    help="hidden width of fc1 (default 256)")
+    ap.add_argument("--name", default="fashion_vgg", metavar="STEM",
+                    help="output file stem: STEM.onnx, STEM_test_logits.h5 (default fashion_vgg)")
+    ap.add_argument("--max-minutes", type=float, default=None, metavar="M",
+                    help="stop training after the epoch in which M minutes of training wall time "
+                         "are exceeded, then export as usual (default: no limit)")
     args = ap.parse_args()
 
     torch.manual_seed(0)
@@ -296,7 +331,7 @@ def main():
     xtr, xte = normalise(xtr_u8, mean, std), normalise(xte_u8, mean, std)
     ytr, yte = torch.from_numpy(ytr_u8.astype(np.int64)), torch.from_numpy(yte_u8.astype(np.int64))
 
-    model = FashionVGG()
+    model = FashionVGG(args.widths, args.fc)
 
     if args.estimate:
         n = args.estimate
@@ -323,16 +358,21 @@ def main():
     # ---- ONNX export
     import onnx
     os.makedirs(args.out_dir, exist_ok=True)
-    onnx_path = os.path.join(args.out_dir, "fashion_vgg.onnx")
+    onnx_path = os.path.join(args.out_dir, f"{args.name}.onnx")
     torch.onnx.export(folded, xte[:1], onnx_path, opset_version=13,
                       input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
                       do_constant_folding=True)
     m = onnx.load(onnx_path)
     del m.metadata_props[:]
+    if args.widths == DEFAULT_WIDTHS and args.fc == DEFAULT_FC:
+        arch = "6 conv3x3 + 2 fc"
+    else:
+        arch = (f"6 conv3x3 widths {'-'.join(str(w) for w in args.widths)} + 2 fc "
+                f"{args.widths[5] * 9}-{args.fc}-10")
     for k, v in (("lrc.mean", mean_str), ("lrc.std", std_str),
                  ("lrc.description",
-                  f"VGG-style CNN (6 conv3x3 + 2 fc, BN folded) for Fashion-MNIST 28x28 grayscale, "
+                  f"VGG-style CNN ({arch}, BN folded) for Fashion-MNIST 28x28 grayscale, "
                   f"input (pixel[0..255]-{mean_str})/{std_str} shape [N,1,28,28], output raw logits of 10 classes; "
                   f"test top1 {top1:.4f}")):
         p = m.metadata_props.add()
@@ -355,7 +395,7 @@ def main():
 
     # ---- logits file
     import h5py
-    h5_path = os.path.join(args.out_dir, "fashion_vgg_test_logits.h5")
+    h5_path = os.path.join(args.out_dir, f"{args.name}_test_logits.h5")
     with h5py.File(h5_path, "w") as f:
         f.create_dataset("logits", data=logits.numpy().astype(np.float32), compression="gzip")
         f.create_dataset("labels", data=yte_u8.astype(np.uint8), compression="gzip")
