@@ -55,23 +55,6 @@ void lrc_ckpt_free(lrc_ckpt *ck)
 
 /* ---- HDF5 helpers (serial file) ---- */
 
-static lrc_status w_attr(hid_t obj, const char *name, hid_t type, const void *v,
-                         const char *path)
-{
-    lrc_status st = LRC_OK;
-    hid_t sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
-    LRC_TRY_H5(sp = H5Screate(H5S_SCALAR), "%s: H5Screate", path);
-    LRC_TRY_H5(a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT),
-               "%s: cannot create attribute '%s'", path, name);
-    LRC_TRY_H5(H5Awrite(a, type, v), "%s: cannot write attribute '%s'", path, name);
-cleanup:
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-    return st;
-}
-
 static lrc_status r_attr(hid_t obj, const char *name, hid_t type, void *v,
                          const char *path)
 {
@@ -83,26 +66,6 @@ static lrc_status r_attr(hid_t obj, const char *name, hid_t type, void *v,
     LRC_TRY_H5(H5Aread(a, type, v), "%s: cannot read attribute '%s'", path, name);
 cleanup:
     H5Aclose(a);
-    return st;
-}
-
-static lrc_status w_arr(hid_t g, const char *name, const double *v, int64_t n,
-                        const char *path)
-{
-    lrc_status st = LRC_OK;
-    hsize_t dim = (hsize_t)n;
-    hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
-    LRC_TRY_H5(sp = H5Screate_simple(1, &dim, NULL), "%s: H5Screate_simple", path);
-    LRC_TRY_H5(d = H5Dcreate2(g, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                              H5P_DEFAULT), "%s: cannot create '%s'", path, name);
-    if (n > 0)
-        LRC_TRY_H5(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v),
-                   "%s: cannot write '%s'", path, name);
-cleanup:
-    if (d >= 0)
-        H5Dclose(d);
-    if (sp >= 0)
-        H5Sclose(sp);
     return st;
 }
 
@@ -150,13 +113,12 @@ cleanup:
 static lrc_status write_all(const lrc_ckpt *ck, const char *tmp)
 {
     lrc_status st = LRC_OK;
-    hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID, t = H5I_INVALID_HID;
+    hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID;
     f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0)
         LRC_RAISE(LRC_ERR_IO, "%s: cannot create the checkpoint", tmp);
-    LRC_TRY(str_type(&t, strlen(ck->fingerprint) + 1, tmp));
-    LRC_TRY(w_attr(f, "fingerprint", t, ck->fingerprint, tmp));
-    LRC_TRY(w_attr(f, "layers_done", H5T_NATIVE_INT64, &ck->n_done, tmp));
+    LRC_TRY(lrc_h5_attr_str(f, "fingerprint", ck->fingerprint, tmp));
+    LRC_TRY(lrc_h5_attr(f, "layers_done", H5T_NATIVE_INT64, &ck->n_done, tmp));
     for (int64_t j = 0; j < ck->n_done; j++) {
         const lrc_ckpt_entry *e = &ck->e[j];
         char name[32];
@@ -166,30 +128,28 @@ static lrc_status write_all(const lrc_ckpt *ck, const char *tmp)
         const int64_t i64[4] = {e->f.d, e->f.rank, e->rep.samples, e->rep.iters};
         const char *in[4] = {"d", "rank", "samples", "iters"};
         for (int k = 0; k < 4; k++)
-            LRC_TRY(w_attr(g, in[k], H5T_NATIVE_INT64, &i64[k], tmp));
+            LRC_TRY(lrc_h5_attr(g, in[k], H5T_NATIVE_INT64, &i64[k], tmp));
         int64_t best = e->rep.best_iter;
-        LRC_TRY(w_attr(g, "best_iter", H5T_NATIVE_INT64, &best, tmp));
+        LRC_TRY(lrc_h5_attr(g, "best_iter", H5T_NATIVE_INT64, &best, tmp));
         const double f64[5] = {e->rep.target_energy, e->rep.linear_error,
                                e->rep.final_error, e->rep.linear_lsq, e->seconds};
         const char *fn[5] = {"target_energy", "linear_error", "final_error",
                              "linear_lsq", "seconds"};
         for (int k = 0; k < 5; k++)
-            LRC_TRY(w_attr(g, fn[k], H5T_NATIVE_DOUBLE, &f64[k], tmp));
+            LRC_TRY(lrc_h5_attr(g, fn[k], H5T_NATIVE_DOUBLE, &f64[k], tmp));
         const int64_t dr = e->f.d * e->f.rank;
-        LRC_TRY(w_arr(g, "P", e->f.P, dr, tmp));
-        LRC_TRY(w_arr(g, "Qt", e->f.Qt, dr, tmp));
-        LRC_TRY(w_arr(g, "b", e->f.b, e->f.d, tmp));
+        LRC_TRY(lrc_h5_write_f64(g, "P", e->f.P, dr, tmp));
+        LRC_TRY(lrc_h5_write_f64(g, "Qt", e->f.Qt, dr, tmp));
+        LRC_TRY(lrc_h5_write_f64(g, "b", e->f.b, e->f.d, tmp));
         const int64_t it = e->rep.lambda ? e->rep.iters : 0;
-        LRC_TRY(w_arr(g, "lambda", e->rep.lambda, it, tmp));
-        LRC_TRY(w_arr(g, "relaxed", e->rep.relaxed, it, tmp));
-        LRC_TRY(w_arr(g, "relaxed_m", e->rep.relaxed_m, it, tmp));
-        LRC_TRY(w_arr(g, "nonlinear", e->rep.nonlinear, it, tmp));
+        LRC_TRY(lrc_h5_write_f64(g, "lambda", e->rep.lambda, it, tmp));
+        LRC_TRY(lrc_h5_write_f64(g, "relaxed", e->rep.relaxed, it, tmp));
+        LRC_TRY(lrc_h5_write_f64(g, "relaxed_m", e->rep.relaxed_m, it, tmp));
+        LRC_TRY(lrc_h5_write_f64(g, "nonlinear", e->rep.nonlinear, it, tmp));
         H5Gclose(g);
         g = H5I_INVALID_HID;
     }
 cleanup:
-    if (t >= 0)
-        H5Tclose(t);
     if (g >= 0)
         H5Gclose(g);
     if (f >= 0 && H5Fclose(f) < 0 && st == LRC_OK)

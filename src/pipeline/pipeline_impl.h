@@ -2,6 +2,8 @@
 #ifndef LRC_PIPELINE_IMPL_H
 #define LRC_PIPELINE_IMPL_H
 
+#include <hdf5.h>
+
 #include "lrc/compress.h"
 
 /* The HDF5 group name of target layer j in results.h5 and stats.h5: ONNX
@@ -10,6 +12,18 @@
  * is appended on a clash. */
 void lrc_results_group_name(const lrc_compress_result *r, int64_t j, char *out,
                             size_t len);
+
+/* HDF5 writers; `path` names the file in messages. A scalar attribute of
+ * any type, of a double, an int64, a string; a 1-D float64 dataset of n
+ * values (n may be 0). Collective when the file is. */
+lrc_status lrc_h5_attr(hid_t obj, const char *name, hid_t type, const void *val,
+                       const char *path);
+lrc_status lrc_h5_attr_f64(hid_t obj, const char *name, double v, const char *path);
+lrc_status lrc_h5_attr_i64(hid_t obj, const char *name, int64_t v, const char *path);
+lrc_status lrc_h5_attr_str(hid_t obj, const char *name, const char *v,
+                           const char *path);
+lrc_status lrc_h5_write_f64(hid_t loc, const char *name, const double *v,
+                            int64_t n, const char *path);
 
 /* One finished layer in a checkpoint. */
 typedef struct lrc_ckpt_entry {

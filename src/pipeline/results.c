@@ -12,69 +12,6 @@
 #include "lrc/eval.h"
 #include "pipeline/pipeline_impl.h"
 
-static lrc_status attr_write(hid_t obj, const char *name, hid_t type,
-                             const void *val, const char *path)
-{
-    lrc_status st = LRC_OK;
-    hid_t sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
-    LRC_TRY_H5(sp = H5Screate(H5S_SCALAR), "%s: H5Screate", path);
-    LRC_TRY_H5(a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT),
-               "%s: cannot create attribute '%s'", path, name);
-    LRC_TRY_H5(H5Awrite(a, type, val), "%s: cannot write attribute '%s'", path,
-               name);
-cleanup:
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-    return st;
-}
-
-static lrc_status attr_f64(hid_t obj, const char *name, double v, const char *path)
-{
-    return attr_write(obj, name, H5T_NATIVE_DOUBLE, &v, path);
-}
-
-static lrc_status attr_i64(hid_t obj, const char *name, int64_t v, const char *path)
-{
-    return attr_write(obj, name, H5T_NATIVE_INT64, &v, path);
-}
-
-static lrc_status attr_str(hid_t obj, const char *name, const char *v,
-                           const char *path)
-{
-    lrc_status st = LRC_OK;
-    hid_t t = H5I_INVALID_HID;
-    LRC_TRY_H5(t = H5Tcopy(H5T_C_S1), "%s: H5Tcopy", path);
-    LRC_TRY_H5(H5Tset_size(t, strlen(v) + 1), "%s: H5Tset_size", path);
-    LRC_TRY(attr_write(obj, name, t, v, path));
-cleanup:
-    if (t >= 0)
-        H5Tclose(t);
-    return st;
-}
-
-static lrc_status dset_f64(hid_t loc, const char *name, const double *v,
-                           int64_t n, const char *path)
-{
-    lrc_status st = LRC_OK;
-    hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
-    hsize_t dim = (hsize_t)n;
-    LRC_TRY_H5(sp = H5Screate_simple(1, &dim, NULL), "%s: H5Screate_simple", path);
-    LRC_TRY_H5(d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT,
-                              H5P_DEFAULT, H5P_DEFAULT),
-               "%s: cannot create dataset '%s'", path, name);
-    if (n > 0)
-        LRC_TRY_H5(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v),
-                   "%s: cannot write dataset '%s'", path, name);
-cleanup:
-    if (d >= 0)
-        H5Dclose(d);
-    if (sp >= 0)
-        H5Sclose(sp);
-    return st;
-}
-
 /* An HDF5 group name for a layer: ONNX names often hold '/', which HDF5
  * reads as a path, so every character outside [A-Za-z0-9_.-] becomes '_'
  * and leading '_' are dropped ("/features/features.2/Conv" becomes
@@ -116,29 +53,29 @@ static lrc_status write_layer(hid_t grp, const lrc_compress_layer *l,
     LRC_TRY_H5(g = H5Gcreate2(grp, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                "%s: cannot create group '%s' for layer '%s'", path, gname,
                l->name);
-    LRC_TRY(attr_str(g, "name", l->name, path));
-    LRC_TRY(attr_i64(g, "index", l->index, path));
-    LRC_TRY(attr_i64(g, "d", l->d, path));
-    LRC_TRY(attr_i64(g, "kkc", l->kkc, path));
-    LRC_TRY(attr_i64(g, "hw", l->hw, path));
-    LRC_TRY(attr_i64(g, "rank", l->rank, path));
-    LRC_TRY(attr_i64(g, "kept", l->rank >= l->d, path));
-    LRC_TRY(attr_i64(g, "cost_before", l->cost_before, path));
-    LRC_TRY(attr_i64(g, "cost_after", l->cost_after, path));
-    LRC_TRY(attr_f64(g, "energy", l->energy, path));
-    LRC_TRY(attr_i64(g, "samples", l->report.samples, path));
-    LRC_TRY(attr_f64(g, "target_energy", l->report.target_energy, path));
-    LRC_TRY(attr_f64(g, "linear_error", l->report.linear_error, path));
-    LRC_TRY(attr_f64(g, "linear_lsq", l->report.linear_lsq, path));
-    LRC_TRY(attr_f64(g, "final_error", l->report.final_error, path));
-    LRC_TRY(attr_i64(g, "best_iter", l->report.best_iter, path));
-    LRC_TRY(attr_f64(g, "seconds", l->seconds, path));
-    LRC_TRY(dset_f64(g, "eigenvalues", l->eig, l->eig ? l->d : 0, path));
-    LRC_TRY(dset_f64(g, "lambda", l->report.lambda, l->report.iters, path));
-    LRC_TRY(dset_f64(g, "objective_relaxed", l->report.relaxed, l->report.iters, path));
-    LRC_TRY(dset_f64(g, "objective_relaxed_after_m", l->report.relaxed_m,
+    LRC_TRY(lrc_h5_attr_str(g, "name", l->name, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "index", l->index, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "d", l->d, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "kkc", l->kkc, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "hw", l->hw, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "rank", l->rank, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "kept", l->rank >= l->d, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "cost_before", l->cost_before, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "cost_after", l->cost_after, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "energy", l->energy, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "samples", l->report.samples, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "target_energy", l->report.target_energy, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "linear_error", l->report.linear_error, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "linear_lsq", l->report.linear_lsq, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "final_error", l->report.final_error, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "best_iter", l->report.best_iter, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "seconds", l->seconds, path));
+    LRC_TRY(lrc_h5_write_f64(g, "eigenvalues", l->eig, l->eig ? l->d : 0, path));
+    LRC_TRY(lrc_h5_write_f64(g, "lambda", l->report.lambda, l->report.iters, path));
+    LRC_TRY(lrc_h5_write_f64(g, "objective_relaxed", l->report.relaxed, l->report.iters, path));
+    LRC_TRY(lrc_h5_write_f64(g, "objective_relaxed_after_m", l->report.relaxed_m,
                      l->report.iters, path));
-    LRC_TRY(dset_f64(g, "error_nonlinear", l->report.nonlinear, l->report.iters, path));
+    LRC_TRY(lrc_h5_write_f64(g, "error_nonlinear", l->report.nonlinear, l->report.iters, path));
 cleanup:
     if (g >= 0)
         H5Gclose(g);
@@ -156,26 +93,26 @@ static lrc_status write_file(const char *tmp, const char *model,
     if (f < 0)
         LRC_RAISE(LRC_ERR_IO, "%s: cannot create the results file (is the "
                   "directory writable?)", tmp);
-    LRC_TRY(attr_str(f, "model", model, tmp));
-    LRC_TRY(attr_str(f, "data", data, tmp));
-    LRC_TRY(attr_str(f, "method", lrc_method_name(p->method), tmp));
-    LRC_TRY(attr_f64(f, "speedup_target", p->ranks ? 0.0 : p->speedup, tmp));
-    LRC_TRY(attr_f64(f, "speedup_theoretical", r->speedup, tmp));
-    LRC_TRY(attr_i64(f, "conv_macs_before", r->conv_before, tmp));
-    LRC_TRY(attr_i64(f, "conv_macs_after", r->conv_after, tmp));
-    LRC_TRY(attr_i64(f, "images", r->images, tmp));
-    LRC_TRY(attr_i64(f, "locations", p->locations, tmp));
-    LRC_TRY(attr_i64(f, "seed", (int64_t)p->seed, tmp));
-    LRC_TRY(attr_i64(f, "iters_small", p->nl.iters_small, tmp));
-    LRC_TRY(attr_i64(f, "iters_large", p->nl.iters_large, tmp));
-    LRC_TRY(attr_f64(f, "lambda_small", p->nl.lambda_small, tmp));
-    LRC_TRY(attr_f64(f, "lambda_large", p->nl.lambda_large, tmp));
-    LRC_TRY(attr_i64(f, "mpi_ranks", r->nranks, tmp));
-    LRC_TRY(attr_f64(f, "seconds_original_pass", r->t_original, tmp));
-    LRC_TRY(attr_f64(f, "seconds_ranks", r->t_ranks, tmp));
-    LRC_TRY(attr_f64(f, "seconds_approx_pass", r->t_approx, tmp));
-    LRC_TRY(attr_f64(f, "seconds_total", r->t_total, tmp));
-    LRC_TRY(attr_str(f, "lrcompress_version", "0.1.0", tmp));
+    LRC_TRY(lrc_h5_attr_str(f, "model", model, tmp));
+    LRC_TRY(lrc_h5_attr_str(f, "data", data, tmp));
+    LRC_TRY(lrc_h5_attr_str(f, "method", lrc_method_name(p->method), tmp));
+    LRC_TRY(lrc_h5_attr_f64(f, "speedup_target", p->ranks ? 0.0 : p->speedup, tmp));
+    LRC_TRY(lrc_h5_attr_f64(f, "speedup_theoretical", r->speedup, tmp));
+    LRC_TRY(lrc_h5_attr_i64(f, "conv_macs_before", r->conv_before, tmp));
+    LRC_TRY(lrc_h5_attr_i64(f, "conv_macs_after", r->conv_after, tmp));
+    LRC_TRY(lrc_h5_attr_i64(f, "images", r->images, tmp));
+    LRC_TRY(lrc_h5_attr_i64(f, "locations", p->locations, tmp));
+    LRC_TRY(lrc_h5_attr_i64(f, "seed", (int64_t)p->seed, tmp));
+    LRC_TRY(lrc_h5_attr_i64(f, "iters_small", p->nl.iters_small, tmp));
+    LRC_TRY(lrc_h5_attr_i64(f, "iters_large", p->nl.iters_large, tmp));
+    LRC_TRY(lrc_h5_attr_f64(f, "lambda_small", p->nl.lambda_small, tmp));
+    LRC_TRY(lrc_h5_attr_f64(f, "lambda_large", p->nl.lambda_large, tmp));
+    LRC_TRY(lrc_h5_attr_i64(f, "mpi_ranks", r->nranks, tmp));
+    LRC_TRY(lrc_h5_attr_f64(f, "seconds_original_pass", r->t_original, tmp));
+    LRC_TRY(lrc_h5_attr_f64(f, "seconds_ranks", r->t_ranks, tmp));
+    LRC_TRY(lrc_h5_attr_f64(f, "seconds_approx_pass", r->t_approx, tmp));
+    LRC_TRY(lrc_h5_attr_f64(f, "seconds_total", r->t_total, tmp));
+    LRC_TRY(lrc_h5_attr_str(f, "lrcompress_version", "0.1.0", tmp));
     {
         char mpi[MPI_MAX_LIBRARY_VERSION_STRING] = "", ver[256];
         int len = 0;
@@ -183,14 +120,14 @@ static lrc_status write_file(const char *tmp, const char *model,
         MPI_Get_library_version(mpi, &len);
         for (char *q = mpi; *q; q++)
             if (*q == '\n') *q = ' ';
-        LRC_TRY(attr_str(f, "mpi_library", mpi, tmp));
+        LRC_TRY(lrc_h5_attr_str(f, "mpi_library", mpi, tmp));
         H5get_libversion(&maj, &min, &rel);
         snprintf(ver, sizeof ver, "%u.%u.%u", maj, min, rel);
-        LRC_TRY(attr_str(f, "hdf5_version", ver, tmp));
-        LRC_TRY(attr_str(f, "openblas_config", openblas_get_config(), tmp));
+        LRC_TRY(lrc_h5_attr_str(f, "hdf5_version", ver, tmp));
+        LRC_TRY(lrc_h5_attr_str(f, "openblas_config", openblas_get_config(), tmp));
     }
     /* peak resident memory of every rank (getrusage), MiB */
-    LRC_TRY(dset_f64(f, "peak_rss_mb", rss_mb, nranks, tmp));
+    LRC_TRY(lrc_h5_write_f64(f, "peak_rss_mb", rss_mb, nranks, tmp));
     LRC_TRY_H5(g = H5Gcreate2(f, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                "%s: cannot create group 'layers'", tmp);
     /* the groups' names, bottom-up, as a comma-separated attribute */
@@ -206,7 +143,7 @@ static lrc_status write_file(const char *tmp, const char *model,
             strcat(order, ",");
         strcat(order, gname);
     }
-    st = attr_str(g, "order", order, tmp);
+    st = lrc_h5_attr_str(g, "order", order, tmp);
     lrc_free(&order);
     if (st != LRC_OK)
         goto cleanup;
@@ -299,17 +236,17 @@ static lrc_status add_eval(const char *path, const char *spec,
     LRC_TRY_H5(g = H5Gcreate2(f, "evaluation", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                "%s: cannot create group 'evaluation'", path);
     const double n = (double)o->images;
-    LRC_TRY(attr_str(g, "data", spec, path));
-    LRC_TRY(attr_i64(g, "images", o->images, path));
-    LRC_TRY(attr_f64(g, "original_top1", (double)o->top1 / n, path));
-    LRC_TRY(attr_f64(g, "original_top5", (double)o->top5 / n, path));
-    LRC_TRY(attr_f64(g, "compressed_top1", (double)c->top1 / n, path));
-    LRC_TRY(attr_f64(g, "compressed_top5", (double)c->top5 / n, path));
-    LRC_TRY(attr_f64(g, "original_seconds_per_image", o->seconds / n, path));
-    LRC_TRY(attr_f64(g, "compressed_seconds_per_image", c->seconds / n, path));
-    LRC_TRY(attr_f64(g, "measured_speedup",
+    LRC_TRY(lrc_h5_attr_str(g, "data", spec, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "images", o->images, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "original_top1", (double)o->top1 / n, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "original_top5", (double)o->top5 / n, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "compressed_top1", (double)c->top1 / n, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "compressed_top5", (double)c->top5 / n, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "original_seconds_per_image", o->seconds / n, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "compressed_seconds_per_image", c->seconds / n, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "measured_speedup",
                      c->seconds > 0 ? o->seconds / c->seconds : 0.0, path));
-    LRC_TRY(attr_f64(g, "theoretical_speedup", theoretical, path));
+    LRC_TRY(lrc_h5_attr_f64(g, "theoretical_speedup", theoretical, path));
 cleanup:
     if (g >= 0)
         H5Gclose(g);

@@ -51,39 +51,20 @@ cleanup:
     return st;
 }
 
-static lrc_status attr(const writer *w, hid_t obj, const char *name, hid_t type,
-                       const void *v)
-{
-    lrc_status st = LRC_OK;
-    hid_t sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
-    LRC_TRY_H5(sp = H5Screate(H5S_SCALAR), "%s: H5Screate", w->path);
-    LRC_TRY_H5(a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT),
-               "%s: cannot create attribute '%s'", w->path, name);
-    LRC_TRY_H5(H5Awrite(a, type, v), "%s: cannot write attribute '%s'", w->path, name);
-cleanup:
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-    return st;
-}
-
 static lrc_status write_layer(const writer *w, hid_t root,
                               const lrc_compress_result *r, int64_t j)
 {
     lrc_status st = LRC_OK;
     const lrc_compress_layer *l = &r->layers[j];
-    hid_t g = H5I_INVALID_HID, t = H5I_INVALID_HID;
+    hid_t g = H5I_INVALID_HID;
     char gname[256];
     lrc_results_group_name(r, j, gname, sizeof gname);
     const hsize_t d1[1] = {(hsize_t)l->d}, d2[2] = {(hsize_t)l->d, (hsize_t)l->d};
     LRC_TRY_H5(g = H5Gcreate2(root, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                "%s: cannot create group '%s'", w->path, gname);
-    LRC_TRY_H5(t = H5Tcopy(H5T_C_S1), "%s: H5Tcopy", w->path);
-    LRC_TRY_H5(H5Tset_size(t, strlen(l->name) + 1), "%s: H5Tset_size", w->path);
-    LRC_TRY(attr(w, g, "name", t, l->name));
-    LRC_TRY(attr(w, g, "d", H5T_NATIVE_INT64, &l->d));
-    LRC_TRY(attr(w, g, "samples", H5T_NATIVE_INT64, &l->report.samples));
+    LRC_TRY(lrc_h5_attr_str(g, "name", l->name, w->path));
+    LRC_TRY(lrc_h5_attr(g, "d", H5T_NATIVE_INT64, &l->d, w->path));
+    LRC_TRY(lrc_h5_attr(g, "samples", H5T_NATIVE_INT64, &l->report.samples, w->path));
     LRC_TRY(put(w, g, "eigenvalues", 1, d1, l->eig));
     LRC_TRY(put(w, g, "mean_y", 1, d1, l->mean_y));
     LRC_TRY(put(w, g, "cov_y", 2, d2, l->cov_y));
@@ -93,8 +74,6 @@ static lrc_status write_layer(const writer *w, hid_t root,
         LRC_TRY(put(w, g, "cross_cov", 2, d2, l->cross));
     }
 cleanup:
-    if (t >= 0)
-        H5Tclose(t);
     if (g >= 0)
         H5Gclose(g);
     return st;
@@ -123,9 +102,9 @@ lrc_status lrc_compress_write_stats(MPI_Comm comm, const char *path,
         LRC_FAIL(LRC_ERR_IO, "%s: cannot create the statistics file", tmp);
     LRC_TRY_H5(w.dxpl = H5Pcreate(H5P_DATASET_XFER), "%s: H5Pcreate", path);
     LRC_TRY_H5(H5Pset_dxpl_mpio(w.dxpl, H5FD_MPIO_COLLECTIVE), "%s: H5Pset_dxpl_mpio", path);
-    LRC_TRY(attr(&w, w.file, "images", H5T_NATIVE_INT64, &r->images));
-    LRC_TRY(attr(&w, w.file, "samples_per_layer", H5T_NATIVE_INT64, &r->samples));
-    LRC_TRY(attr(&w, w.file, "mpi_ranks", H5T_NATIVE_INT, &r->nranks));
+    LRC_TRY(lrc_h5_attr(w.file, "images", H5T_NATIVE_INT64, &r->images, path));
+    LRC_TRY(lrc_h5_attr(w.file, "samples_per_layer", H5T_NATIVE_INT64, &r->samples, path));
+    LRC_TRY(lrc_h5_attr(w.file, "mpi_ranks", H5T_NATIVE_INT, &r->nranks, path));
     LRC_TRY_H5(root = H5Gcreate2(w.file, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                "%s: cannot create group 'layers'", path);
     for (int64_t j = 0; j < r->n; j++)
