@@ -16,6 +16,14 @@
 extern "C" {
 #endif
 
+/* The sign convention of every eigen-solver of lrcompress (lrc_eig_sym,
+ * lrc_peig_sym and the solver's top eigenvectors): eigenvectors have no
+ * sign of their own but the exported weights do, so in each column of the
+ * row-major rows x cols matrix V the first largest-magnitude component is
+ * made positive. The same matrix up to rounding then gives the same
+ * weights on any rank count. Not Collective. */
+void lrc_eigvec_fix_signs(int64_t rows, int64_t cols, double *V);
+
 /* The block size (rows and columns of one block of the block-cyclic
  * distribution) used when a caller passes nb = 0. */
 #define LRC_SCALAPACK_NB 64

@@ -9,22 +9,6 @@
 #include "lrc/parallel.h"
 #include "method/method_impl.h"
 
-/* Eigenvectors have no sign of their own; the weights we export do. Make
- * the largest-magnitude component of each column positive, so that the
- * same matrix up to rounding gives the same weights. */
-static void fix_signs(int64_t rows, int64_t cols, double *V)
-{
-    for (int64_t j = 0; j < cols; j++) {
-        int64_t at = 0;
-        for (int64_t i = 1; i < rows; i++)
-            if (fabs(V[i * cols + j]) > fabs(V[at * cols + j]))
-                at = i;
-        if (V[at * cols + j] < 0)
-            for (int64_t i = 0; i < rows; i++)
-                V[i * cols + j] = -V[i * cols + j];
-    }
-}
-
 lrc_status lrc_eig_sym(int64_t d, const double *S, double *w, double *V)
 {
     lrc_status st = LRC_OK;
@@ -53,7 +37,7 @@ lrc_status lrc_eig_sym(int64_t d, const double *S, double *w, double *V)
         for (int64_t i = 0; i < d; i++)
             for (int64_t j = 0; j < d; j++)
                 V[i * d + j] = a[i * d + (d - 1 - j)];
-        fix_signs(d, d, V);
+        lrc_eigvec_fix_signs(d, d, V);
     }
 cleanup:
     lrc_free(&a);
@@ -136,7 +120,7 @@ static lrc_status top_eigvecs(int64_t d, int64_t rank, double *S, double *U)
     for (int64_t i = 0; i < d; i++)
         for (int64_t r = 0; r < rank; r++)
             U[i * rank + r] = Z[i * rank + (rank - 1 - r)];
-    fix_signs(d, rank, U);
+    lrc_eigvec_fix_signs(d, rank, U);
 cleanup:
     lrc_free(&w);
     lrc_free(&Z);

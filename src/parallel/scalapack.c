@@ -125,18 +125,16 @@ cleanup:
     return st;
 }
 
-/* The sign convention of lrc_eig_sym (src/method/linalg.c), ties included:
- * the first largest-magnitude component of each column is made positive. */
-static void fix_signs(int64_t d, double *V)
+void lrc_eigvec_fix_signs(int64_t rows, int64_t cols, double *V)
 {
-    for (int64_t j = 0; j < d; j++) {
+    for (int64_t j = 0; j < cols; j++) {
         int64_t at = 0;
-        for (int64_t i = 1; i < d; i++)
-            if (fabs(V[i * d + j]) > fabs(V[at * d + j]))
+        for (int64_t i = 1; i < rows; i++)
+            if (fabs(V[i * cols + j]) > fabs(V[at * cols + j]))
                 at = i;
-        if (V[at * d + j] < 0)
-            for (int64_t i = 0; i < d; i++)
-                V[i * d + j] = -V[i * d + j];
+        if (V[at * cols + j] < 0)
+            for (int64_t i = 0; i < rows; i++)
+                V[i * cols + j] = -V[i * cols + j];
     }
 }
 
@@ -421,7 +419,7 @@ lrc_status lrc_peig_sym_grid(MPI_Comm comm, int nprow, int npcol, int64_t d,
             }
         }
         LRC_TRY(allreduce_sum(comm, V, (size_t)d * (size_t)d));
-        fix_signs(d, V);
+        lrc_eigvec_fix_signs(d, d, V);
     }
 cleanup:
     piece_free(&p);
