@@ -3,6 +3,7 @@
  * (25 at lambda 0.01, 25 at 1.0), samples sharded over the ranks.
  *
  *   mpirun -np 2 build/bench/bench_solver [d] [samples] [rank] [iters]
+ *                                         [scalapack_min_d] [mixed 0|1]
  *
  * Prints the wall time and the split between the linear start and the
  * iterations, plus the ratio of the solve time to what the dgemms alone
@@ -28,17 +29,28 @@ static uint64_t mix(uint64_t x)
 
 static double unif(uint64_t i) { return (double)(mix(i) >> 11) / 9007199254740992.0 - 0.5; }
 
-/* dgemm rate (GFLOP/s) of one rank on a d x d x n product like the
- * (M, b)-step's. */
-static double dgemm_rate(int64_t d, int64_t n)
+/* sgemm (single) or dgemm rate (GFLOP/s) of one rank on a d x d x n
+ * product like the (M, b)-step's. */
+static double gemm_rate(int64_t d, int64_t n, int single)
 {
-    double *a = calloc((size_t)(n * d), sizeof *a), *c = calloc((size_t)(d * d), sizeof *c);
-    for (int64_t i = 0; i < n * d; i++) a[i] = unif((uint64_t)i);
+    const size_t sz = single ? sizeof(float) : sizeof(double);
+    void *a = calloc((size_t)(n * d), sz), *c = calloc((size_t)(d * d), sz);
+    for (int64_t i = 0; i < n * d; i++) {
+        if (single)
+            ((float *)a)[i] = (float)unif((uint64_t)i);
+        else
+            ((double *)a)[i] = unif((uint64_t)i);
+    }
     double t0 = lrc_wtime();
     int reps = 3;
-    for (int r = 0; r < reps; r++)
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)n,
-                    1.0, a, (int)d, a, (int)d, 0.0, c, (int)d);
+    for (int r = 0; r < reps; r++) {
+        if (single)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
+                        (int)n, 1.0f, a, (int)d, a, (int)d, 0.0f, c, (int)d);
+        else
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
+                        (int)n, 1.0, a, (int)d, a, (int)d, 0.0, c, (int)d);
+    }
     double t = (lrc_wtime() - t0) / reps;
     free(a);
     free(c);
@@ -51,10 +63,16 @@ int main(int argc, char **argv)
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size > 1 && !getenv("OPENBLAS_NUM_THREADS"))
+        openblas_set_num_threads(1); /* one core per rank, as lrcompress does */
     const int64_t d = argc > 1 ? atoll(argv[1]) : 512;
     const int64_t n = argc > 2 ? atoll(argv[2]) : 30000;
     const int64_t r = argc > 3 ? atoll(argv[3]) : d / 4;
     const int iters = argc > 4 ? atoi(argv[4]) : 50;
+    /* 5th argument: the solver's scalapack_min_d (default: the library's) */
+    const long long scal_min = argc > 5 ? atoll(argv[5]) : -1;
+    /* 6th argument: 0 all double (the default), 1 mixed precision */
+    const int mixed = argc > 6 ? atoi(argv[6]) : 0;
     int64_t start, count;
     lrc_shard_range(n, rank, size, &start, &count);
     const int64_t planted = d / 4;
@@ -82,6 +100,9 @@ int main(int argc, char **argv)
     lrc_nonlinear_defaults(&p);
     p.iters_small = iters / 2;
     p.iters_large = iters - iters / 2;
+    if (scal_min > 0)
+        p.scalapack_min_d = scal_min;
+    p.mixed_precision = mixed;
     lrc_lowrank f;
     lrc_solve_report rep;
     MPI_Barrier(MPI_COMM_WORLD);
@@ -96,20 +117,26 @@ int main(int argc, char **argv)
     if (lrc_solve_layer(MPI_COMM_WORLD, &smp, r, 1, &p, &f, &rep) != LRC_OK)
         MPI_Abort(MPI_COMM_WORLD, 1);
     double t_all = lrc_wtime() - t0;
-    double rate = dgemm_rate(d, count > 0 ? count : 1);
+    double rate = gemm_rate(d, count > 0 ? count : 1, mixed);
     if (rank == 0) {
         /* per iteration: z^T yhc (2 d^2 n) and the prediction (4 d r n), on
          * n/size samples per rank; plus the d x d solves */
         double flop = 2.0 * d * d * ((double)n / size) + 4.0 * d * r * ((double)n / size);
         double ideal = iters * flop / (rate * 1e9);
-        printf("bench_solver: d=%lld samples=%lld rank=%lld iterations=%d ranks=%d\n",
-               (long long)d, (long long)n, (long long)r, iters, size);
+        printf("bench_solver: d=%lld samples=%lld rank=%lld iterations=%d ranks=%d "
+               "precision=%s eigen=%s\n", (long long)d, (long long)n, (long long)r,
+               iters, size, mixed ? "mixed" : "double",
+               size > 1 && d >= p.scalapack_min_d ? "ScaLAPACK" : "LAPACK on rank 0");
         printf("  linear solution        %8.3f s\n", t_lin);
         printf("  linear + %2d iterations %8.3f s  (%.3f s per iteration)\n", iters,
                t_all, (t_all - t_lin) / iters);
+        printf("  rank 0 in the iterations: z-step sweeps %.3f s, Z^T Yh %.3f s, "
+               "d x d solves %.3f s, predictions %.3f s\n", rep.seconds[0],
+               rep.seconds[1], rep.seconds[2], rep.seconds[3]);
         printf("  error: linear %.5g -> nonlinear %.5g\n", rep.linear_error, rep.final_error);
-        printf("  dgemm rate per rank %.1f GFLOP/s; the iterations' dgemms alone need "
-               "%.3f s: ratio %.2f\n", rate, ideal, (t_all - t_lin) / ideal);
+        printf("  %s rate per rank %.1f GFLOP/s; the iterations' products over the "
+               "samples alone need %.3f s at that rate: ratio %.2f\n",
+               mixed ? "sgemm" : "dgemm", rate, ideal, (t_all - t_lin) / ideal);
         printf("  target: <= 10 s on 2 ranks\n");
     }
     lrc_lowrank_free(&f);

@@ -16,6 +16,7 @@ extern "C" {
 typedef struct lrc_config_nonlinear {
     int64_t *iters_small, *iters_large;  /* optional: NULL = default */
     double *lambda_small, *lambda_large;
+    char *precision;                     /* "mixed" or "double" */
 } lrc_config_nonlinear;
 
 typedef struct lrc_config_norm {

@@ -134,6 +134,12 @@ lrc_status lrc_mul_size(size_t a, size_t b, size_t *out, const char *what);
 void lrc_shard_range(int64_t total, int rank, int size, int64_t *start,
                      int64_t *count);
 
+/* The same in whole blocks of `block` items (the last block may be short):
+ * every rank's range starts at a multiple of `block`, and the ranks' counts
+ * differ by at most one block. */
+void lrc_shard_blocks(int64_t total, int64_t block, int rank, int size,
+                      int64_t *start, int64_t *count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,6 +31,9 @@ const char *lrc_method_name(lrc_method m);
 /* Parses "nonlinear-asym", "nonlinear", "linear-asym", "linear", "svd",
  * "3d". */
 lrc_status lrc_method_parse(const char *s, lrc_method *m);
+
+/* "mixed" -> 1, "double" -> 0 (lrc_nonlinear_params.mixed_precision). */
+lrc_status lrc_precision_parse(const char *s, int *mixed);
 /* Whether the method fits on asymmetric inputs (yhat from approximated
  * layers) and whether it runs the nonlinear iterations. */
 int lrc_method_is_asym(lrc_method m);
@@ -94,6 +97,19 @@ typedef struct lrc_nonlinear_params {
     int64_t scalapack_min_d; /* under MPI, layers with d >= this solve their
                                 eigen problems with ScaLAPACK on all ranks
                                 (default 256); narrower ones on rank 0 */
+    int mixed_precision;  /* 0 (default): all in double. 1: the iterations'
+                             two products over the samples (Z^T Yh and the
+                             prediction) in float sgemm and the sweeps on
+                             float arrays, every sum and every d x d solve in
+                             double: about twice faster, the same errors
+                             within 1e-4 relative, but the factor's
+                             dependence on the rank count grows from about
+                             1e-10 to about 1e-4 relative (float rounding of
+                             inputs that differ in the last bits amplified
+                             by the eigen-gap) */
+    int64_t mixed_chunk;  /* mixed: samples per chunk of Z^T Yh summed in
+                             float (default 512), aligned to the global
+                             sample index */
 } lrc_nonlinear_params;
 
 void lrc_nonlinear_defaults(lrc_nonlinear_params *p);
@@ -112,6 +128,9 @@ typedef struct lrc_solve_report {
     double *relaxed;        /* [iters] relaxed objective after the z-step */
     double *relaxed_m;      /* [iters] relaxed objective after the (M,b)-step */
     double *nonlinear;      /* [iters] ||r(y) - r(M yh + b)||^2 after (M,b)-step */
+    double seconds[4];      /* this rank's time in the iterations: z-step and
+                               error sweeps, the Z^T Yh products, the d x d
+                               solves (with their waits), the predictions */
 } lrc_solve_report;
 
 void lrc_solve_report_free(lrc_solve_report *r);

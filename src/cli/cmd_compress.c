@@ -2,6 +2,7 @@
 /* lrcompress compress MODEL.onnx --data SPEC --speedup S --output OUT.onnx
  *   [--method M] [--layers a,b] [--ranks r1,r2] [--images N] [--locations L]
  *   [--seed X] [--mean M --std S] [--iters A,B] [--lambda A,B] [--batch B]
+ *   [--precision mixed|double]
  *   [--results RESULTS.h5] [--eval SPEC [--eval-limit N]] [--quiet] */
 #include <errno.h>
 #include <inttypes.h>
@@ -63,7 +64,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
                *locations = NULL, *seed = NULL, *mean = NULL, *std = NULL,
                *iters = NULL, *lambda = NULL, *batch = NULL, *output = NULL,
                *results = NULL, *eval = NULL, *eval_limit = NULL,
-               *stats = NULL;
+               *stats = NULL, *precision = NULL;
     int quiet = 0, verbose = 0;
     lrc_compress_defaults(&p);
     const lrc_cli_option opts[] = {
@@ -75,7 +76,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
         {"--iters", &iters, NULL}, {"--lambda", &lambda, NULL},
         {"--batch", &batch, NULL}, {"--output", &output, NULL},
         {"--results", &results, NULL}, {"--stats", &stats, NULL},
-        {"--eval", &eval, NULL},
+        {"--eval", &eval, NULL}, {"--precision", &precision, NULL},
         {"--eval-limit", &eval_limit, NULL}, {"--quiet", NULL, &quiet},
         {"--verbose", NULL, &verbose}};
     LRC_TRY(lrc_cli_parse("compress", argc, argv, opts,
@@ -128,6 +129,8 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
         p.nl.iters_large = (int)b;
         free_list(&pair, n_pair);
     }
+    if (precision)
+        LRC_TRY(lrc_precision_parse(precision, &p.nl.mixed_precision));
     if (lambda) {
         LRC_TRY(split_list("--lambda", lambda, &pair, &n_pair));
         if (n_pair != 2)

@@ -59,3 +59,16 @@ void lrc_shard_range(int64_t total, int rank, int size, int64_t *start,
     *start = a;
     *count = b - a;
 }
+
+void lrc_shard_blocks(int64_t total, int64_t block, int rank, int size,
+                      int64_t *start, int64_t *count)
+{
+    if (block < 1)
+        block = 1;
+    const int64_t nb = (total + block - 1) / block;
+    int64_t a = nb * rank / size * block, b = nb * (rank + 1) / size * block;
+    a = a < total ? a : total;
+    b = b < total ? b : total;
+    *start = a;
+    *count = b - a;
+}

@@ -29,6 +29,17 @@ lrc_status lrc_method_parse(const char *s, lrc_method *m)
               "nonlinear, linear-asym, linear, svd, 3d", s);
 }
 
+lrc_status lrc_precision_parse(const char *s, int *mixed)
+{
+    if (strcmp(s, "mixed") == 0)
+        *mixed = 1;
+    else if (strcmp(s, "double") == 0)
+        *mixed = 0;
+    else
+        LRC_RAISE(LRC_ERR_ARG, "precision '%s' is not one of mixed, double", s);
+    return LRC_OK;
+}
+
 int lrc_method_is_asym(lrc_method m)
 {
     return m == LRC_METHOD_NONLINEAR_ASYM || m == LRC_METHOD_LINEAR_ASYM ||
@@ -73,6 +84,8 @@ void lrc_nonlinear_defaults(lrc_nonlinear_params *p)
     p->lambda_large = 1.0;
     p->rel_tol = 1e-10;
     p->scalapack_min_d = 256;
+    p->mixed_precision = 0;
+    p->mixed_chunk = 512;
 }
 
 void lrc_solve_report_free(lrc_solve_report *r)

@@ -71,30 +71,221 @@ cleanup:
     return st;
 }
 
-double lrc_zstep(double t, double p, double lambda)
+/* The z-step's two candidates: z0 <= 0 (r(z) = 0) and z1 >= 0 (r(z) = z);
+ * inv = 1 / (lambda + 1). Inline: it runs on every sample element of every
+ * iteration. */
+static inline double zstep(double t, double p, double lambda, double inv)
 {
     const double z0 = p < 0.0 ? p : 0.0;
     const double c0 = t * t + lambda * (z0 - p) * (z0 - p);
-    double z1 = (lambda * p + t) / (lambda + 1.0);
-    if (z1 < 0.0)
-        z1 = 0.0;
+    double z1 = (lambda * p + t) * inv;
+    z1 = z1 < 0.0 ? 0.0 : z1;
     const double c1 = (t - z1) * (t - z1) + lambda * (z1 - p) * (z1 - p);
     return c1 <= c0 ? z1 : z0;
 }
 
-/* pred (n x d) = yh Qt^T P^T + b; t1 holds n x rank scratch. */
-static void predict(const lrc_samples *s, const lrc_lowrank *f, double *t1,
-                    double *pred)
+double lrc_zstep(double t, double p, double lambda)
 {
-    const int n = (int)s->n, d = (int)s->d, r = (int)f->rank;
+    return zstep(t, p, lambda, 1.0 / (lambda + 1.0));
+}
+
+/* Kept out of line (inlined into the solver, GCC 12 gives up vectorising
+ * the sweeps' inner loops), and built twice where the toolchain can choose
+ * at load time: for AVX2 and for the base ISA. The two give identical
+ * values (no FMA: ISO C mode keeps -ffp-contract=off). */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#define LRC_NOINLINE __attribute__((noinline, target_clones("avx2", "default")))
+#elif defined(__GNUC__)
+#define LRC_NOINLINE __attribute__((noinline))
+#else
+#define LRC_NOINLINE
+#endif
+#define SWEEP_T double
+#define SWEEP_SUF d
+#include "method/sweep_tmpl.h"
+#undef SWEEP_T
+#undef SWEEP_SUF
+#define SWEEP_T float
+#define SWEEP_SUF f
+#include "method/sweep_tmpl.h"
+#undef SWEEP_T
+#undef SWEEP_SUF
+
+/* The iterations' working set, in one of two precisions.
+ *
+ * Double: samples, predictions and z in double, products in dgemm.
+ *
+ * Mixed (the default): the iterations' two products over the samples,
+ * Z^T Yh_c in the (M, b)-step and the prediction Yh_c Qt^T P^T, run as
+ * sgemm on float copies (the samples are float activations to begin with),
+ * and the sweeps read and write float; every sum is accumulated in double,
+ * and the d x d solves are in double. Z^T Yh_c runs in chunks of
+ * p->mixed_chunk samples, each chunk's float result added into double. The
+ * chunks are aligned to the global sample index, so a chunk's float sum is
+ * the same whatever the rank count, except for chunks that a shard boundary
+ * splits: none when the callers shard in whole chunks (the pipeline does).
+ *
+ * Either way the prediction arrays leave out a per-column bias (bias), the
+ * products run on centred responses Yh - c, and the sweeps add it back.
+ * Double centres on the mean, c = mean(yh). Mixed centres on the mean
+ * rounded to float: yh is float to begin with, so Yh - c rounds to float
+ * the same way whatever rounding the mean's reduction had on this rank
+ * count (a float copy of Yh - mean(yh) would not); the (M, b)-step adds
+ * back zsum (mean(yh) - c)^T. */
+typedef struct iter_ws {
+    int mixed;
+    int64_t n, d, rank;
+    int64_t offset;    /* global index of this rank's first sample */
+    int64_t chunk;     /* mixed: samples per aligned chunk */
+    const double *y;   /* double: the samples' y (not owned) */
+    double *yhc, *pred, *z, *t1;      /* double: n x d, n x d, n x d, n x rank */
+    float *yf, *yhcf, *predf, *zf, *t1f; /* mixed: the same in float */
+    float *out, *Pf, *Qtf;            /* mixed: d x d scratch; the factor */
+    double *bias, *q;                 /* d, rank */
+    double *c;                        /* d: the centring of yh */
+} iter_ws;
+
+static void ws_free(iter_ws *w)
+{
+    lrc_free(&w->yhc);
+    lrc_free(&w->pred);
+    lrc_free(&w->z);
+    lrc_free(&w->t1);
+    lrc_free(&w->yf);
+    lrc_free(&w->yhcf);
+    lrc_free(&w->predf);
+    lrc_free(&w->zf);
+    lrc_free(&w->t1f);
+    lrc_free(&w->out);
+    lrc_free(&w->Pf);
+    lrc_free(&w->Qtf);
+    lrc_free(&w->bias);
+    lrc_free(&w->q);
+    lrc_free(&w->c);
+}
+
+static lrc_status ws_alloc(MPI_Comm comm, const lrc_samples *s,
+                           const double *myh, int64_t rank, int mixed,
+                           int64_t chunk, iter_ws *w)
+{
+    lrc_status st = LRC_OK;
+    const int64_t d = s->d;
+    const size_t nd = (size_t)(s->n * d) + 1, nr = (size_t)(s->n * rank) + 1;
+    long long n = (long long)s->n, off = 0;
+    int me = 0;
+    memset(w, 0, sizeof *w);
+    w->mixed = mixed;
+    w->chunk = chunk > 0 ? chunk : 512;
+    w->n = s->n;
+    w->d = d;
+    w->rank = rank;
+    w->y = s->y;
+    LRC_TRY_MPI(MPI_Exscan(&n, &off, 1, MPI_LONG_LONG, MPI_SUM, comm));
+    LRC_TRY_MPI(MPI_Comm_rank(comm, &me));
+    w->offset = me == 0 ? 0 : (int64_t)off;
+    LRC_TRY(lrc_calloc(&w->bias, (size_t)d, sizeof *w->bias, "scratch"));
+    LRC_TRY(lrc_calloc(&w->q, (size_t)rank, sizeof *w->q, "scratch"));
+    LRC_TRY(lrc_calloc(&w->c, (size_t)d, sizeof *w->c, "centring"));
+    for (int64_t j = 0; j < d; j++)
+        w->c[j] = mixed ? (double)(float)myh[j] : myh[j];
+    if (!mixed) {
+        LRC_TRY(lrc_calloc(&w->yhc, nd, sizeof *w->yhc, "centred responses"));
+        LRC_TRY(lrc_calloc(&w->pred, nd, sizeof *w->pred, "predictions"));
+        LRC_TRY(lrc_calloc(&w->z, nd, sizeof *w->z, "auxiliary z"));
+        LRC_TRY(lrc_calloc(&w->t1, nr, sizeof *w->t1, "scratch"));
+        for (int64_t i = 0; i < s->n; i++)
+            for (int64_t j = 0; j < d; j++)
+                w->yhc[i * d + j] = s->yh[i * d + j] - w->c[j];
+        return LRC_OK;
+    }
+    LRC_TRY(lrc_calloc(&w->yf, nd, sizeof *w->yf, "float responses"));
+    LRC_TRY(lrc_calloc(&w->yhcf, nd, sizeof *w->yhcf, "float responses"));
+    LRC_TRY(lrc_calloc(&w->predf, nd, sizeof *w->predf, "predictions"));
+    LRC_TRY(lrc_calloc(&w->zf, nd, sizeof *w->zf, "auxiliary z"));
+    LRC_TRY(lrc_calloc(&w->t1f, nr, sizeof *w->t1f, "scratch"));
+    LRC_TRY(lrc_calloc(&w->out, (size_t)(d * d), sizeof *w->out, "scratch"));
+    LRC_TRY(lrc_calloc(&w->Pf, (size_t)(d * rank), sizeof *w->Pf, "scratch"));
+    LRC_TRY(lrc_calloc(&w->Qtf, (size_t)(d * rank), sizeof *w->Qtf, "scratch"));
+    for (int64_t i = 0; i < s->n; i++)
+        for (int64_t j = 0; j < d; j++) {
+            w->yf[i * d + j] = (float)s->y[i * d + j];
+            w->yhcf[i * d + j] = (float)(s->yh[i * d + j] - w->c[j]);
+        }
+    return LRC_OK;
+cleanup:
+    ws_free(w);
+    return st;
+}
+
+/* The prediction of factor f: products (Yh - c) Qt^T P^T into pred(f),
+ * and bias = b + P Qt c. */
+static void ws_predict(iter_ws *w, const lrc_lowrank *f)
+{
+    const int64_t d = w->d, r = w->rank;
+    const int n = (int)w->n;
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)r, (int)d, 1.0, f->Qt,
+                (int)d, w->c, 1, 0.0, w->q, 1);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)r, 1.0, f->P,
+                (int)r, w->q, 1, 0.0, w->bias, 1);
+    for (int64_t j = 0; j < d; j++)
+        w->bias[j] += f->b[j];
     if (n == 0)
         return;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, r, d, 1.0, s->yh,
-                d, f->Qt, d, 0.0, t1, r);
-    for (int64_t i = 0; i < s->n; i++)
-        memcpy(pred + i * d, f->b, (size_t)d * sizeof *pred);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, r, 1.0, t1, r,
-                f->P, r, 1.0, pred, d);
+    if (!w->mixed) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)r, (int)d,
+                    1.0, w->yhc, (int)d, f->Qt, (int)d, 0.0, w->t1, (int)r);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)d, (int)r,
+                    1.0, w->t1, (int)r, f->P, (int)r, 0.0, w->pred, (int)d);
+        return;
+    }
+    for (int64_t k = 0; k < d * r; k++) {
+        w->Pf[k] = (float)f->P[k];
+        w->Qtf[k] = (float)f->Qt[k];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)r, (int)d,
+                1.0f, w->yhcf, (int)d, w->Qtf, (int)d, 0.0f, w->t1f, (int)r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)d, (int)r,
+                1.0f, w->t1f, (int)r, w->Pf, (int)r, 0.0f, w->predf, (int)d);
+}
+
+/* acc (d x d, double) = Z^T Yh_c over the local samples. */
+static void ws_cross(iter_ws *w, double *acc)
+{
+    const int64_t d = w->d, dd = d * d;
+    if (!w->mixed) {
+        if (w->n > 0)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
+                        (int)w->n, 1.0, w->z, (int)d, w->yhc, (int)d, 0.0, acc,
+                        (int)d);
+        return;
+    }
+    for (int64_t a = 0, len; a < w->n; a += len) {
+        len = w->chunk - (w->offset + a) % w->chunk;
+        len = len < w->n - a ? len : w->n - a;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
+                    (int)len, 1.0f, w->zf + a * d, (int)d, w->yhcf + a * d,
+                    (int)d, 0.0f, w->out, (int)d);
+        for (int64_t k = 0; k < dd; k++)
+            acc[k] += (double)w->out[k];
+    }
+}
+
+static void ws_zpass(iter_ws *w, int prev, double lambda, double *acc[6])
+{
+    if (w->mixed)
+        zpass_f(w->n, w->d, w->yf, w->predf, w->bias, w->zf, prev, lambda, acc);
+    else
+        zpass_d(w->n, w->d, w->y, w->pred, w->bias, w->z, prev, lambda, acc);
+}
+
+static void ws_errors(const iter_ws *w, int with_z, double out[4])
+{
+    if (w->mixed)
+        errors_f(w->n, w->d, w->yf, w->predf, w->bias, with_z ? w->zf : NULL,
+                 out);
+    else
+        errors_d(w->n, w->d, w->y, w->pred, w->bias, with_z ? w->z : NULL,
+                 out);
 }
 
 /* Makes every rank hold rank 0's factor, so that all ranks return the very
@@ -118,37 +309,25 @@ static void copy_factor(lrc_lowrank *dst, const lrc_lowrank *src)
     memcpy(dst->b, src->b, (size_t)src->d * sizeof *dst->b);
 }
 
-/* Sums over the local samples: [0] ||r(y) - r(pred)||^2, [1] ||y - pred||^2,
- * and with z: [2] ||r(y) - r(z)||^2, [3] ||z - pred||^2. */
-static void local_errors(const lrc_samples *s, const double *pred,
-                         const double *z, double out[4])
-{
-    double e[4] = {0, 0, 0, 0};
-    const int64_t m = s->n * s->d;
-    for (int64_t i = 0; i < m; i++) {
-        const double y = s->y[i], p = pred[i], t = RELU(y);
-        const double a = t - RELU(p), b = y - p;
-        e[0] += a * a;
-        e[1] += b * b;
-        if (z) {
-            const double c = t - RELU(z[i]), g = z[i] - p;
-            e[2] += c * c;
-            e[3] += g * g;
-        }
-    }
-    memcpy(out, e, sizeof e);
-}
-
 lrc_status lrc_factor_errors(MPI_Comm comm, const lrc_samples *s,
                              const lrc_lowrank *f, double *nonlinear,
                              double *lsq, int64_t *total)
 {
     lrc_status st = LRC_OK;
-    double *pred = NULL, *t1 = NULL, e[4];
-    LRC_TRY(lrc_calloc(&pred, (size_t)(s->n * s->d), sizeof *pred, "predictions"));
-    LRC_TRY(lrc_calloc(&t1, (size_t)(s->n * f->rank), sizeof *t1, "scratch"));
-    predict(s, f, t1, pred);
-    local_errors(s, pred, NULL, e);
+    double *pred = NULL, *t1 = NULL, *zero = NULL, e[4];
+    const int n = (int)s->n, d = (int)s->d, r = (int)f->rank;
+    LRC_TRY(lrc_calloc(&pred, (size_t)(s->n * s->d) + 1, sizeof *pred, "predictions"));
+    LRC_TRY(lrc_calloc(&t1, (size_t)(s->n * f->rank) + 1, sizeof *t1, "scratch"));
+    LRC_TRY(lrc_calloc(&zero, (size_t)d, sizeof *zero, "scratch"));
+    if (n > 0) {
+        for (int64_t i = 0; i < s->n; i++)
+            memcpy(pred + i * d, f->b, (size_t)d * sizeof *pred);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, r, d, 1.0,
+                    s->yh, d, f->Qt, d, 0.0, t1, r);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, r, 1.0, t1,
+                    r, f->P, r, 1.0, pred, d);
+    }
+    errors_d(s->n, s->d, s->y, pred, zero, NULL, e);
     e[2] = (double)s->n;
     LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, e, 3, MPI_DOUBLE, MPI_SUM, comm));
     if (e[2] < 1)
@@ -160,6 +339,7 @@ lrc_status lrc_factor_errors(MPI_Comm comm, const lrc_samples *s,
 cleanup:
     lrc_free(&pred);
     lrc_free(&t1);
+    lrc_free(&zero);
     return st;
 }
 
@@ -169,15 +349,16 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
 {
     lrc_status st = LRC_OK;
     const int64_t d = s->d;
-    const size_t dd = (size_t)(d * d), nd = (size_t)(s->n * d);
+    const size_t dd = (size_t)(d * d);
     double *A = NULL, *Ap = NULL, *B = NULL, *my = NULL, *myh = NULL,
-           *pred = NULL, *t1 = NULL, *z = NULL, *yhc = NULL, *buf = NULL,
-           *zbar = NULL;
+           *buf = NULL, *zbar = NULL, *cols = NULL;
     lrc_lowrank best;
     lrc_nonlinear_params defaults;
-    int myrank = 0;
+    iter_ws w;
+    int myrank = 0, nranks = 1;
     int64_t n = 0;
     memset(&best, 0, sizeof best);
+    memset(&w, 0, sizeof w);
     memset(f, 0, sizeof *f);
     if (report)
         memset(report, 0, sizeof *report);
@@ -186,6 +367,7 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
         p = &defaults;
     }
     LRC_TRY_MPI(MPI_Comm_rank(comm, &myrank));
+    LRC_TRY_MPI(MPI_Comm_size(comm, &nranks));
     if (rank < 1 || rank > d)
         LRC_FAIL(LRC_ERR_ARG, "rank %" PRId64 " outside 1..%" PRId64, rank, d);
     if (s->n > INT32_MAX)
@@ -195,16 +377,14 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
     LRC_TRY(lrc_calloc(&B, dd, sizeof *B, "cross-covariance"));
     LRC_TRY(lrc_calloc(&my, (size_t)d, sizeof *my, "mean"));
     LRC_TRY(lrc_calloc(&myh, (size_t)d, sizeof *myh, "mean"));
-    LRC_TRY(lrc_calloc(&pred, nd, sizeof *pred, "predictions"));
-    LRC_TRY(lrc_calloc(&t1, (size_t)(s->n * rank), sizeof *t1, "scratch"));
     LRC_TRY(lrc_stats_reduce(comm, s, my, myh, A, B, NULL, &n));
     LRC_TRY(lrc_lowrank_alloc(f, d, rank));
+    LRC_TRY(ws_alloc(comm, s, myh, rank, p->mixed_precision, p->mixed_chunk,
+                     &w));
 
     /* Linear solution: Z = Y. A^+ serves every iteration after it. Wide
      * layers are solved by all ranks together with ScaLAPACK; narrow ones
      * by rank 0 alone (a process grid costs more than it saves there). */
-    int nranks = 1;
-    LRC_TRY_MPI(MPI_Comm_size(comm, &nranks));
     const int scal = nranks > 1 && d >= p->scalapack_min_d;
     const MPI_Comm ec = scal ? comm : MPI_COMM_NULL;
     if (scal || myrank == 0) {
@@ -213,11 +393,11 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
         LRC_TRY(lrc_solve_rrr_pinv(ec, d, rank, Ap, B, my, myh, f));
     }
     LRC_TRY(bcast_factor(comm, f));
-    predict(s, f, t1, pred);
+    ws_predict(&w, f);
     double e[4];
-    local_errors(s, pred, NULL, e);
+    ws_errors(&w, 0, e);
     e[2] = 0.0;
-    for (size_t i = 0; i < nd; i++)
+    for (int64_t i = 0; i < s->n * d; i++)
         e[2] += RELU(s->y[i]) * RELU(s->y[i]);
     LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, e, 3, MPI_DOUBLE, MPI_SUM, comm));
     const double linear_err = e[0] / (double)n;
@@ -242,63 +422,88 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
     LRC_TRY(lrc_lowrank_alloc(&best, d, rank));
     copy_factor(&best, f);
     double best_err = linear_err;
-    LRC_TRY(lrc_calloc(&z, nd, sizeof *z, "auxiliary z"));
-    LRC_TRY(lrc_calloc(&yhc, nd, sizeof *yhc, "centred responses"));
-    LRC_TRY(lrc_calloc(&buf, dd + (size_t)d + 1, sizeof *buf, "reduction"));
+    const size_t nbuf = dd + (size_t)d + 5;
+    LRC_TRY(lrc_calloc(&buf, nbuf, sizeof *buf, "reduction"));
+    LRC_TRY(lrc_calloc(&cols, (size_t)(5 * d), sizeof *cols, "column sums"));
     LRC_TRY(lrc_calloc(&zbar, (size_t)d, sizeof *zbar, "mean of z"));
-    for (int64_t i = 0; i < s->n; i++)
-        for (int64_t j = 0; j < d; j++)
-            yhc[i * d + j] = s->yh[i * d + j] - myh[j];
 
-    for (int it = 0; it < iters; it++) {
+    /* Each sweep over the samples does the z-step of this iteration and, in
+     * the same pass, measures the previous iteration's errors (its
+     * prediction against its z), which reach every rank with this
+     * iteration's reduction; one last sweep measures the final iteration. */
+    for (int it = 0; it <= iters; it++) {
         const double lambda = it < p->iters_small ? p->lambda_small
                                                   : p->lambda_large;
-        /* z-step, elementwise and local. */
-        double relaxed = 0.0;
-        for (size_t i = 0; i < nd; i++) {
-            const double t = RELU(s->y[i]), q = pred[i];
-            const double zi = lrc_zstep(t, q, lambda);
-            const double a = t - RELU(zi), g = zi - q;
-            z[i] = zi;
-            relaxed += a * a + lambda * g * g;
+        double *zsum = buf + dd, *red = buf + dd + d;
+        double t0 = lrc_wtime(), t1;
+        memset(buf, 0, nbuf * sizeof *buf);
+        if (it < iters) {
+            double *acc[6] = {zsum, cols, cols + d, cols + 2 * d, cols + 3 * d,
+                              cols + 4 * d};
+            memset(cols, 0, (size_t)(5 * d) * sizeof *cols);
+            ws_zpass(&w, it > 0, lambda, acc);
+            for (int k = 0; k < 5; k++)
+                for (int64_t j = 0; j < d; j++)
+                    red[k] += cols[k * d + j];
+        } else {
+            ws_errors(&w, 1, red + 1);
         }
-        /* (M, b)-step: B = Z_c Yh_c^T = sum_i z_i (yh_i - yhbar)^T. */
-        memset(buf, 0, (dd + (size_t)d + 1) * sizeof *buf);
-        if (s->n > 0)
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
-                        (int)s->n, 1.0, z, (int)d, yhc, (int)d, 0.0, buf,
-                        (int)d);
-        for (int64_t i = 0; i < s->n; i++)
-            for (int64_t j = 0; j < d; j++)
-                buf[dd + (size_t)j] += z[i * d + j];
-        buf[dd + (size_t)d] = relaxed;
-        LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, (int)(dd + (size_t)d + 1),
-                                  MPI_DOUBLE, MPI_SUM, comm));
+        t1 = lrc_wtime();
+        if (report)
+            report->seconds[0] += t1 - t0;
+        if (it < iters) {
+            /* (M, b)-step: B = Z_c Yh_c^T = sum_i z_i (yh_i - yhbar)^T. */
+            ws_cross(&w, buf);
+            if (report)
+                report->seconds[1] += lrc_wtime() - t1;
+            LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, (int)nbuf, MPI_DOUBLE,
+                                      MPI_SUM, comm));
+        } else {
+            LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, red, 5, MPI_DOUBLE,
+                                      MPI_SUM, comm));
+        }
+        if (it > 0) {
+            /* f is still the previous iteration's factor here. */
+            const int k = it - 1;
+            const double lk = k < p->iters_small ? p->lambda_small
+                                                 : p->lambda_large;
+            const double nl = red[1] / (double)n;
+            if (!isfinite(nl))
+                LRC_FAIL(LRC_ERR_NUMERIC, "the nonlinear objective became %g "
+                         "at iteration %d (lambda %g)", nl, k + 1, lk);
+            if (report) {
+                report->relaxed_m[k] = (red[3] + lk * red[4]) / (double)n;
+                report->nonlinear[k] = nl;
+                report->iters = k + 1;
+            }
+            if (nl < best_err) {
+                best_err = nl;
+                copy_factor(&best, f);
+                if (report)
+                    report->best_iter = k;
+            }
+        }
+        if (it == iters)
+            break;
+        if (report) {
+            report->lambda[it] = lambda;
+            report->relaxed[it] = red[0] / (double)n;
+        }
         for (int64_t j = 0; j < d; j++)
-            zbar[j] = buf[dd + (size_t)j] / (double)n;
+            zbar[j] = zsum[j] / (double)n;
+        if (w.mixed) /* Z^T (Yh - c) -> Z^T (Yh - mean(yh)) */
+            for (int64_t i = 0; i < d; i++)
+                for (int64_t j = 0; j < d; j++)
+                    buf[i * d + j] += zsum[i] * (myh[j] - w.c[j]);
+        t0 = lrc_wtime();
         if (scal || myrank == 0)
             LRC_TRY(lrc_solve_rrr_pinv(ec, d, rank, Ap, buf, zbar, myh, f));
         LRC_TRY(bcast_factor(comm, f));
-        predict(s, f, t1, pred);
-        local_errors(s, pred, z, e);
-        LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, e, 4, MPI_DOUBLE, MPI_SUM,
-                                  comm));
-        const double nl = e[0] / (double)n;
-        if (!isfinite(nl))
-            LRC_FAIL(LRC_ERR_NUMERIC, "the nonlinear objective became %g at "
-                     "iteration %d (lambda %g)", nl, it + 1, lambda);
+        t1 = lrc_wtime();
+        ws_predict(&w, f);
         if (report) {
-            report->lambda[it] = lambda;
-            report->relaxed[it] = buf[dd + (size_t)d] / (double)n;
-            report->relaxed_m[it] = (e[2] + lambda * e[3]) / (double)n;
-            report->nonlinear[it] = nl;
-            report->iters = it + 1;
-        }
-        if (nl < best_err) {
-            best_err = nl;
-            copy_factor(&best, f);
-            if (report)
-                report->best_iter = it;
+            report->seconds[2] += t1 - t0;
+            report->seconds[3] += lrc_wtime() - t1;
         }
     }
     /* The iterations minimise a relaxation; keep the iterate that is best on
@@ -307,18 +512,16 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
     if (report)
         report->final_error = best_err;
 cleanup:
+    ws_free(&w);
     lrc_lowrank_free(&best);
     lrc_free(&A);
     lrc_free(&Ap);
     lrc_free(&B);
     lrc_free(&my);
     lrc_free(&myh);
-    lrc_free(&pred);
-    lrc_free(&t1);
-    lrc_free(&z);
-    lrc_free(&yhc);
     lrc_free(&buf);
     lrc_free(&zbar);
+    lrc_free(&cols);
     if (st != LRC_OK) {
         lrc_lowrank_free(f);
         if (report)

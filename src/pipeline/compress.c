@@ -133,6 +133,8 @@ typedef struct ctx {
     const lrc_net *net;
     const lrc_compress_params *p;
     int64_t n_local, L;
+    int64_t block;           /* images per shard block (see lrc_shard_blocks) */
+    lrc_nonlinear_params nl; /* p->nl with the chunk matched to the blocks */
     const int64_t *img_ids;  /* this rank's data-set indices */
     float *images;           /* n_local x input size */
     target *t;
@@ -472,7 +474,7 @@ static lrc_status get_factor(ctx *c, int64_t j, const lrc_layer *conv,
         lrc_samples s = {r->d, c->n_local * c->L, c->t[j].y, yh};
         LRC_TRY(lrc_solve_layer(c->comm, &s, r->rank,
                                 lrc_method_is_nonlinear(c->p->method),
-                                &c->p->nl, f, &r->report));
+                                &c->nl, f, &r->report));
     }
     r->seconds = lrc_wtime() - t0;
     if (c->ck.n_targets > 0) {
@@ -765,7 +767,13 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
     int64_t start = 0;
     LRC_TRY(lrc_calloc(&chosen, (size_t)p->images, sizeof *chosen, "image list"));
     LRC_TRY(choose_images(total, p->images, p->seed, chosen));
-    lrc_shard_range(p->images, c.rank, c.size, &start, &c.n_local);
+    /* Shards in whole blocks of about 512 samples, the solver's float
+     * chunks: the chunks are then never split across ranks and the mixed
+     * precision solver's result does not depend on the rank count. */
+    c.block = (512 + c.L - 1) / c.L;
+    c.nl = p->nl;
+    c.nl.mixed_chunk = c.block * c.L;
+    lrc_shard_blocks(p->images, c.block, c.rank, c.size, &start, &c.n_local);
     c.img_ids = chosen + start;
     res->images = p->images;
     res->samples = p->images * p->locations;
@@ -779,7 +787,9 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
     {
         /* The largest rank's needs: its images, two activation sets of the
          * approximated pass, the responses of every target layer. */
-        int64_t per = (p->images + c.size - 1) / c.size, resp = 0;
+        const int64_t nb = (p->images + c.block - 1) / c.block;
+        int64_t per = (nb + c.size - 1) / c.size * c.block, resp = 0;
+        per = per < p->images ? per : p->images;
         for (int64_t j = 0; j < c.nt; j++)
             resp += res->layers[j].d;
         const double bytes =

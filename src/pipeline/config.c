@@ -24,6 +24,8 @@ static const cyaml_schema_field_t nonlinear_fields[] = {
     CYAML_FIELD_INT_PTR("iters_large", OPT_PTR, lrc_config_nonlinear, iters_large),
     CYAML_FIELD_FLOAT_PTR("lambda_small", OPT_PTR, lrc_config_nonlinear, lambda_small),
     CYAML_FIELD_FLOAT_PTR("lambda_large", OPT_PTR, lrc_config_nonlinear, lambda_large),
+    CYAML_FIELD_STRING_PTR("precision", OPT_PTR,
+                           lrc_config_nonlinear, precision, 1, CYAML_UNLIMITED),
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t norm_fields[] = {
@@ -184,7 +186,8 @@ static lrc_status apply_set(lrc_config *c, const char *set)
             {"nonlinear.iters_small", (void **)&n->iters_small, K_INT},
             {"nonlinear.iters_large", (void **)&n->iters_large, K_INT},
             {"nonlinear.lambda_small", (void **)&n->lambda_small, K_DBL},
-            {"nonlinear.lambda_large", (void **)&n->lambda_large, K_DBL}};
+            {"nonlinear.lambda_large", (void **)&n->lambda_large, K_DBL},
+            {"nonlinear.precision", (void **)&n->precision, K_STR}};
         for (size_t i = 0; i < sizeof nl / sizeof nl[0]; i++)
             if (strcmp(key, nl[i].k) == 0)
                 return set_value(nl[i].slot, nl[i].t, key, v);
@@ -346,6 +349,8 @@ lrc_status lrc_config_params(const lrc_config *c, const char *path,
             p->nl.lambda_small = *n->lambda_small;
         if (n->lambda_large)
             p->nl.lambda_large = *n->lambda_large;
+        if (n->precision)
+            LRC_CALL(lrc_precision_parse(n->precision, &p->nl.mixed_precision));
     }
     if (c->spatial_speedup) {
         if (!(*c->spatial_speedup > 1.0))
@@ -428,9 +433,10 @@ lrc_status lrc_config_fingerprint(const lrc_config *c, const lrc_compress_params
     for (int64_t i = 0; p->layers && i < p->n_layers; i++)
         ADD(" %s", p->layers[i]);
     ADD("; images %" PRId64 "; locations %" PRId64 "; seed %" PRIu64
-        "; lambda %.17g x %d, %.17g x %d; spatial %.17g",
+        "; lambda %.17g x %d, %.17g x %d; spatial %.17g; precision %s",
         p->images, p->locations, p->seed, p->nl.lambda_small, p->nl.iters_small,
-        p->nl.lambda_large, p->nl.iters_large, p->spatial_speedup);
+        p->nl.lambda_large, p->nl.iters_large, p->spatial_speedup,
+        p->nl.mixed_precision ? "mixed" : "double");
 #undef ADD
     if (k >= sizeof buf)
         LRC_RAISE(LRC_ERR_ARG, "the job's fingerprint is too long (many layers?)");

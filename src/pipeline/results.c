@@ -70,6 +70,9 @@ static lrc_status write_layer(hid_t grp, const lrc_compress_layer *l,
     LRC_TRY(lrc_h5_attr_f64(g, "final_error", l->report.final_error, path));
     LRC_TRY(lrc_h5_attr_i64(g, "best_iter", l->report.best_iter, path));
     LRC_TRY(lrc_h5_attr_f64(g, "seconds", l->seconds, path));
+    /* rank 0's split of the iterations (zero for a layer taken from a
+     * checkpoint) */
+    LRC_TRY(lrc_h5_write_f64(g, "seconds_solver", l->report.seconds, 4, path));
     LRC_TRY(lrc_h5_write_f64(g, "eigenvalues", l->eig, l->eig ? l->d : 0, path));
     LRC_TRY(lrc_h5_write_f64(g, "lambda", l->report.lambda, l->report.iters, path));
     LRC_TRY(lrc_h5_write_f64(g, "objective_relaxed", l->report.relaxed, l->report.iters, path));
@@ -107,6 +110,7 @@ static lrc_status write_file(const char *tmp, const char *model,
     LRC_TRY(lrc_h5_attr_i64(f, "iters_large", p->nl.iters_large, tmp));
     LRC_TRY(lrc_h5_attr_f64(f, "lambda_small", p->nl.lambda_small, tmp));
     LRC_TRY(lrc_h5_attr_f64(f, "lambda_large", p->nl.lambda_large, tmp));
+    LRC_TRY(lrc_h5_attr_str(f, "precision", p->nl.mixed_precision ? "mixed" : "double", tmp));
     LRC_TRY(lrc_h5_attr_i64(f, "mpi_ranks", r->nranks, tmp));
     LRC_TRY(lrc_h5_attr_f64(f, "seconds_original_pass", r->t_original, tmp));
     LRC_TRY(lrc_h5_attr_f64(f, "seconds_ranks", r->t_ranks, tmp));

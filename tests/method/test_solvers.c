@@ -57,10 +57,14 @@ static void planted(int64_t n, int64_t d, int64_t r, double noise, int asym,
         }
 }
 
+/* Samples per mixed-precision chunk in these tests; shard() splits in whole
+ * chunks, as the pipeline does, so results hold across rank counts. */
+enum { CHUNK = 50 };
+
 static lrc_samples shard(int64_t n, int64_t d, const double *y, const double *yh)
 {
     int64_t start, count;
-    lrc_shard_range(n, g_rank, g_size, &start, &count);
+    lrc_shard_blocks(n, CHUNK, g_rank, g_size, &start, &count);
     lrc_samples s = {d, count, y + start * d, yh + start * d};
     return s;
 }
@@ -178,9 +182,8 @@ static void test_zstep_brute_force(void **state)
 
 /* Nonlinear: relaxed objective monotone under a fixed lambda, final error
  * below the linear solution's, same answer on 1 rank and on P ranks. */
-static void test_nonlinear(void **state)
+static void nonlinear_case(int mixed)
 {
-    (void)state;
     enum { N = 900, D = 10, R = 3 };
     static double y[N * D], yh[N * D], G[D * 6];
     planted(N, D, 6, 0.2, 1, y, yh, G); /* rank 6 planted, fit rank 3 */
@@ -188,6 +191,8 @@ static void test_nonlinear(void **state)
     lrc_nonlinear_defaults(&p);
     p.iters_small = 8;
     p.iters_large = 8;
+    p.mixed_precision = mixed;
+    p.mixed_chunk = CHUNK;
     lrc_samples s = shard(N, D, y, yh);
     lrc_lowrank f;
     lrc_solve_report rep;
@@ -221,13 +226,19 @@ static void test_nonlinear(void **state)
     lrc_solve_report_free(&rep1);
 }
 
+static void test_nonlinear(void **state)
+{
+    (void)state;
+    nonlinear_case(0);
+    nonlinear_case(1);
+}
+
 /* The solver's eigen problems through ScaLAPACK (all ranks, any grid) give
  * the factor that serial LAPACK gives on one rank, within 1e-8 after six
  * nonlinear iterations (the eigen solves alone agree within 1e-10:
  * tests/parallel; here the reductions' rank-count rounding adds in). */
-static void test_scalapack_vs_lapack(void **state)
+static void scalapack_case(int mixed)
 {
-    (void)state;
     enum { N = 700, D = 40, R = 9 };
     static double y[N * D], yh[N * D], G[D * 12];
     planted(N, D, 12, 0.1, 1, y, yh, G);
@@ -235,6 +246,8 @@ static void test_scalapack_vs_lapack(void **state)
     lrc_nonlinear_defaults(&p);
     p.iters_small = 3;
     p.iters_large = 3;
+    p.mixed_precision = mixed;
+    p.mixed_chunk = CHUNK;
     lrc_samples s = shard(N, D, y, yh), all = {D, N, y, yh};
     lrc_lowrank fs, fl;
     lrc_nonlinear_params ps = p;
@@ -253,6 +266,49 @@ static void test_scalapack_vs_lapack(void **state)
         fail_msg("ScaLAPACK factor differs from LAPACK's by %g (scale %g)", diff, scale);
     lrc_lowrank_free(&fs);
     lrc_lowrank_free(&fl);
+}
+
+static void test_scalapack_vs_lapack(void **state)
+{
+    (void)state;
+    scalapack_case(0);
+    scalapack_case(1);
+}
+
+/* Mixed precision solves the same problem as double: on a layer the size
+ * of a small conv layer the two give the same nonlinear error within 1e-4
+ * relative and nearly the same subspace; every iteration's objectives agree
+ * within 1e-3 relative. */
+static void test_mixed_matches_double(void **state)
+{
+    (void)state;
+    enum { N = 2000, D = 48, R = 12 };
+    static double y[N * D], yh[N * D], G[D * 16];
+    planted(N, D, 16, 0.1, 1, y, yh, G);
+    lrc_nonlinear_params pm, pd;
+    lrc_nonlinear_defaults(&pm);
+    pm.iters_small = 10;
+    pm.iters_large = 10;
+    pm.mixed_chunk = CHUNK;
+    pd = pm;
+    pd.mixed_precision = 0;
+    lrc_samples s = shard(N, D, y, yh);
+    lrc_lowrank fm, fd;
+    lrc_solve_report rm, rd;
+    assert_int_equal(lrc_solve_layer(MPI_COMM_WORLD, &s, R, 1, &pm, &fm, &rm), LRC_OK);
+    assert_int_equal(lrc_solve_layer(MPI_COMM_WORLD, &s, R, 1, &pd, &fd, &rd), LRC_OK);
+    assert_int_equal(rm.iters, rd.iters);
+    for (int it = 0; it < rm.iters; it++) {
+        assert_true(fabs(rm.nonlinear[it] - rd.nonlinear[it]) <= 1e-3 * rd.nonlinear[it]);
+        assert_true(fabs(rm.relaxed[it] - rd.relaxed[it]) <= 1e-3 * rd.relaxed[it]);
+    }
+    assert_true(fabs(rm.final_error - rd.final_error) <= 1e-4 * rd.final_error);
+    assert_true(rm.final_error < rm.linear_error);
+    assert_true(projector_diff(fm.P, R, fd.P, R, D, R) < 1e-3);
+    lrc_lowrank_free(&fm);
+    lrc_lowrank_free(&fd);
+    lrc_solve_report_free(&rm);
+    lrc_solve_report_free(&rd);
 }
 
 /* Two-layer synthetic net: layer 1 is approximated, so layer 2's input
@@ -524,6 +580,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_linear_recovers_planted_subspace),
         cmocka_unit_test(test_zstep_brute_force),
         cmocka_unit_test(test_nonlinear),
+        cmocka_unit_test(test_mixed_matches_double),
         cmocka_unit_test(test_scalapack_vs_lapack),
         cmocka_unit_test(test_asymmetric_beats_symmetric),
         cmocka_unit_test(test_decomposition_exact),

@@ -5,7 +5,10 @@ the chosen ranks are identical, the compressed weights agree within 1e-5
 output directory (nested, created) holds compressed.onnx, results.h5 and
 stats.h5, and stats.h5 (written with parallel HDF5) holds the documented
 datasets, eigenvalues equal to numpy's of the stored covariance, and the same
-statistics (within 1e-9) on every rank count. Then: a run stopped after layer
+statistics on every rank count: the original network's within 1e-9; those of
+the approximated activations within 1e-6, since the approximated layers run
+in float and weights that differ in the last double bits can round to
+neighbouring floats. Then: a run stopped after layer
 2 and resumed gives bitwise the weights of an uninterrupted run; another
 job's checkpoint is refused; a bad image in one rank's shard ends all ranks
 within a minute with a message naming that rank and the file.
@@ -75,7 +78,8 @@ def test(exe, mpiexec, npflag):
             for g in s1:
                 for k in s1[g]:
                     diff = float(np.max(np.abs(s[g][k] - s1[g][k])))
-                    check(diff <= 1e-9 * float(np.max(np.abs(s1[g][k]))),
+                    tol = 1e-9 if k == "cov_y" else 1e-6
+                    check(diff <= tol * float(np.max(np.abs(s1[g][k]))),
                           f"stats.h5 {g}/{k} differs by {diff} on {np_} ranks")
             check(r == r1, f"ranks differ: {r1} on 1 rank, {r} on {np_}")
             check(sorted(w) == sorted(w1), f"the models' tensors differ in name on {np_} ranks")
