@@ -50,9 +50,13 @@ typedef struct lrc_compress_params {
     int keep_stats;            /* keep means and covariances for stats.h5 */
     const char *checkpoint;    /* checkpoint file, or NULL for none */
     const char *fingerprint;   /* identifies the job the checkpoint belongs to */
-    int64_t memory_limit_mb;   /* per rank; 0 = none. The shard's activations
-                                  are held in memory (no spilling yet): a run
-                                  that would need more is refused up front */
+    int64_t memory_limit_mb;   /* per rank; 0 = none. When the carried
+                                  activations of the asymmetric pass do not
+                                  fit, they spill to a per-rank scratch HDF5
+                                  file in scratch_dir, streamed in
+                                  micro-batches; a run that cannot fit even
+                                  so is refused up front */
+    const char *scratch_dir;   /* for the scratch files (NULL: ".") */
     int64_t stop_after;        /* stop (LRC_STOPPED) once this many target
                                   layers are in the checkpoint; 0 = never */
 } lrc_compress_params;
@@ -89,6 +93,10 @@ typedef struct lrc_compress_result {
     int64_t images, samples;   /* calibration images and samples per layer */
     double t_original, t_ranks, t_approx, t_total; /* seconds per stage */
     int nranks;                /* MPI ranks */
+    int spilled;               /* carried activations spilled to scratch files */
+    int64_t micro_batch;       /* images per micro-batch when spilled */
+    double memory_planned_mb;  /* the plan's estimate per rank */
+    double scratch_io_mb;      /* rank 0's scratch-file traffic */
 } lrc_compress_result;
 
 void lrc_compress_result_free(lrc_compress_result *r);

@@ -42,6 +42,7 @@ typedef struct lrc_config {
     double *spatial_speedup;   /* 3d only */
     char *output;              /* output directory (required) */
     int64_t *memory_limit_mb;  /* per rank; 0 = no limit */
+    char *scratch_dir;         /* spilled activations (default: output) */
     bool *checkpoint;          /* default true */
     int64_t *stop_after_layer; /* stop once this many layers are checkpointed */
 } lrc_config;

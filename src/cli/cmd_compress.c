@@ -2,7 +2,7 @@
 /* lrcompress compress MODEL.onnx --data SPEC --speedup S --output OUT.onnx
  *   [--method M] [--layers a,b] [--ranks r1,r2] [--images N] [--locations L]
  *   [--seed X] [--mean M --std S] [--iters A,B] [--lambda A,B] [--batch B]
- *   [--precision mixed|double]
+ *   [--precision mixed|double] [--memory-limit MB [--scratch DIR]]
  *   [--results RESULTS.h5] [--eval SPEC [--eval-limit N]] [--quiet] */
 #include <errno.h>
 #include <inttypes.h>
@@ -64,7 +64,8 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
                *locations = NULL, *seed = NULL, *mean = NULL, *std = NULL,
                *iters = NULL, *lambda = NULL, *batch = NULL, *output = NULL,
                *results = NULL, *eval = NULL, *eval_limit = NULL,
-               *stats = NULL, *precision = NULL;
+               *stats = NULL, *precision = NULL, *memlimit = NULL,
+               *scratch = NULL;
     int quiet = 0, verbose = 0;
     lrc_compress_defaults(&p);
     const lrc_cli_option opts[] = {
@@ -77,6 +78,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
         {"--batch", &batch, NULL}, {"--output", &output, NULL},
         {"--results", &results, NULL}, {"--stats", &stats, NULL},
         {"--eval", &eval, NULL}, {"--precision", &precision, NULL},
+        {"--memory-limit", &memlimit, NULL}, {"--scratch", &scratch, NULL},
         {"--eval-limit", &eval_limit, NULL}, {"--quiet", NULL, &quiet},
         {"--verbose", NULL, &verbose}};
     LRC_TRY(lrc_cli_parse("compress", argc, argv, opts,
@@ -131,6 +133,14 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
     }
     if (precision)
         LRC_TRY(lrc_precision_parse(precision, &p.nl.mixed_precision));
+    if (memlimit) {
+        int64_t mb = 0;
+        LRC_TRY(lrc_cli_int("--memory-limit", memlimit, &mb));
+        if (mb < 0)
+            LRC_FAIL(LRC_ERR_ARG, "--memory-limit must not be negative");
+        p.memory_limit_mb = mb;
+    }
+    p.scratch_dir = scratch; /* NULL: the current directory */
     if (lambda) {
         LRC_TRY(split_list("--lambda", lambda, &pair, &n_pair));
         if (n_pair != 2)

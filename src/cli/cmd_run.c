@@ -82,6 +82,9 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.h5", cfg->output) >= (int)sizeof ckpt)
         LRC_FAIL(LRC_ERR_ARG, "%s: key 'output': path too long", path);
     LRC_TRY(make_dirs(comm, cfg->output));
+    p.scratch_dir = cfg->scratch_dir ? cfg->scratch_dir : cfg->output;
+    if (cfg->scratch_dir)
+        LRC_TRY(make_dirs(comm, cfg->scratch_dir));
     if (!cfg->checkpoint || *cfg->checkpoint) {
         LRC_TRY(lrc_config_fingerprint(cfg, &p, &fingerprint));
         p.checkpoint = ckpt;

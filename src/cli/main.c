@@ -24,7 +24,7 @@ static void usage(FILE *out)
             "       [--layers a,b,...] [--ranks r1,r2,...] [--images N]\n"
             "       [--locations L] [--seed X] [--mean M --std S]\n"
             "       [--iters SMALL,LARGE] [--lambda SMALL,LARGE] [--batch B]\n"
-            "       [--precision mixed|double]\n"
+            "       [--precision mixed|double] [--memory-limit MB [--scratch DIR]]\n"
             "       [--results RESULTS.h5] [--stats STATS.h5]\n"
             "       [--eval SPEC [--eval-limit N]]\n"
             "       [--quiet | --verbose]\n"

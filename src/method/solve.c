@@ -123,7 +123,11 @@ double lrc_zstep(double t, double p, double lambda)
  * p->mixed_chunk samples, each chunk's float result added into double. The
  * chunks are aligned to the global sample index, so a chunk's float sum is
  * the same whatever the rank count, except for chunks that a shard boundary
- * splits: none when the callers shard in whole chunks (the pipeline does).
+ * splits (none when the caller shards in whole chunks, as the tests do).
+ * That alone does not make the result independent of the rank count: the
+ * double reductions' last-bit differences can round the factor's float copy
+ * differently, and the eigen-gap amplifies what follows (see
+ * lrc_nonlinear_params.mixed_precision).
  *
  * Either way the prediction arrays leave out a per-column bias (bias), the
  * products run on centred responses Yh - c, and the sweeps add it back.

@@ -133,10 +133,15 @@ typedef struct ctx {
     const lrc_net *net;
     const lrc_compress_params *p;
     int64_t n_local, L;
-    int64_t block;           /* images per shard block (see lrc_shard_blocks) */
-    lrc_nonlinear_params nl; /* p->nl with the chunk matched to the blocks */
     const int64_t *img_ids;  /* this rank's data-set indices */
-    float *images;           /* n_local x input size */
+    lrc_dataset *ds;         /* the calibration images, read when needed */
+    const lrc_norm *norm;
+    struct {
+        int64_t width;       /* floats per image of the carried activations */
+        int64_t batch;       /* images per micro-batch when spilled */
+        int spill;           /* carried activations in the scratch file */
+        const char *dir;     /* its directory */
+    } plan;
     target *t;
     int64_t nt;
     double *patch;           /* L x max K scratch */
@@ -223,6 +228,16 @@ static lrc_status resolve_targets(ctx *c, lrc_compress_result *res)
     return LRC_OK;
 }
 
+/* Reads the shard's images [s, s + m) into buf (m x input size). */
+static lrc_status read_images(const ctx *c, int64_t s, int64_t m, float *buf)
+{
+    const int64_t in_sz = lrc_net_input_size(c->net);
+    for (int64_t b = 0; b < m; b++)
+        LRC_CALL(lrc_dataset_read(c->ds, c->img_ids[s + b], 1, c->norm,
+                                  buf + b * in_sz, NULL));
+    return LRC_OK;
+}
+
 /* Pass 2: the original net over the shard, batch by batch, keeping the
  * responses at the sampled pixels of every target layer. */
 static lrc_status original_pass(ctx *c)
@@ -232,7 +247,7 @@ static lrc_status original_pass(ctx *c)
     const int64_t last = c->t[c->nt - 1].index;
     const int64_t batch = c->p->batch;
     const int64_t in_sz = lrc_net_input_size(net);
-    float *buf[2] = {NULL, NULL}, *work = NULL;
+    float *buf[2] = {NULL, NULL}, *work = NULL, *imgs = NULL;
     size_t act = (size_t)lrc_net_max_activation(net), wl = 0;
     for (int64_t i = 0; i <= last; i++) {
         size_t w = lrc_layer_workspace(lrc_net_layer(net, i));
@@ -241,12 +256,14 @@ static lrc_status original_pass(ctx *c)
     LRC_TRY(lrc_calloc(&buf[0], (size_t)batch * act, sizeof(float), "activations"));
     LRC_TRY(lrc_calloc(&buf[1], (size_t)batch * act, sizeof(float), "activations"));
     LRC_TRY(lrc_calloc(&work, wl, sizeof(float), "im2col buffer"));
+    LRC_TRY(lrc_calloc(&imgs, (size_t)(batch * in_sz), sizeof(float), "image batch"));
     lrc_progress pg;
     lrc_progress_begin(&pg, "original pass (rank 0's images)", c->n_local,
                        c->rank == 0 && !c->p->quiet);
     for (int64_t s = 0; s < c->n_local; s += batch) {
         const int64_t m = c->n_local - s < batch ? c->n_local - s : batch;
-        const float *src = c->images + s * in_sz;
+        LRC_TRY(read_images(c, s, m, imgs));
+        const float *src = imgs;
         int which = 0;
         int64_t ti = 0;
         lrc_progress_update(&pg, s);
@@ -275,6 +292,7 @@ cleanup:
     lrc_free(&buf[0]);
     lrc_free(&buf[1]);
     lrc_free(&work);
+    lrc_free(&imgs);
     return st;
 }
 
@@ -474,7 +492,7 @@ static lrc_status get_factor(ctx *c, int64_t j, const lrc_layer *conv,
         lrc_samples s = {r->d, c->n_local * c->L, c->t[j].y, yh};
         LRC_TRY(lrc_solve_layer(c->comm, &s, r->rank,
                                 lrc_method_is_nonlinear(c->p->method),
-                                &c->nl, f, &r->report));
+                                &c->p->nl, f, &r->report));
     }
     r->seconds = lrc_wtime() - t0;
     if (c->ck.n_targets > 0) {
@@ -532,148 +550,202 @@ static lrc_status keep_asym_stats(ctx *c, int64_t j, const double *yh,
     return LRC_OK;
 }
 
-/* 3d target j: spatial split into V (k x 1) and H (1 x k), the asymmetric
- * nonlinear channel step on H (yhat sampled from V(xhat)), then the conv is
- * replaced by V and H's pair, and xhat is carried through them (cur in,
- * cur out; next is scratch). */
-static lrc_status approx_3d(ctx *c, int64_t j, const lrc_layer *l, float *cur,
-                            float *next, double *yh, lrc_net *approx,
-                            int64_t pos, lrc_compress_result *res)
+/* One image's way through the approximated layers that no pass has applied
+ * yet, then the sampling of the next target's responses on the result. */
+typedef struct chain {
+    ctx *c;
+    const lrc_net *approx;
+    int64_t from, to;        /* approximated-net layers [from, to) to apply */
+    float *tmp[2];           /* ping-pong, tmp_len floats each */
+    float *work;             /* im2col scratch */
+    const lrc_layer *pre;    /* 3d: the k x 1 layer V, applied before sampling */
+    float *pre_out;          /* 3d: V's output */
+    const lrc_layer *samp;   /* the layer whose responses are sampled */
+    const double *Wd;        /* its weights in double */
+    int64_t j;               /* the target */
+    double *yh;              /* n_local*L x d: the sampled responses */
+} chain;
+
+static lrc_status chain_image(void *arg, int64_t b, const float *in,
+                              const float **out)
+{
+    chain *ch = arg;
+    const ctx *c = ch->c;
+    const float *x = in;
+    int w = 0;
+    for (int64_t i = ch->from; i < ch->to; i++) {
+        LRC_CALL(lrc_layer_forward(lrc_net_layer(ch->approx, i), x, 1,
+                                   ch->tmp[w], ch->work));
+        x = ch->tmp[w];
+        w ^= 1;
+    }
+    const float *s_in = x;
+    if (ch->pre) {
+        LRC_CALL(lrc_layer_forward(ch->pre, x, 1, ch->pre_out, ch->work));
+        s_in = ch->pre_out;
+    }
+    sample_responses(ch->samp, ch->Wd, s_in, c->t[ch->j].locs + b * c->L, c->L,
+                     c->patch, ch->yh + b * c->L * ch->samp->out_c);
+    *out = x;
+    return LRC_OK;
+}
+
+static int64_t shape_len(const int64_t s[3]) { return s[0] * s[1] * s[2]; }
+
+/* Grows *buf to hold n floats. */
+static lrc_status grow(float **buf, size_t *len, size_t n, const char *what)
+{
+    if (n <= *len)
+        return LRC_OK;
+    lrc_free(buf);
+    *len = 0;
+    LRC_CALL(lrc_calloc(buf, n, sizeof **buf, what));
+    *len = n;
+    return LRC_OK;
+}
+
+/* Loads the shard's calibration images into the store, a batch at a time. */
+static lrc_status fill_store(ctx *c, lrc_actstore *as)
 {
     lrc_status st = LRC_OK;
-    lrc_compress_layer *r = &res->layers[j];
-    lrc_layer vh[2], pair[2], three[3];
-    lrc_net *tmp = NULL;
-    float *t = NULL, *work = NULL;
-    double *wd = NULL, *patch = NULL;
-    lrc_lowrank f;
-    memset(vh, 0, sizeof vh);
-    memset(pair, 0, sizeof pair);
-    memset(&f, 0, sizeof f);
-    const int64_t n = c->n_local;
-    LRC_TRY(lrc_spatial_split(l, r->spatial_rank, l->name, &vh[0], &vh[1]));
-    LRC_TRY(lrc_net_create(&tmp));
-    LRC_TRY(lrc_net_append(tmp, &vh[0]));
-    LRC_TRY(lrc_net_append(tmp, &vh[1]));
-    LRC_TRY(lrc_net_set_input(tmp, l->in_shape[0], l->in_shape[1], l->in_shape[2]));
-    const lrc_layer *v = lrc_net_layer(tmp, 0), *h = lrc_net_layer(tmp, 1);
-    const int64_t tsz = v->out_shape[0] * v->out_shape[1] * v->out_shape[2];
-    const int64_t kh = h->in_c * h->kh * h->kw;
-    size_t wl = lrc_layer_workspace(v) > lrc_layer_workspace(h)
-                    ? lrc_layer_workspace(v) : lrc_layer_workspace(h);
-    LRC_TRY(lrc_calloc(&t, (size_t)(n * tsz), sizeof(float), "k x 1 layer outputs"));
-    LRC_TRY(lrc_calloc(&work, wl, sizeof(float), "im2col buffer"));
-    LRC_TRY(lrc_calloc(&wd, (size_t)(r->d * kh), sizeof *wd, "weights"));
-    LRC_TRY(lrc_calloc(&patch, (size_t)(c->L * kh), sizeof *patch, "patch buffer"));
-    for (int64_t q = 0; q < r->d * kh; q++)
-        wd[q] = h->weight[q];
-    LRC_TRY(lrc_layer_forward(v, cur, n, t, work));
-    for (int64_t b = 0; b < n; b++)
-        sample_responses(h, wd, t + b * tsz, c->t[j].locs + b * c->L, c->L,
-                         patch, yh + b * c->L * r->d);
-    LRC_TRY(keep_asym_stats(c, j, yh, r));
-    LRC_TRY(get_factor(c, j, h, yh, res, &f));
-    LRC_TRY(lrc_decompose_conv(h, &f, &pair[0], &pair[1]));
-    progress(c, r);
-    three[0] = *v;
-    three[1] = pair[0];
-    three[2] = pair[1];
-    LRC_TRY(lrc_net_replace(approx, pos, three, 3));
-    const lrc_layer *la = lrc_net_layer(approx, pos + 1);
-    const lrc_layer *lb = lrc_net_layer(approx, pos + 2);
-    size_t wa = lrc_layer_workspace(la);
-    if (wa > wl) {
-        lrc_free(&work);
-        LRC_TRY(lrc_calloc(&work, wa, sizeof(float), "im2col buffer"));
+    const int64_t in_sz = lrc_net_input_size(c->net), B = c->p->batch;
+    float *buf = NULL;
+    LRC_TRY(lrc_calloc(&buf, (size_t)(B * in_sz), sizeof *buf, "image batch"));
+    for (int64_t s = 0; s < c->n_local; s += B) {
+        const int64_t m = c->n_local - s < B ? c->n_local - s : B;
+        LRC_TRY(read_images(c, s, m, buf));
+        LRC_TRY(lrc_actstore_fill(as, s, m, in_sz, buf));
     }
-    LRC_TRY(lrc_layer_forward(la, t, n, next, work));
-    LRC_TRY(lrc_layer_forward(lb, next, n, cur, work));
+    if (c->n_local == 0)
+        LRC_TRY(lrc_actstore_fill(as, 0, 0, in_sz, buf));
 cleanup:
-    lrc_layer_release(&vh[0]);
-    lrc_layer_release(&vh[1]);
-    lrc_layer_release(&pair[0]);
-    lrc_layer_release(&pair[1]);
-    lrc_lowrank_free(&f);
-    lrc_net_destroy(&tmp);
-    lrc_free(&t);
-    lrc_free(&work);
-    lrc_free(&wd);
-    lrc_free(&patch);
+    lrc_free(&buf);
     return st;
 }
 
-/* Pass 4, asymmetric: carry xhat through the approximated net, layer by
- * layer, solving each target on yhat sampled from xhat. */
+/* Pass 4, asymmetric: carry xhat through the approximated net, solving each
+ * target on yhat sampled from xhat. One streaming pass over the shard per
+ * solved target applies the layers since the previous one (the previous
+ * target's replacement included) and samples this target's responses; the
+ * carried activations stay in memory or spill to the scratch file, as the
+ * memory plan says. */
 static lrc_status approx_pass(ctx *c, lrc_net *approx, lrc_compress_result *res)
 {
     lrc_status st = LRC_OK;
-    float *cur = NULL, *next = NULL, *work = NULL;
-    double *yh = NULL;
-    lrc_layer pair[2];
+    lrc_actstore as;
+    chain ch;
+    double *yh = NULL, *wd = NULL;
+    lrc_layer pair[2], vh[2], three[3];
+    lrc_net *split = NULL;
+    size_t tmp_len[2] = {0, 0}, work_len = 0, pre_len = 0;
+    memset(&as, 0, sizeof as);
+    as.file = as.dset = -1;
+    memset(&ch, 0, sizeof ch);
     memset(pair, 0, sizeof pair);
-    const int64_t last = c->t[c->nt - 1].index;
-    const int64_t n = c->n_local;
-    size_t act = (size_t)lrc_net_max_activation(c->net), wl = 0, maxd = 0;
-    for (int64_t i = 0; i <= last; i++) {
-        const lrc_layer *l = lrc_net_layer(c->net, i);
-        size_t w = lrc_layer_workspace(l);
-        wl = w > wl ? w : wl;
-        if (l->op == LRC_OP_CONV && (size_t)l->out_c > maxd)
-            maxd = (size_t)l->out_c;
-    }
-    LRC_TRY(lrc_calloc(&cur, (size_t)n * act, sizeof(float), "approximated activations"));
-    LRC_TRY(lrc_calloc(&next, (size_t)n * act, sizeof(float), "approximated activations"));
-    LRC_TRY(lrc_calloc(&work, wl, sizeof(float), "im2col buffer"));
-    LRC_TRY(lrc_calloc(&yh, (size_t)(n * c->L) * maxd, sizeof *yh, "approximated responses"));
-    memcpy(cur, c->images, (size_t)(n * lrc_net_input_size(c->net)) * sizeof(float));
-    int64_t shift = 0; /* layers added to `approx` so far */
-    for (int64_t i = 0, j = 0; i <= last; i++) {
-        const lrc_layer *l = lrc_net_layer(c->net, i);
-        if (j < c->nt && c->t[j].index == i) {
-            lrc_compress_layer *r = &res->layers[j];
-            if (r->rank < r->d && r->spatial_rank > 0) {
-                LRC_TRY(approx_3d(c, j, l, cur, next, yh, approx, i + shift, res));
-                shift += 2;
-            } else if (r->rank < r->d) {
-                const int64_t isz = l->in_shape[0] * l->in_shape[1] * l->in_shape[2];
-                for (int64_t b = 0; b < n; b++)
-                    sample_responses(l, c->t[j].Wd, cur + b * isz,
-                                     c->t[j].locs + b * c->L, c->L, c->patch,
-                                     yh + b * c->L * l->out_c);
-                LRC_TRY(keep_asym_stats(c, j, yh, r));
-                LRC_TRY(solve_target(c, j, l, yh, res, pair));
-                LRC_TRY(lrc_net_replace(approx, i + shift, pair, 2));
-                shift++;
-                const lrc_layer *la = lrc_net_layer(approx, i + shift - 1);
-                const lrc_layer *lb = lrc_net_layer(approx, i + shift);
-                LRC_TRY(lrc_layer_forward(la, cur, n, next, work));
-                LRC_TRY(lrc_layer_forward(lb, next, n, cur, work));
-                lrc_layer_release(&pair[0]);
-                lrc_layer_release(&pair[1]);
-            } else {
-                progress(c, r);
-                LRC_TRY(lrc_layer_forward(l, cur, n, next, work));
-                float *tmp = cur;
-                cur = next;
-                next = tmp;
-            }
-            j++;
+    memset(vh, 0, sizeof vh);
+    size_t maxd = 0;
+    for (int64_t j = 0; j < c->nt; j++)
+        maxd = (size_t)res->layers[j].d > maxd ? (size_t)res->layers[j].d : maxd;
+    LRC_TRY(lrc_calloc(&yh, (size_t)(c->n_local * c->L) * maxd + 1, sizeof *yh,
+                       "approximated responses"));
+    LRC_TRY(lrc_actstore_open(&as, c->n_local, c->plan.width, c->plan.batch,
+                              c->plan.spill ? c->plan.dir : NULL, c->rank));
+    LRC_TRY(fill_store(c, &as));
+    ch.c = c;
+    ch.approx = approx;
+    ch.yh = yh;
+    int64_t from = 0, shift = 0; /* layers added to `approx` so far */
+    for (int64_t j = 0; j < c->nt; j++) {
+        lrc_compress_layer *r = &res->layers[j];
+        const lrc_layer *l = lrc_net_layer(c->net, c->t[j].index);
+        if (r->rank >= r->d) {
+            progress(c, r); /* kept: stays in the chain of the next pass */
             continue;
         }
-        if (i == last)
-            break;
-        LRC_TRY(lrc_layer_forward(l, cur, n, next, work));
-        float *tmp = cur;
-        cur = next;
-        next = tmp;
+        const int64_t pos = c->t[j].index + shift;
+        const int threed = r->spatial_rank > 0;
+        ch.from = from;
+        ch.to = pos;
+        ch.j = j;
+        ch.pre = NULL;
+        ch.samp = l;
+        ch.Wd = c->t[j].Wd;
+        if (threed) {
+            LRC_TRY(lrc_spatial_split(l, r->spatial_rank, l->name, &vh[0], &vh[1]));
+            LRC_TRY(lrc_net_create(&split));
+            LRC_TRY(lrc_net_append(split, &vh[0]));
+            LRC_TRY(lrc_net_append(split, &vh[1]));
+            LRC_TRY(lrc_net_set_input(split, l->in_shape[0], l->in_shape[1],
+                                      l->in_shape[2]));
+            const lrc_layer *h = lrc_net_layer(split, 1);
+            const int64_t kh = h->in_c * h->kh * h->kw;
+            ch.pre = lrc_net_layer(split, 0);
+            ch.samp = h;
+            LRC_TRY(lrc_calloc(&wd, (size_t)(r->d * kh), sizeof *wd, "weights"));
+            for (int64_t q = 0; q < r->d * kh; q++)
+                wd[q] = h->weight[q];
+            ch.Wd = wd;
+            LRC_TRY(grow(&ch.pre_out, &pre_len,
+                         (size_t)shape_len(ch.pre->out_shape), "k x 1 outputs"));
+        }
+        /* scratch for the chain's layers */
+        size_t need_tmp = 1, need_work = 1;
+        for (int64_t i = from; i <= pos; i++) {
+            const lrc_layer *li = i < pos ? lrc_net_layer(approx, i) : ch.pre;
+            if (!li)
+                continue;
+            size_t o = (size_t)shape_len(li->out_shape), wk = lrc_layer_workspace(li);
+            need_tmp = o > need_tmp ? o : need_tmp;
+            need_work = wk > need_work ? wk : need_work;
+        }
+        LRC_TRY(grow(&ch.tmp[0], &tmp_len[0], need_tmp, "activations"));
+        LRC_TRY(grow(&ch.tmp[1], &tmp_len[1], need_tmp, "activations"));
+        LRC_TRY(grow(&ch.work, &work_len, need_work, "im2col buffer"));
+        LRC_TRY(lrc_actstore_map(&as, shape_len(l->in_shape), chain_image, &ch));
+        from = pos;
+
+        LRC_TRY(keep_asym_stats(c, j, yh, r));
+        if (threed) {
+            lrc_lowrank f;
+            LRC_TRY(get_factor(c, j, ch.samp, yh, res, &f));
+            st = lrc_decompose_conv(ch.samp, &f, &pair[0], &pair[1]);
+            lrc_lowrank_free(&f);
+            if (st != LRC_OK)
+                goto cleanup;
+            progress(c, r);
+            three[0] = *ch.pre;
+            three[1] = pair[0];
+            three[2] = pair[1];
+            LRC_TRY(lrc_net_replace(approx, pos, three, 3));
+            shift += 2;
+            ch.pre = NULL;
+            ch.samp = NULL;
+            lrc_net_destroy(&split);
+            lrc_layer_release(&vh[0]);
+            lrc_layer_release(&vh[1]);
+            lrc_free(&wd);
+        } else {
+            LRC_TRY(solve_target(c, j, l, yh, res, pair));
+            LRC_TRY(lrc_net_replace(approx, pos, pair, 2));
+            shift++;
+        }
+        lrc_layer_release(&pair[0]);
+        lrc_layer_release(&pair[1]);
     }
+    res->scratch_io_mb = as.io_bytes / 1048576.0;
 cleanup:
+    lrc_actstore_close(&as);
     lrc_layer_release(&pair[0]);
     lrc_layer_release(&pair[1]);
-    lrc_free(&cur);
-    lrc_free(&next);
-    lrc_free(&work);
+    lrc_layer_release(&vh[0]);
+    lrc_layer_release(&vh[1]);
+    lrc_net_destroy(&split);
+    lrc_free(&ch.tmp[0]);
+    lrc_free(&ch.tmp[1]);
+    lrc_free(&ch.work);
+    lrc_free(&ch.pre_out);
     lrc_free(&yh);
+    lrc_free(&wd);
     return st;
 }
 
@@ -729,6 +801,81 @@ static lrc_status prepare_targets(ctx *c)
     return LRC_OK;
 }
 
+/* The memory plan of the largest shard under p->memory_limit_mb: the
+ * responses of every target (double), the original pass's batch buffers,
+ * the solver's working set, and the carried activations of the
+ * approximated pass, in memory when they fit, else spilled to a per-rank
+ * scratch HDF5 file and streamed in micro-batches sized to the limit.
+ * Every rank makes the same choice. */
+static lrc_status plan_memory(ctx *c, lrc_compress_result *res)
+{
+    const lrc_compress_params *p = c->p;
+    const lrc_net *net = c->net;
+    const double MiB = 1048576.0, L = (double)p->locations;
+    const int64_t per = (p->images + c->size - 1) / c->size;
+    const int64_t in_sz = lrc_net_input_size(net), last = c->t[c->nt - 1].index;
+    int64_t width = in_sz;
+    for (int64_t i = 0; i <= last; i++) {
+        const int64_t o = shape_len(lrc_net_layer(net, i)->out_shape);
+        width = o > width ? o : width;
+    }
+    double resp = 0, maxd = 0;
+    for (int64_t j = 0; j < c->nt; j++) {
+        resp += (double)res->layers[j].d;
+        maxd = (double)res->layers[j].d > maxd ? (double)res->layers[j].d : maxd;
+    }
+    const double y = (double)per * L * resp * 8.0;
+    const double yh = (double)per * L * maxd * 8.0;
+    /* the solver: samples' centred copy, predictions, z, scratch; d x d
+     * matrices */
+    const double solver = (double)per * L * maxd * 8.0 * 4.0 + 8.0 * maxd * maxd * 8.0;
+    const double orig = (double)p->batch *
+                        ((double)in_sz + 2.0 * (double)lrc_net_max_activation(net)) * 4.0;
+    const double store = (double)per * (double)width * 4.0;
+    const double rest = yh + solver;
+    const double need = y + (orig > store + rest ? orig : store + rest);
+    const double limit = (double)p->memory_limit_mb * MiB;
+    const int talk = c->rank == 0 && !p->quiet;
+    c->plan.width = width;
+    c->plan.dir = p->scratch_dir ? p->scratch_dir : ".";
+    c->plan.spill = 0;
+    c->plan.batch = per;
+    if (p->memory_limit_mb <= 0 || need <= limit) {
+        if (talk)
+            lrc_log("memory: about %.0f MiB per rank for %" PRId64 " images; "
+                    "the carried activations (%.0f MiB) stay in memory",
+                    need / MiB, per, store / MiB);
+    } else {
+        const double floor_need = y + (orig > rest + 2.0 * (double)width * 4.0
+                                           ? orig : rest + 2.0 * (double)width * 4.0);
+        if (floor_need > limit)
+            LRC_RAISE(LRC_ERR_ARG, "this run needs at least %.0f MiB per rank even "
+                      "with the activations spilled to scratch files (responses "
+                      "%.0f MiB, solver %.0f MiB, one image's activations %.1f MiB),"
+                      " over memory_limit_mb %" PRId64 ": use more ranks, fewer "
+                      "images or fewer locations", floor_need / MiB, y / MiB,
+                      rest / MiB, 2.0 * (double)width * 4.0 / MiB,
+                      p->memory_limit_mb);
+        int64_t m = (int64_t)((limit - y - rest) / (2.0 * (double)width * 4.0));
+        m = m < per ? m : per;
+        c->plan.spill = 1;
+        c->plan.batch = m < 1 ? 1 : m;
+        if (talk)
+            lrc_log("memory: the carried activations of %" PRId64 " images need "
+                    "%.0f MiB per rank, %.0f MiB in all, over memory_limit_mb "
+                    "%" PRId64 ": spilling them to per-rank scratch HDF5 files "
+                    "in %s, %" PRId64 " images per micro-batch", per,
+                    store / MiB, need / MiB, p->memory_limit_mb, c->plan.dir,
+                    c->plan.batch);
+    }
+    res->spilled = c->plan.spill;
+    res->micro_batch = c->plan.batch;
+    res->memory_planned_mb = c->plan.spill
+        ? (y + rest + 2.0 * (double)c->plan.batch * (double)width * 4.0) / MiB
+        : need / MiB;
+    return LRC_OK;
+}
+
 lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
                         const lrc_norm *norm, const lrc_compress_params *p,
                         lrc_net **out, lrc_compress_result *res)
@@ -767,44 +914,14 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
     int64_t start = 0;
     LRC_TRY(lrc_calloc(&chosen, (size_t)p->images, sizeof *chosen, "image list"));
     LRC_TRY(choose_images(total, p->images, p->seed, chosen));
-    /* Shards in whole blocks of about 512 samples, the solver's float
-     * chunks: the chunks are then never split across ranks and the mixed
-     * precision solver's result does not depend on the rank count. */
-    c.block = (512 + c.L - 1) / c.L;
-    c.nl = p->nl;
-    c.nl.mixed_chunk = c.block * c.L;
-    lrc_shard_blocks(p->images, c.block, c.rank, c.size, &start, &c.n_local);
+    lrc_shard_range(p->images, c.rank, c.size, &start, &c.n_local);
     c.img_ids = chosen + start;
     res->images = p->images;
     res->samples = p->images * p->locations;
-    const int64_t in_sz = lrc_net_input_size(net);
-    LRC_TRY(lrc_calloc(&c.images, (size_t)(c.n_local * in_sz), sizeof(float),
-                       "calibration images"));
-    for (int64_t b = 0; b < c.n_local; b++)
-        LRC_TRY(lrc_dataset_read(ds, c.img_ids[b], 1, norm, c.images + b * in_sz,
-                                 NULL));
+    c.ds = ds;
+    c.norm = norm;
     LRC_TRY(prepare_targets(&c));
-    {
-        /* The largest rank's needs: its images, two activation sets of the
-         * approximated pass, the responses of every target layer. */
-        const int64_t nb = (p->images + c.block - 1) / c.block;
-        int64_t per = (nb + c.size - 1) / c.size * c.block, resp = 0;
-        per = per < p->images ? per : p->images;
-        for (int64_t j = 0; j < c.nt; j++)
-            resp += res->layers[j].d;
-        const double bytes =
-            (double)per * ((double)in_sz * 4.0 +
-                           2.0 * (double)lrc_net_max_activation(net) * 4.0 +
-                           (double)p->locations * (double)resp * 8.0 * 1.5);
-        if (c.rank == 0 && !p->quiet)
-            lrc_log("memory: about %.0f MiB per rank for %" PRId64 " images",
-                    bytes / 1048576.0, per);
-        if (p->memory_limit_mb > 0 && bytes > (double)p->memory_limit_mb * 1048576.0)
-            LRC_FAIL(LRC_ERR_ARG, "this run needs about %.0f MiB per rank, over "
-                     "memory_limit_mb %" PRId64 ": use more ranks or fewer images "
-                     "(spilling activations to disk is not implemented yet)",
-                     bytes / 1048576.0, p->memory_limit_mb);
-    }
+    LRC_TRY(plan_memory(&c, res));
 
     /* 2. original responses; 3. ranks */
     double t0 = lrc_wtime();
@@ -850,7 +967,6 @@ cleanup:
     lrc_free(&c.t);
     lrc_free(&c.patch);
     lrc_ckpt_free(&c.ck);
-    lrc_free(&c.images);
     lrc_free(&chosen);
     lrc_net_destroy(&approx);
     if (st != LRC_OK)

@@ -62,6 +62,8 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_STRING_PTR("output", CYAML_FLAG_POINTER, lrc_config, output, 1,
                            CYAML_UNLIMITED),
     CYAML_FIELD_INT_PTR("memory_limit_mb", OPT_PTR, lrc_config, memory_limit_mb),
+    CYAML_FIELD_STRING_PTR("scratch_dir", OPT_PTR, lrc_config, scratch_dir, 1,
+                           CYAML_UNLIMITED),
     CYAML_FIELD_BOOL_PTR("checkpoint", OPT_PTR, lrc_config, checkpoint),
     CYAML_FIELD_INT_PTR("stop_after_layer", OPT_PTR, lrc_config, stop_after_layer),
     CYAML_FIELD_END};
@@ -207,6 +209,7 @@ static lrc_status apply_set(lrc_config *c, const char *set)
         {"spatial_speedup", (void **)&c->spatial_speedup, K_DBL},
         {"output", (void **)&c->output, K_STR},
         {"memory_limit_mb", (void **)&c->memory_limit_mb, K_INT},
+        {"scratch_dir", (void **)&c->scratch_dir, K_STR},
         {"checkpoint", (void **)&c->checkpoint, K_BOOL},
         {"stop_after_layer", (void **)&c->stop_after_layer, K_INT}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)

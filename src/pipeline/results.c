@@ -132,6 +132,12 @@ static lrc_status write_file(const char *tmp, const char *model,
     }
     /* peak resident memory of every rank (getrusage), MiB */
     LRC_TRY(lrc_h5_write_f64(f, "peak_rss_mb", rss_mb, nranks, tmp));
+    /* where the asymmetric pass kept its carried activations */
+    LRC_TRY(lrc_h5_attr_str(f, "activations", r->spilled ? "spilled" : "memory", tmp));
+    LRC_TRY(lrc_h5_attr_i64(f, "micro_batch", r->micro_batch, tmp));
+    LRC_TRY(lrc_h5_attr_f64(f, "memory_limit_mb", (double)p->memory_limit_mb, tmp));
+    LRC_TRY(lrc_h5_attr_f64(f, "memory_planned_mb", r->memory_planned_mb, tmp));
+    LRC_TRY(lrc_h5_attr_f64(f, "scratch_io_mb", r->scratch_io_mb, tmp));
     LRC_TRY_H5(g = H5Gcreate2(f, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                "%s: cannot create group 'layers'", tmp);
     /* the groups' names, bottom-up, as a comma-separated attribute */

@@ -141,6 +141,38 @@ def test(exe, mpiexec, npflag):
         check(q.returncode == 2 and "over memory_limit_mb 5" in q.stderr,
               f"memory_limit_mb=5 should be refused:\n{describe(q)}")
 
+        # a limit below the in-memory plan: the carried activations spill to
+        # per-rank scratch files in micro-batches, the weights are bitwise
+        # those of the in-memory 2-rank run, the scratch files are gone
+        with h5py.File(os.path.join(tmp, "np2", "nested", "results.h5"), "r") as f:
+            check(f.attrs["activations"] in (b"memory", "memory"),
+                  "the unlimited run should keep its activations in memory")
+            planned = float(f.attrs["memory_planned_mb"])
+        out = os.path.join(tmp, "spill")
+        scratch = os.path.join(tmp, "scratch")
+        limit = int(planned) - 2
+        spill = [mpiexec, npflag, "2", "--oversubscribe", exe, "run", cfg,
+                 "--set", f"model={model}", "--set", f"output={out}",
+                 "--set", "images=300", "--set", "evaluation_limit=1000",
+                 "--set", "nonlinear.iters_small=5", "--set", "nonlinear.iters_large=5",
+                 "--set", f"memory_limit_mb={limit}", "--set", f"scratch_dir={scratch}"]
+        q = run_ok(spill, "run with spilled activations", timeout=600)
+        check("spilling them to per-rank scratch HDF5 files" in q.stderr + q.stdout,
+              f"the spilling run should say that it spills:\n{describe(q)}")
+        m = onnx.load(os.path.join(out, "compressed.onnx"))
+        ws = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+        check(sorted(ws) == sorted(w2) and all(np.array_equal(ws[k], w2[k]) for k in w2),
+              "the spilled run's weights differ from the in-memory run's")
+        with h5py.File(os.path.join(out, "results.h5"), "r") as f:
+            a = f.attrs
+            check(a["activations"] in (b"spilled", "spilled") and
+                  1 <= int(a["micro_batch"]) < 150 and float(a["scratch_io_mb"]) > 0 and
+                  float(a["memory_planned_mb"]) <= limit,
+                  f"results.h5 should record the spill: {dict(a)}")
+        left = os.listdir(scratch)
+        check(left == [], f"scratch files left behind: {left}")
+        log(f"spilled at memory_limit_mb={limit}: bitwise the in-memory weights")
+
 
 if __name__ == "__main__":
     main_wrapper(lambda: test(*sys.argv[1:4]))
