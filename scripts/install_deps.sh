@@ -10,8 +10,8 @@ pkgs=(
   libhdf5-openmpi-dev hdf5-tools
   libopenblas-dev liblapacke-dev libscalapack-openmpi-dev
   libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
-  libcmocka-dev libcyaml-dev
-  python3-onnx python3-numpy python3-h5py
+  libcmocka-dev libcyaml-dev libturbojpeg0-dev libpng-dev
+  python3-onnx python3-numpy python3-h5py python3-pil darknet
   dataset-fashion-mnist
 )
 missing=()

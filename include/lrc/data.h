@@ -7,6 +7,11 @@
  *   h5:FILE.h5                                 datasets "images" (N x C x H x W
  *        or N x H x W, uint8 or float32, pixel units 0..255) and "labels"
  *        (N, any integer type)
+ *   imagelist:LIST.txt:ROOT[:OPTIONS]          "relative/path label" lines
+ *        (ILSVRC list format) naming JPEG or PNG files under ROOT, decoded
+ *        when read, the shorter side resized to 256 (PIL's bilinear, as
+ *        torchvision's Resize) and center-cropped to 224; OPTIONS:
+ *        size=224,resize=256,channels=3|1,order=rgb|bgr
  * Pixels are read in 0..255 units and normalised as (x - mean[c]) / std[c]. */
 #ifndef LRC_DATA_H
 #define LRC_DATA_H

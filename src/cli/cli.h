@@ -13,6 +13,7 @@ lrc_status lrc_cmd_eval(MPI_Comm comm, int argc, char **argv);
 lrc_status lrc_cmd_inspect(MPI_Comm comm, int argc, char **argv);
 lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv);
 lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv);
+lrc_status lrc_cmd_data(MPI_Comm comm, int argc, char **argv);
 
 /* Option parsing: `--key value` or `--key=value`. If argv[*i] is option
  * `name`, stores its value in *value, advances *i past it and returns 1;

@@ -32,9 +32,14 @@ static void usage(FILE *out)
             "      speedup; writes the compressed ONNX model\n"
             "  inspect MODEL.onnx [--input C,H,W]\n"
             "      the model's layers, shapes, parameters and multiply-adds\n"
+            "  data SPEC [--first K] [--limit N] [--save OUT.h5]\n"
+            "      reads (decodes) a data set's images; --save writes them as\n"
+            "      the network sees them, before normalisation, for h5:OUT.h5\n"
             "\n"
             "data specs: fashion-mnist:train, fashion-mnist:test,\n"
-            "  idx:IMAGES.gz,LABELS.gz, h5:FILE.h5\n"
+            "  idx:IMAGES.gz,LABELS.gz, h5:FILE.h5,\n"
+            "  imagelist:LIST.txt:ROOT[:size=224,resize=256,channels=3,order=rgb]\n"
+            "  (\"relative/path.JPEG label\" lines; JPEG or PNG files under ROOT)\n"
             "Run under mpirun to shard the images across ranks.\n");
 }
 
@@ -67,6 +72,8 @@ int main(int argc, char **argv)
         st = lrc_cmd_compress(MPI_COMM_WORLD, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "inspect") == 0) {
         st = lrc_cmd_inspect(MPI_COMM_WORLD, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "data") == 0) {
+        st = lrc_cmd_data(MPI_COMM_WORLD, argc - 1, argv + 1);
     } else {
         if (rank == 0) {
             fprintf(stderr, "lrcompress error: unknown command '%s'\n", argv[1]);

@@ -15,13 +15,15 @@
 
 typedef struct lrc_idx_set lrc_idx_set; /* idx.c */
 typedef struct lrc_h5_set lrc_h5_set;   /* h5data.c */
+typedef struct lrc_imagelist lrc_imagelist; /* imagelist.c */
 
 struct lrc_dataset {
     char *spec;         /* as given to lrc_dataset_open, for messages */
     int64_t n;          /* number of images */
     int64_t chw[3];     /* per-image channels, height, width */
-    lrc_idx_set *idx;   /* exactly one of idx and h5 is set */
+    lrc_idx_set *idx;   /* exactly one of idx, h5 and list is set */
     lrc_h5_set *h5;
+    lrc_imagelist *list;
 };
 
 /* ---- idx.c: uint8 IDX files, gzipped or plain, loaded whole at open ---- */
@@ -53,6 +55,21 @@ void lrc_h5_destroy(lrc_h5_set **s);
 lrc_status lrc_h5_read(lrc_h5_set *s, int64_t start, int64_t count,
                        const lrc_norm *norm, float *images, int32_t *labels,
                        const char *what);
+
+/* ---- imagelist.c: JPEG/PNG files named by a list, decoded on demand ---- */
+
+/* Opens `rest` = "LIST.txt:ROOT[:OPTIONS]" (the spec after "imagelist:";
+ * `spec` is the whole spec, for messages): reads the list; OPTIONS is a
+ * comma-separated subset of size=224 (crop side), resize=256 (shorter side
+ * before the crop; 0 = none), channels=3 (or 1), order=rgb (or bgr). The
+ * caller destroys *out. Not Collective. */
+lrc_status lrc_imagelist_open(const char *rest, const char *spec,
+                              lrc_imagelist **out, int64_t *n, int64_t chw[3]);
+void lrc_imagelist_destroy(lrc_imagelist **s);
+/* As lrc_idx_read; decodes, resizes and crops each file (errors name it). */
+lrc_status lrc_imagelist_read(lrc_imagelist *s, int64_t start, int64_t count,
+                              const lrc_norm *norm, float *images,
+                              int32_t *labels, const char *what);
 
 /* ---- normalize.c: the one place pixels become normalised floats ---- */
 

@@ -13,8 +13,9 @@
 
 #define FMNIST_ENV "LRC_FASHION_MNIST_DIR"
 #define FMNIST_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
-#define SPEC_FORMS \
-    "fashion-mnist:train, fashion-mnist:test, idx:IMAGES,LABELS, h5:FILE.h5"
+#define SPEC_FORMS                                                             \
+    "fashion-mnist:train, fashion-mnist:test, idx:IMAGES,LABELS, h5:FILE.h5, " \
+    "imagelist:LIST.txt:ROOT[:OPTIONS]"
 
 static const char *after_prefix(const char *s, const char *prefix)
 {
@@ -114,6 +115,8 @@ lrc_status lrc_dataset_open(const char *spec, lrc_dataset **out)
         if (!*rest)
             LRC_FAIL(LRC_ERR_ARG, "%s: expected h5:FILE.h5", spec);
         LRC_TRY(lrc_h5_open(rest, &ds->h5, &ds->n, ds->chw));
+    } else if ((rest = after_prefix(spec, "imagelist:"))) {
+        LRC_TRY(lrc_imagelist_open(rest, spec, &ds->list, &ds->n, ds->chw));
     } else {
         LRC_FAIL(LRC_ERR_ARG, "%s: unknown data spec; valid forms are "
                  SPEC_FORMS, spec);
@@ -131,6 +134,7 @@ void lrc_dataset_destroy(lrc_dataset **ds)
         return;
     lrc_idx_destroy(&(*ds)->idx);
     lrc_h5_destroy(&(*ds)->h5);
+    lrc_imagelist_destroy(&(*ds)->list);
     lrc_free(&(*ds)->spec);
     lrc_free(ds);
 }
@@ -173,5 +177,8 @@ lrc_status lrc_dataset_read(lrc_dataset *ds, int64_t start, int64_t count,
     if (ds->h5)
         return lrc_h5_read(ds->h5, start, count, norm, images, labels,
                            ds->spec);
+    if (ds->list)
+        return lrc_imagelist_read(ds->list, start, count, norm, images, labels,
+                                  ds->spec);
     LRC_RAISE(LRC_ERR_INTERNAL, "%s: data set has no reader", ds->spec);
 }

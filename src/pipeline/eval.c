@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lrc/forward.h"
+#include "pipeline/pipeline_impl.h"
 
 /* Rank of the true class among the logits, ties going to the lower index
  * (as argmax does): 0 means top-1. */
@@ -22,97 +23,15 @@ static int64_t label_rank(const float *z, int64_t k, int32_t label)
 }
 
 /* Writes logits (total x k) and labels of this rank's rows [start, start +
- * count) to `path` with parallel HDF5: created under path.tmp by all ranks,
- * renamed by rank 0 once every rank has closed it. Collective. */
+ * count) to `path` with parallel HDF5. Collective. */
 static lrc_status write_logits(MPI_Comm comm, const char *path, int64_t total,
                                int64_t k, int64_t start, int64_t count,
                                const float *logits, const int32_t *labels)
 {
-    lrc_status st = LRC_OK;
-    hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID,
-          dxpl = H5I_INVALID_HID;
-    hid_t fs[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
-    hid_t ms[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
-    hid_t ds[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
-    char tmp[4096];
-    int rank = 0;
-    MPI_Comm_rank(comm, &rank);
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        LRC_RAISE(LRC_ERR_ARG, "%s: path too long", path);
-
-    LRC_TRY_H5(fapl = H5Pcreate(H5P_FILE_ACCESS), "%s: H5Pcreate", path);
-    LRC_TRY_H5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL),
-               "%s: H5Pset_fapl_mpio", path);
-    file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    if (file < 0)
-        LRC_FAIL(LRC_ERR_IO, "%s: cannot create the logits file (is the "
-                 "directory writable?)", tmp);
-    LRC_TRY_H5(dxpl = H5Pcreate(H5P_DATASET_XFER), "%s: H5Pcreate", path);
-    LRC_TRY_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE),
-               "%s: H5Pset_dxpl_mpio", path);
-
-    hsize_t fdims[2][2] = {{(hsize_t)total, (hsize_t)k}, {(hsize_t)total, 1}};
-    hsize_t mdims[2][2] = {{(hsize_t)count, (hsize_t)k}, {(hsize_t)count, 1}};
-    const char *names[2] = {"logits", "labels"};
-    const hid_t types[2] = {H5T_NATIVE_FLOAT, H5T_NATIVE_INT32};
-    const hid_t ftypes[2] = {H5T_IEEE_F32LE, H5T_STD_I32LE};
-    const void *bufs[2] = {logits, labels};
-    const int rank_of[2] = {2, 1};
-    for (int d = 0; d < 2; d++) {
-        hsize_t off[2] = {(hsize_t)start, 0};
-        LRC_TRY_H5(fs[d] = H5Screate_simple(rank_of[d], fdims[d], NULL),
-                   "%s: H5Screate_simple", path);
-        LRC_TRY_H5(ms[d] = H5Screate_simple(rank_of[d], mdims[d], NULL),
-                   "%s: H5Screate_simple", path);
-        LRC_TRY_H5(ds[d] = H5Dcreate2(file, names[d], ftypes[d], fs[d],
-                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                   "%s: cannot create dataset '%s'", path, names[d]);
-        if (count > 0) {
-            LRC_TRY_H5(H5Sselect_hyperslab(fs[d], H5S_SELECT_SET, off, NULL,
-                                           mdims[d], NULL),
-                       "%s: hyperslab of '%s'", path, names[d]);
-        } else {
-            LRC_TRY_H5(H5Sselect_none(fs[d]), "%s: H5Sselect_none", path);
-            LRC_TRY_H5(H5Sselect_none(ms[d]), "%s: H5Sselect_none", path);
-        }
-        LRC_TRY_H5(H5Dwrite(ds[d], types[d], ms[d], fs[d], dxpl, bufs[d]),
-                   "%s: cannot write dataset '%s'", path, names[d]);
-    }
-cleanup:
-    for (int d = 0; d < 2; d++) {
-        if (ds[d] >= 0)
-            H5Dclose(ds[d]);
-        if (fs[d] >= 0)
-            H5Sclose(fs[d]);
-        if (ms[d] >= 0)
-            H5Sclose(ms[d]);
-    }
-    if (dxpl >= 0)
-        H5Pclose(dxpl);
-    if (file >= 0 && H5Fclose(file) < 0 && st == LRC_OK)
-        st = lrc_error_report(LRC_ERR_IO, __FILE__, __LINE__, __func__,
-                              "%s: closing the file failed", tmp);
-    if (fapl >= 0)
-        H5Pclose(fapl);
-    /* Every rank must have closed the file before it is renamed. */
-    int ok = st == LRC_OK, all_ok = 0;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, comm);
-    if (rank == 0) {
-        if (all_ok && rename(tmp, path) != 0)
-            st = lrc_error_report(LRC_ERR_IO, __FILE__, __LINE__, __func__,
-                                  "%s: cannot rename %s into place", path, tmp);
-        if (!all_ok || st != LRC_OK)
-            remove(tmp);
-    }
-    /* Every rank returns only once the file is in place (or not), and all
-     * return the same status. */
-    int st0 = (int)st;
-    MPI_Bcast(&st0, 1, MPI_INT, 0, comm);
-    if (st == LRC_OK && !all_ok)
-        st = LRC_ERR_IO; /* another rank failed and said why */
-    if (st == LRC_OK)
-        st = (lrc_status)st0;
-    return st;
+    const lrc_h5_rows sets[2] = {
+        {"logits", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 1, {k}, logits},
+        {"labels", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, {1}, labels}};
+    return lrc_h5_write_sharded(comm, path, total, start, count, sets, 2);
 }
 
 lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
