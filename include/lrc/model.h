@@ -110,6 +110,18 @@ const char *lrc_net_output_name(const lrc_net *net);
  * failure leaves no partial file. Not Collective (call it on one rank). */
 lrc_status lrc_onnx_save(const lrc_net *net, const char *path);
 
+/* Writes the net as HDF5 (docs/FORMAT.md, "model.h5": one group per layer
+ * with its geometry as attributes and float32 weight and bias datasets,
+ * the metadata as attributes), under a temporary name renamed on success.
+ * Not Collective (call it on one rank). */
+lrc_status lrc_net_save_h5(const lrc_net *net, const char *path);
+/* Reads a net written by lrc_net_save_h5; errors name the file and the
+ * group. Not Collective. The caller destroys *net. */
+lrc_status lrc_net_load_h5(const char *path, lrc_net **net);
+/* Either format, told by the file's first bytes (HDF5's signature, else
+ * ONNX). Not Collective. */
+lrc_status lrc_model_load(const char *path, lrc_net **net);
+
 /* A deep copy of a net (layers, weights, metadata, names, shapes). */
 lrc_status lrc_net_clone(const lrc_net *net, lrc_net **out);
 

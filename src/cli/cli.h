@@ -53,6 +53,7 @@ typedef struct lrc_cli_job {
     const char *output, *results, *eval;
     int64_t eval_limit;
     const char *stats;
+    const char *output_h5;   /* the compressed model as HDF5, or NULL */
 } lrc_cli_job;
 
 /* Loads, compresses, writes the model (and results), evaluates both models

@@ -3,6 +3,7 @@
  *   [--method M] [--layers a,b] [--ranks r1,r2] [--images N] [--locations L]
  *   [--seed X] [--mean M --std S] [--iters A,B] [--lambda A,B] [--batch B]
  *   [--precision mixed|double] [--memory-limit MB [--scratch DIR]]
+ *   [--output-h5 OUT.h5]
  *   [--results RESULTS.h5] [--eval SPEC [--eval-limit N]] [--quiet] */
 #include <errno.h>
 #include <inttypes.h>
@@ -65,7 +66,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
                *iters = NULL, *lambda = NULL, *batch = NULL, *output = NULL,
                *results = NULL, *eval = NULL, *eval_limit = NULL,
                *stats = NULL, *precision = NULL, *memlimit = NULL,
-               *scratch = NULL;
+               *scratch = NULL, *model_h5 = NULL;
     int quiet = 0, verbose = 0;
     lrc_compress_defaults(&p);
     const lrc_cli_option opts[] = {
@@ -79,6 +80,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
         {"--results", &results, NULL}, {"--stats", &stats, NULL},
         {"--eval", &eval, NULL}, {"--precision", &precision, NULL},
         {"--memory-limit", &memlimit, NULL}, {"--scratch", &scratch, NULL},
+        {"--output-h5", &model_h5, NULL},
         {"--eval-limit", &eval_limit, NULL}, {"--quiet", NULL, &quiet},
         {"--verbose", NULL, &verbose}};
     LRC_TRY(lrc_cli_parse("compress", argc, argv, opts,
@@ -157,7 +159,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
 
     {
         const lrc_cli_job job = {model, data, mean, std, output, results, eval,
-                                 eval_n, stats};
+                                 eval_n, stats, model_h5};
         LRC_TRY(lrc_cli_run_job(comm, &job, &p));
     }
 cleanup:

@@ -37,7 +37,7 @@ lrc_status lrc_cmd_eval(MPI_Comm comm, int argc, char **argv)
     }
     p.logits_path = logits;
 
-    LRC_TRY(lrc_onnx_load(model, &net));
+    LRC_TRY(lrc_model_load(model, &net));
     LRC_TRY(lrc_dataset_open(data, &ds));
     int64_t chw[3];
     lrc_dataset_shape(ds, chw);

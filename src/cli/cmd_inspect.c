@@ -17,7 +17,7 @@ lrc_status lrc_cmd_inspect(MPI_Comm comm, int argc, char **argv)
     if (!model)
         LRC_FAIL(LRC_ERR_ARG, "inspect: give a model (lrcompress inspect "
                  "MODEL.onnx)");
-    LRC_TRY(lrc_onnx_load(model, &net));
+    LRC_TRY(lrc_model_load(model, &net));
     int64_t chw[3];
     lrc_net_declared_input(net, chw);
     if (input) {

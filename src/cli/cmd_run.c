@@ -50,7 +50,7 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
     const char *path = NULL;
     int n_sets = 0, quiet = 0, verbose = 0;
     lrc_compress_params p;
-    char onnx[4096], results[4096], stats[4096], ckpt[4096];
+    char onnx[4096], model_h5[4096], results[4096], stats[4096], ckpt[4096];
     char *fingerprint = NULL;
     LRC_TRY(lrc_calloc(&sets, (size_t)argc, sizeof *sets, "--set list"));
     for (int i = 1; i < argc; i++) {
@@ -77,6 +77,7 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
     p.quiet = quiet;
     p.verbose = verbose && !quiet;
     if (snprintf(onnx, sizeof onnx, "%s/compressed.onnx", cfg->output) >= (int)sizeof onnx ||
+        snprintf(model_h5, sizeof model_h5, "%s/compressed.h5", cfg->output) >= (int)sizeof model_h5 ||
         snprintf(results, sizeof results, "%s/results.h5", cfg->output) >= (int)sizeof results ||
         snprintf(stats, sizeof stats, "%s/stats.h5", cfg->output) >= (int)sizeof stats ||
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.h5", cfg->output) >= (int)sizeof ckpt)
@@ -96,7 +97,7 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
             cfg->normalization ? cfg->normalization->mean : NULL,
             cfg->normalization ? cfg->normalization->std : NULL,
             onnx, results, cfg->evaluation,
-            cfg->evaluation_limit ? *cfg->evaluation_limit : 0, stats};
+            cfg->evaluation_limit ? *cfg->evaluation_limit : 0, stats, model_h5};
         LRC_TRY(lrc_cli_run_job(comm, &job, &p));
     }
     int rank = 0;

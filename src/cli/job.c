@@ -22,11 +22,13 @@ lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
     memset(&res, 0, sizeof res);
     MPI_Comm_rank(comm, &rank);
     LRC_TRY(lrc_cli_check_writable(comm, job->output));
+    if (job->output_h5)
+        LRC_TRY(lrc_cli_check_writable(comm, job->output_h5));
     if (job->results)
         LRC_TRY(lrc_cli_check_writable(comm, job->results));
     if (job->stats)
         LRC_TRY(lrc_cli_check_writable(comm, job->stats));
-    LRC_TRY(lrc_onnx_load(job->model, &net));
+    LRC_TRY(lrc_model_load(job->model, &net));
     LRC_TRY(lrc_dataset_open(job->data, &ds));
     int64_t chw[3];
     lrc_dataset_shape(ds, chw);
@@ -47,6 +49,8 @@ lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
     int code = LRC_OK;
     if (rank == 0)
         code = (int)lrc_onnx_save(comp, job->output);
+    if (rank == 0 && code == LRC_OK && job->output_h5)
+        code = (int)lrc_net_save_h5(comp, job->output_h5);
     MPI_Bcast(&code, 1, MPI_INT, 0, comm);
     if (code != LRC_OK)
         LRC_FAIL((lrc_status)code, "%s: the compressed model was not written",
@@ -59,6 +63,8 @@ lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
     if (rank == 0) {
         lrc_compress_print(&res, stdout);
         printf("compressed model: %s\n", job->output);
+        if (job->output_h5)
+            printf("compressed model (HDF5): %s\n", job->output_h5);
         if (job->results)
             printf("results: %s\n", job->results);
         if (job->stats)

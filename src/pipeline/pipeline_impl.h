@@ -4,6 +4,8 @@
 
 #include <hdf5.h>
 
+#include "core/h5io.h"
+
 #include "lrc/compress.h"
 
 /* The HDF5 group name of target layer j in results.h5 and stats.h5: ONNX
@@ -12,36 +14,6 @@
  * is appended on a clash. */
 void lrc_results_group_name(const lrc_compress_result *r, int64_t j, char *out,
                             size_t len);
-
-/* HDF5 writers; `path` names the file in messages. A scalar attribute of
- * any type, of a double, an int64, a string; a 1-D float64 dataset of n
- * values (n may be 0). Collective when the file is. */
-lrc_status lrc_h5_attr(hid_t obj, const char *name, hid_t type, const void *val,
-                       const char *path);
-lrc_status lrc_h5_attr_f64(hid_t obj, const char *name, double v, const char *path);
-lrc_status lrc_h5_attr_i64(hid_t obj, const char *name, int64_t v, const char *path);
-lrc_status lrc_h5_attr_str(hid_t obj, const char *name, const char *v,
-                           const char *path);
-lrc_status lrc_h5_write_f64(hid_t loc, const char *name, const double *v,
-                            int64_t n, const char *path);
-
-/* One dataset of lrc_h5_write_sharded: `total` rows of `dims` (ndims
- * values: a row is dims[0] x ... elements), this rank's rows in buf. */
-typedef struct lrc_h5_rows {
-    const char *name;
-    hid_t mem_type, file_type;
-    int ndims;
-    int64_t dims[3];
-    const void *buf;
-} lrc_h5_rows;
-
-/* Creates `path` with parallel HDF5 (under path.tmp, renamed by rank 0 once
- * every rank has closed it) holding each set's `total` rows, this rank
- * writing rows [start, start + count) collectively. Every rank returns the
- * same status. Collective. */
-lrc_status lrc_h5_write_sharded(MPI_Comm comm, const char *path, int64_t total,
-                                int64_t start, int64_t count,
-                                const lrc_h5_rows *sets, int nsets);
 
 /* One finished layer in a checkpoint. */
 typedef struct lrc_ckpt_entry {

@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include <hdf5.h>
+
 #include "lrc/forward.h"
 #include "lrc/model.h"
 #include "model/model_impl.h"
@@ -404,6 +406,56 @@ static void test_round_trip(void **state)
     lrc_net_destroy(&c);
 }
 
+/* The HDF5 model: every op of all_ops_net through lrc_net_save_h5 and
+ * lrc_model_load (told apart from ONNX by the signature) gives the same
+ * layers, names, metadata and bitwise the same outputs; a file that is
+ * not an lrcompress model and one with a layer's weights missing are
+ * refused naming the file and the group. */
+static void test_h5_model(void **state)
+{
+    (void)state;
+    char path[4200], other[4200];
+    uint64_t seed = 11;
+    lrc_net *a = all_ops_net(), *b = NULL;
+    path_in(path, sizeof path, g_dir, "model.h5");
+    assert_int_equal(lrc_net_save_h5(a, path), LRC_OK);
+    assert_int_equal(lrc_model_load(path, &b), LRC_OK);
+    assert_int_equal(lrc_net_set_input(b, IN_C, IN_H, IN_W), LRC_OK);
+    assert_int_equal(lrc_net_num_layers(b), lrc_net_num_layers(a));
+    for (int64_t i = 0; i < lrc_net_num_layers(a); i++)
+        assert_layers_equal(lrc_net_layer(a, i), lrc_net_layer(b, i));
+    assert_string_equal(lrc_net_input_name(b), lrc_net_input_name(a));
+    assert_string_equal(lrc_net_output_name(b), lrc_net_output_name(a));
+    assert_meta_equal(a, b);
+    size_t nin = (size_t)(N_IMAGES * lrc_net_input_size(a));
+    size_t nout = (size_t)(N_IMAGES * lrc_net_output_size(a));
+    float *x = rand_floats(nin, &seed);
+    float *ya = forward(a, x, N_IMAGES), *yb = forward(b, x, N_IMAGES);
+    assert_memory_equal(ya, yb, nout * sizeof(float));
+    lrc_net_destroy(&b);
+
+    /* not an lrcompress model: an HDF5 file of another kind */
+    path_in(other, sizeof other, g_dir, "other.h5");
+    hid_t f = H5Fcreate(other, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    H5Fclose(f);
+    assert_int_equal(lrc_model_load(other, &b), LRC_ERR_FORMAT);
+    assert_null(b);
+    /* a layer without its weights */
+    f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_true(H5Ldelete(f, "layers/0000/weight", H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+    assert_int_equal(lrc_model_load(path, &b), LRC_ERR_FORMAT);
+    assert_null(b);
+    assert_int_equal(remove(path), 0);
+    assert_int_equal(remove(other), 0);
+    free(x);
+    free(ya);
+    free(yb);
+    lrc_net_destroy(&a);
+}
+
 /* The graph's tensor names; the public API has no setter (the importer
  * sets them), so this goes through the module's private struct. */
 static void set_names(lrc_net *net, const char *in, const char *out)
@@ -674,6 +726,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_dense_without_flatten),
         cmocka_unit_test(test_real_model),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_h5_model),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,8 +2,8 @@
 ranks (300 calibration images, 5 + 5 iterations, 1,000 evaluation images):
 the chosen ranks are identical, the compressed weights agree within 1e-5
 (relative to each tensor's largest value), the accuracy is the same, the
-output directory (nested, created) holds compressed.onnx, results.h5 and
-stats.h5, and stats.h5 (written with parallel HDF5) holds the documented
+output directory (nested, created) holds compressed.onnx, compressed.h5
+(bitwise the ONNX weights), results.h5 and stats.h5, and stats.h5 (written with parallel HDF5) holds the documented
 datasets, eigenvalues equal to numpy's of the stored covariance, and the same
 statistics on every rank count: the original network's within 1e-9; those of
 the approximated activations within 1e-6, since the approximated layers run
@@ -69,6 +69,21 @@ def test(exe, mpiexec, npflag):
                     stats[g.name] = {k: g[k][()] for k in ("cov_y", "cov_yhat", "cross_cov")}
             m = onnx.load(os.path.join(out, "compressed.onnx"))
             w = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+            # the HDF5 model holds the same layers and bitwise the same weights
+            with h5py.File(os.path.join(out, "compressed.h5"), "r") as f:
+                check(f.attrs["format"] in (b"lrcompress-model", "lrcompress-model") and
+                      int(f.attrs["layers"]) == len(f["layers"]) == len(m.graph.node),
+                      f"compressed.h5 on {np_} ranks: layers {len(f['layers'])} vs "
+                      f"{len(m.graph.node)} ONNX nodes")
+                hw = {}
+                for g in f["layers"].values():
+                    name = g.attrs["name"]
+                    name = name.decode() if isinstance(name, bytes) else name
+                    for k in ("weight", "bias"):
+                        if k in g:
+                            hw[f"{name}.{k}"] = g[k][()]
+            check(sorted(hw) == sorted(w) and all(np.array_equal(hw[k], w[k]) for k in w),
+                  f"compressed.h5 weights differ from compressed.onnx's on {np_} ranks")
             top1 = float(line[0].split("top1=")[1].split()[0])
             runs[np_] = (ranks, w, top1, stats)
             log(f"np {np_}: ranks {ranks}, compressed top1 {top1}")

@@ -1,10 +1,10 @@
-/* Small HDF5 writers shared by the results, statistics and checkpoint
- * files (serial or collective alike: they only create and write). */
+/* Small HDF5 writers shared by the model, results, statistics, checkpoint
+ * and data files (see h5io.h). */
 #include <hdf5.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "pipeline/pipeline_impl.h"
+#include "core/h5io.h"
 
 lrc_status lrc_h5_attr(hid_t obj, const char *name, hid_t type,
                              const void *val, const char *path)
@@ -154,5 +154,25 @@ cleanup:
         st = LRC_ERR_IO; /* another rank failed and said why */
     if (st == LRC_OK)
         st = (lrc_status)st0;
+    return st;
+}
+
+lrc_status lrc_h5_attr_i64s(hid_t obj, const char *name, const int64_t *v,
+                            int n, const char *path)
+{
+    lrc_status st = LRC_OK;
+    hid_t sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
+    hsize_t dim = (hsize_t)n;
+    LRC_TRY_H5(sp = H5Screate_simple(1, &dim, NULL), "%s: H5Screate_simple", path);
+    LRC_TRY_H5(a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT,
+                              H5P_DEFAULT),
+               "%s: cannot create attribute '%s'", path, name);
+    LRC_TRY_H5(H5Awrite(a, H5T_NATIVE_INT64, v), "%s: cannot write attribute "
+               "'%s'", path, name);
+cleanup:
+    if (a >= 0)
+        H5Aclose(a);
+    if (sp >= 0)
+        H5Sclose(sp);
     return st;
 }
