@@ -12,6 +12,7 @@ pkgs=(
   libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
   libcmocka-dev libcyaml-dev libturbojpeg0-dev libpng-dev
   python3-onnx python3-numpy python3-h5py python3-pil darknet
+  python3-matplotlib jupyter-nbconvert python3-nbformat python3-ipykernel
   dataset-fashion-mnist
 )
 missing=()

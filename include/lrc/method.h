@@ -155,7 +155,7 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
  * sample; *total receives the global sample count. Collective. */
 lrc_status lrc_factor_errors(MPI_Comm comm, const lrc_samples *s,
                              const lrc_lowrank *f, double *nonlinear,
-                             double *lsq, int64_t *total);
+                             double *lsq, double *target, int64_t *total);
 
 /* ---- rank selection ---- */
 

@@ -25,7 +25,7 @@ lrc_status lrc_method_parse(const char *s, lrc_method *m)
             *m = (lrc_method)i;
             return LRC_OK;
         }
-    LRC_RAISE(LRC_ERR_ARG, "--method '%s' is not one of nonlinear-asym, "
+    LRC_RAISE(LRC_ERR_ARG, "method '%s' is not one of nonlinear-asym, "
               "nonlinear, linear-asym, linear, svd, 3d", s);
 }
 

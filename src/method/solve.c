@@ -315,7 +315,7 @@ static void copy_factor(lrc_lowrank *dst, const lrc_lowrank *src)
 
 lrc_status lrc_factor_errors(MPI_Comm comm, const lrc_samples *s,
                              const lrc_lowrank *f, double *nonlinear,
-                             double *lsq, int64_t *total)
+                             double *lsq, double *target, int64_t *total)
 {
     lrc_status st = LRC_OK;
     double *pred = NULL, *t1 = NULL, *zero = NULL, e[4];
@@ -333,11 +333,16 @@ lrc_status lrc_factor_errors(MPI_Comm comm, const lrc_samples *s,
     }
     errors_d(s->n, s->d, s->y, pred, zero, NULL, e);
     e[2] = (double)s->n;
-    LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, e, 3, MPI_DOUBLE, MPI_SUM, comm));
+    e[3] = 0.0;
+    for (int64_t i = 0; i < s->n * s->d; i++)
+        e[3] += RELU(s->y[i]) * RELU(s->y[i]);
+    LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, e, 4, MPI_DOUBLE, MPI_SUM, comm));
     if (e[2] < 1)
         LRC_FAIL(LRC_ERR_ARG, "no response samples on any rank");
     *nonlinear = e[0] / e[2];
     *lsq = e[1] / e[2];
+    if (target)
+        *target = e[3] / e[2];
     if (total)
         *total = (int64_t)e[2];
 cleanup:

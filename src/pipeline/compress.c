@@ -485,7 +485,8 @@ static lrc_status get_factor(ctx *c, int64_t j, const lrc_layer *conv,
         /* measured on the same samples as the data-driven methods */
         lrc_samples s = {r->d, c->n_local * c->L, c->t[j].y, c->t[j].y};
         LRC_TRY(lrc_factor_errors(c->comm, &s, f, &r->report.final_error,
-                                  &r->report.linear_lsq, &r->report.samples));
+                                  &r->report.linear_lsq,
+                                  &r->report.target_energy, &r->report.samples));
         r->report.linear_error = r->report.final_error;
         r->report.best_iter = -1;
     } else {

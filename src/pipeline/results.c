@@ -60,6 +60,7 @@ static lrc_status write_layer(hid_t grp, const lrc_compress_layer *l,
     LRC_TRY(lrc_h5_attr_i64(g, "hw", l->hw, path));
     LRC_TRY(lrc_h5_attr_i64(g, "rank", l->rank, path));
     LRC_TRY(lrc_h5_attr_i64(g, "kept", l->rank >= l->d, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "spatial_rank", l->spatial_rank, path));
     LRC_TRY(lrc_h5_attr_i64(g, "cost_before", l->cost_before, path));
     LRC_TRY(lrc_h5_attr_i64(g, "cost_after", l->cost_after, path));
     LRC_TRY(lrc_h5_attr_f64(g, "energy", l->energy, path));

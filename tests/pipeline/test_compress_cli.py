@@ -149,7 +149,7 @@ def test(exe, mpiexec, npflag):
             (["--speedup", "4", "--images", "70000", "--output", keep], 2, "exceeds the 60000 images"),
             (["--speedup", "4", "--images", "0", "--output", keep], 2, "--images must be at least 1"),
             (["--speedup", "1000", "--output", keep], 2, "cannot be reached"),
-            (["--speedup", "4", "--method", "magic", "--output", keep], 2, "--method 'magic'"),
+            (["--speedup", "4", "--method", "magic", "--output", keep], 2, "method 'magic'"),
             (["--speedup", "4", "--ranks", "3,4", "--output", keep], 2, "--ranks gives 2 ranks"),
             (["--speedup", "4", "--output", os.path.join(tmp, "no", "such", "dir.onnx")], 1,
              "cannot write here"),

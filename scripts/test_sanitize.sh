@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The sanitizer step of CI: builds lrcompress and its tests with
+# AddressSanitizer (leak checks on) and UndefinedBehaviorSanitizer into
+# build-sanitize/ (or $LRC_SANITIZE_BUILD_DIR) and runs the unit and MPI
+# tests (every test but the end-to-end ones, label e2e). Leaks of the MPI
+# library itself are suppressed by tests/lsan_openmpi.supp, never ours.
+# Assumes scripts/install_deps.sh has run (scripts/test.sh runs it).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${LRC_SANITIZE_BUILD_DIR:-$here/build-sanitize}
+cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DLRC_BUILD_TESTS=ON -DLRC_WARNINGS_AS_ERRORS=ON \
+  -DLRC_SANITIZE_ADDRESS=ON -DLRC_SANITIZE_UNDEFINED=ON
+cmake --build "$build" -j "$(nproc)"
+cd "$build"
+ctest --output-on-failure -j 2 --timeout 900 -LE e2e
