@@ -13,6 +13,8 @@ pkgs=(
   libcmocka-dev libcyaml-dev libturbojpeg0-dev libpng-dev
   python3-onnx python3-numpy python3-h5py python3-pil darknet
   python3-matplotlib jupyter-nbconvert python3-nbformat python3-ipykernel
+  slurmctld slurmd slurm-client munge
+  clang libclang-rt-14-dev
   dataset-fashion-mnist
 )
 missing=()

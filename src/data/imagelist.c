@@ -29,6 +29,10 @@
 
 #include "data_impl.h"
 
+/* Larger decoded images are refused (a corrupt header could otherwise ask
+ * for gigabytes): 2^28 pixels, e.g. 16384 x 16384. */
+#define MAX_PIXELS ((int64_t)1 << 28)
+
 struct lrc_imagelist {
     char *root;
     char **paths;           /* n relative paths */
@@ -249,6 +253,9 @@ static lrc_status decode_jpeg(lrc_imagelist *s, const char *path, size_t len,
     if (tjDecompressHeader3(s->tj, s->file, (unsigned long)len, w, h, &sub, &cs) != 0)
         LRC_RAISE(LRC_ERR_FORMAT, "corrupt JPEG %s: %s", path,
                   tjGetErrorStr2(s->tj));
+    if (*w < 1 || *h < 1 || (int64_t)*w * *h > MAX_PIXELS)
+        LRC_RAISE(LRC_ERR_FORMAT, "JPEG %s: %dx%d pixels is out of range", path,
+                  *w, *h);
     if (cs == TJCS_CMYK || cs == TJCS_YCCK)
         LRC_RAISE(LRC_ERR_FORMAT, "JPEG %s is CMYK, which is not supported: "
                   "convert it to RGB (e.g. convert -colorspace sRGB)", path);
@@ -363,7 +370,7 @@ static lrc_status png_size(const uint8_t *b, size_t len, const char *path,
         LRC_RAISE(LRC_ERR_FORMAT, "corrupt PNG %s: no IHDR chunk", path);
     *w = (uint32_t)b[16] << 24 | (uint32_t)b[17] << 16 | (uint32_t)b[18] << 8 | b[19];
     *h = (uint32_t)b[20] << 24 | (uint32_t)b[21] << 16 | (uint32_t)b[22] << 8 | b[23];
-    if (*w == 0 || *h == 0 || *w > 65536 || *h > 65536)
+    if (*w == 0 || *h == 0 || (int64_t)*w * *h > MAX_PIXELS)
         LRC_RAISE(LRC_ERR_FORMAT, "PNG %s: %ux%u pixels is out of range", path,
                   (unsigned)*w, (unsigned)*h);
     return LRC_OK;

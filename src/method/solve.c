@@ -93,7 +93,7 @@ double lrc_zstep(double t, double p, double lambda)
  * the sweeps' inner loops), and built twice where the toolchain can choose
  * at load time: for AVX2 and for the base ISA. The two give identical
  * values (no FMA: ISO C mode keeps -ffp-contract=off). */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define LRC_NOINLINE __attribute__((noinline, target_clones("avx2", "default")))
 #elif defined(__GNUC__)
 #define LRC_NOINLINE __attribute__((noinline))

@@ -553,6 +553,31 @@ static lrc_status find_input(importer *im, const Onnx__ValueInfoProto **vi)
     return LRC_OK;
 }
 
+/* protobuf-c leaves absent optional strings NULL: a model without the names
+ * the importer reads is refused here, so that the code after it can rely on
+ * them. */
+static lrc_status check_names(const char *path, const Onnx__GraphProto *g)
+{
+    for (size_t i = 0; i < g->n_node; i++)
+        if (!g->node[i]->op_type)
+            LRC_RAISE(LRC_ERR_FORMAT, "%s: node #%zu has no op_type", path, i);
+    for (size_t i = 0; i < g->n_input; i++)
+        if (!g->input[i]->name)
+            LRC_RAISE(LRC_ERR_FORMAT, "%s: graph input #%zu has no name", path, i);
+    for (size_t i = 0; i < g->n_output; i++)
+        if (!g->output[i]->name)
+            LRC_RAISE(LRC_ERR_FORMAT, "%s: graph output #%zu has no name", path, i);
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (!g->initializer[i]->name)
+            LRC_RAISE(LRC_ERR_FORMAT, "%s: initializer #%zu has no name", path, i);
+    for (size_t i = 0; i < g->n_node; i++)
+        for (size_t k = 0; k < g->node[i]->n_attribute; k++)
+            if (!g->node[i]->attribute[k]->name)
+                LRC_RAISE(LRC_ERR_FORMAT, "%s: node #%zu has an attribute "
+                          "without a name", path, i);
+    return LRC_OK;
+}
+
 static lrc_status collect_constants(importer *im)
 {
     size_t n = 0;
@@ -727,6 +752,7 @@ lrc_status lrc_onnx_load(const char *path, lrc_net **out)
     if (!m->graph)
         LRC_FAIL(LRC_ERR_FORMAT, "%s: the model has no graph", path);
     LRC_TRY(check_opset(path, m));
+    LRC_TRY(check_names(path, m->graph));
     im.g = m->graph;
     LRC_TRY(lrc_net_create(&im.net));
     lrc_free(&im.net->source);

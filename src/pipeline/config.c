@@ -294,6 +294,9 @@ lrc_status lrc_config_load(const char *path, char *const *sets, int n_sets,
         }
         LRC_RAISE(LRC_ERR_FORMAT, "%s: %s: %s", path, cyaml_strerror(err), msg);
     }
+    if (!c)
+        LRC_RAISE(LRC_ERR_FORMAT, "%s: the config is empty (it needs at least "
+                  "the keys model, calibration and output)", path);
     for (int i = 0; i < n_sets; i++)
         LRC_TRY(apply_set(c, sets[i]));
     *out = c;
@@ -425,8 +428,10 @@ lrc_status lrc_config_fingerprint(const lrc_config *c, const lrc_compress_params
         if (k < sizeof buf)                                                \
             k += (size_t)snprintf(buf + k, sizeof buf - k, __VA_ARGS__);   \
     } while (0)
-    ADD("model %s (%" PRId64 " bytes, fnv1a %016" PRIx64 "); calibration %s; ",
-        c->model, size, h, c->calibration);
+    /* the model by its bytes only: the same file named by another path is
+     * the same job */
+    ADD("model of %" PRId64 " bytes, fnv1a %016" PRIx64 "; calibration %s; ",
+        size, h, c->calibration);
     ADD("normalization %s/%s; method %s; ", c->normalization ? c->normalization->mean : "model",
         c->normalization ? c->normalization->std : "model", lrc_method_name(p->method));
     ADD("speedup %.17g; ranks", p->ranks ? 0.0 : p->speedup);
