@@ -10,12 +10,14 @@
 
 #include "cli/cli.h"
 
-/* mkdir -p on rank 0; the outcome is shared. */
-static lrc_status make_dirs(MPI_Comm comm, const char *dir)
+/* mkdir -p on rank 0, or on every rank (`all`: a node-local directory
+ * such as a scratch directory must exist on every node); the outcome is
+ * shared. */
+static lrc_status make_dirs(MPI_Comm comm, const char *dir, int all)
 {
     int rank = 0, ok = 1;
     MPI_Comm_rank(comm, &rank);
-    if (rank == 0) {
+    if (rank == 0 || all) {
         char buf[4096];
         if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) {
             lrc_error_report(LRC_ERR_ARG, __FILE__, __LINE__, __func__,
@@ -38,7 +40,7 @@ static lrc_status make_dirs(MPI_Comm comm, const char *dir)
             *q = '/';
         }
     }
-    MPI_Bcast(&ok, 1, MPI_INT, 0, comm);
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, comm);
     return ok ? LRC_OK : LRC_ERR_IO;
 }
 
@@ -82,10 +84,10 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
         snprintf(stats, sizeof stats, "%s/stats.h5", cfg->output) >= (int)sizeof stats ||
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.h5", cfg->output) >= (int)sizeof ckpt)
         LRC_FAIL(LRC_ERR_ARG, "%s: key 'output': path too long", path);
-    LRC_TRY(make_dirs(comm, cfg->output));
+    LRC_TRY(make_dirs(comm, cfg->output, 0));
     p.scratch_dir = cfg->scratch_dir ? cfg->scratch_dir : cfg->output;
     if (cfg->scratch_dir)
-        LRC_TRY(make_dirs(comm, cfg->scratch_dir));
+        LRC_TRY(make_dirs(comm, cfg->scratch_dir, 1));
     if (!cfg->checkpoint || *cfg->checkpoint) {
         LRC_TRY(lrc_config_fingerprint(cfg, &p, &fingerprint));
         p.checkpoint = ckpt;

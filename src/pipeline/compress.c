@@ -830,11 +830,22 @@ static lrc_status plan_memory(ctx *c, lrc_compress_result *res)
     /* the solver: samples' centred copy, predictions, z, scratch; d x d
      * matrices */
     const double solver = (double)per * L * maxd * 8.0 * 4.0 + 8.0 * maxd * maxd * 8.0;
-    const double orig = (double)p->batch *
+    const int64_t batch = p->batch < per ? p->batch : (per > 0 ? per : 1);
+    const double orig = (double)batch *
                         ((double)in_sz + 2.0 * (double)lrc_net_max_activation(net)) * 4.0;
-    const double store = (double)per * (double)width * 4.0;
+    /* only the asymmetric methods carry activations */
+    const double store = lrc_method_is_asym(p->method)
+                             ? (double)per * (double)width * 4.0 : 0.0;
+    /* the weights, twice (the original net and the one being approximated) */
+    double model = 0;
+    for (int64_t i = 0; i < lrc_net_num_layers(net); i++) {
+        const lrc_layer *l = lrc_net_layer(net, i);
+        const int64_t k = l->op == LRC_OP_CONV ? l->kh * l->kw : 1;
+        if (l->op == LRC_OP_CONV || l->op == LRC_OP_DENSE)
+            model += 2.0 * 4.0 * (double)(l->out_c * l->in_c * k + l->out_c);
+    }
     const double rest = yh + solver;
-    const double need = y + (orig > store + rest ? orig : store + rest);
+    const double need = model + y + (orig > store + rest ? orig : store + rest);
     const double limit = (double)p->memory_limit_mb * MiB;
     const int talk = c->rank == 0 && !p->quiet;
     c->plan.width = width;
@@ -847,8 +858,8 @@ static lrc_status plan_memory(ctx *c, lrc_compress_result *res)
                     "the carried activations (%.0f MiB) stay in memory",
                     need / MiB, per, store / MiB);
     } else {
-        const double floor_need = y + (orig > rest + 2.0 * (double)width * 4.0
-                                           ? orig : rest + 2.0 * (double)width * 4.0);
+        const double floor_need = model + y + (orig > rest + 2.0 * (double)width * 4.0
+                                                   ? orig : rest + 2.0 * (double)width * 4.0);
         if (floor_need > limit)
             LRC_RAISE(LRC_ERR_ARG, "this run needs at least %.0f MiB per rank even "
                       "with the activations spilled to scratch files (responses "
@@ -857,7 +868,7 @@ static lrc_status plan_memory(ctx *c, lrc_compress_result *res)
                       "images or fewer locations", floor_need / MiB, y / MiB,
                       rest / MiB, 2.0 * (double)width * 4.0 / MiB,
                       p->memory_limit_mb);
-        int64_t m = (int64_t)((limit - y - rest) / (2.0 * (double)width * 4.0));
+        int64_t m = (int64_t)((limit - model - y - rest) / (2.0 * (double)width * 4.0));
         m = m < per ? m : per;
         c->plan.spill = 1;
         c->plan.batch = m < 1 ? 1 : m;
@@ -872,7 +883,7 @@ static lrc_status plan_memory(ctx *c, lrc_compress_result *res)
     res->spilled = c->plan.spill;
     res->micro_batch = c->plan.batch;
     res->memory_planned_mb = c->plan.spill
-        ? (y + rest + 2.0 * (double)c->plan.batch * (double)width * 4.0) / MiB
+        ? (model + y + rest + 2.0 * (double)c->plan.batch * (double)width * 4.0) / MiB
         : need / MiB;
     return LRC_OK;
 }
