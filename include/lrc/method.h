@@ -31,6 +31,8 @@ const char *lrc_method_name(lrc_method m);
 /* Parses "nonlinear-asym", "nonlinear", "linear-asym", "linear", "svd",
  * "3d". */
 lrc_status lrc_method_parse(const char *s, lrc_method *m);
+/* The same without reporting: 1 when s names a method, else 0. */
+int lrc_method_lookup(const char *s, lrc_method *m);
 
 /* "mixed" -> 1, "double" -> 0 (lrc_nonlinear_params.mixed_precision). */
 lrc_status lrc_precision_parse(const char *s, int *mixed);

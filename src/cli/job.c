@@ -52,6 +52,10 @@ lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
     if (rank == 0 && code == LRC_OK && job->output_h5)
         code = (int)lrc_net_save_h5(comp, job->output_h5);
     MPI_Bcast(&code, 1, MPI_INT, 0, comm);
+    if (code != LRC_OK && rank == 0) {
+        st = (lrc_status)code; /* rank 0 said why */
+        goto cleanup;
+    }
     if (code != LRC_OK)
         LRC_FAIL((lrc_status)code, "%s: the compressed model was not written",
                  job->output);

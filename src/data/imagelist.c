@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <turbojpeg.h>
 
 #include "data_impl.h"
@@ -232,6 +233,9 @@ static lrc_status read_file(lrc_imagelist *s, const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         LRC_RAISE(LRC_ERR_IO, "cannot open image %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
+        LRC_FAIL(LRC_ERR_IO, "image %s is not a regular file", path);
     if (fseek(f, 0, SEEK_END) != 0)
         LRC_FAIL(LRC_ERR_IO, "cannot read image %s: %s", path, strerror(errno));
     long sz = ftell(f);

@@ -18,13 +18,20 @@ const char *lrc_method_name(lrc_method m)
                                                                   : "?";
 }
 
-lrc_status lrc_method_parse(const char *s, lrc_method *m)
+int lrc_method_lookup(const char *s, lrc_method *m)
 {
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(s, names[i]) == 0) {
             *m = (lrc_method)i;
-            return LRC_OK;
+            return 1;
         }
+    return 0;
+}
+
+lrc_status lrc_method_parse(const char *s, lrc_method *m)
+{
+    if (lrc_method_lookup(s, m))
+        return LRC_OK;
     LRC_RAISE(LRC_ERR_ARG, "method '%s' is not one of nonlinear-asym, "
               "nonlinear, linear-asym, linear, svd, 3d", s);
 }

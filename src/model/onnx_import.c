@@ -4,11 +4,13 @@
  * importer walks the nodes in order, keeping the name of the one activation
  * that flows through the chain; any node whose data input is not that
  * activation is a branch and is rejected. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lrc/model.h"
 #include "model_impl.h"
@@ -34,6 +36,9 @@ static lrc_status read_file(const char *path, uint8_t **buf, size_t *len)
     *len = 0;
     if (!f)
         LRC_RAISE(LRC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
+        LRC_FAIL(LRC_ERR_IO, "%s: not a regular file (a directory?)", path);
     if (fseek(f, 0, SEEK_END) != 0)
         LRC_FAIL(LRC_ERR_IO, "%s: cannot seek (is it a regular file?)", path);
     long size = ftell(f);

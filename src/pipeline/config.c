@@ -311,7 +311,10 @@ lrc_status lrc_config_params(const lrc_config *c, const char *path,
 {
     lrc_compress_defaults(p);
     if (c->method)
-        LRC_CALL(lrc_method_parse(c->method, &p->method));
+        if (!lrc_method_lookup(c->method, &p->method))
+            LRC_RAISE(LRC_ERR_ARG, "%s: key 'method': '%s' is not one of "
+                      "nonlinear-asym, nonlinear, linear-asym, linear, svd, 3d",
+                      path, c->method);
     if (c->speedup) {
         if (!(*c->speedup > 1.0))
             LRC_RAISE(LRC_ERR_ARG, "%s: key 'speedup': %g must be greater than 1",
@@ -355,8 +358,12 @@ lrc_status lrc_config_params(const lrc_config *c, const char *path,
             p->nl.lambda_small = *n->lambda_small;
         if (n->lambda_large)
             p->nl.lambda_large = *n->lambda_large;
+        if (n->precision && strcmp(n->precision, "mixed") &&
+            strcmp(n->precision, "double"))
+            LRC_RAISE(LRC_ERR_ARG, "%s: key 'nonlinear.precision': '%s' is not "
+                      "one of double, mixed", path, n->precision);
         if (n->precision)
-            LRC_CALL(lrc_precision_parse(n->precision, &p->nl.mixed_precision));
+            p->nl.mixed_precision = strcmp(n->precision, "mixed") == 0;
     }
     if (c->spatial_speedup) {
         if (!(*c->spatial_speedup > 1.0))
