@@ -583,11 +583,21 @@ static lrc_status check_names(const char *path, const Onnx__GraphProto *g)
     return LRC_OK;
 }
 
+/* An Identity node that passes on a weight tensor (torch.onnx.export
+ * writes one per duplicate initializer, e.g. for equal all-zero biases):
+ * its output is another name of that tensor, not a step of the chain. */
+static int is_tensor_identity(const importer *im, const Onnx__NodeProto *nd)
+{
+    return strcmp(nd->op_type, "Identity") == 0 && nd->n_input == 1 &&
+           nd->n_output == 1 && find_tensor(im, nd->input[0]) != NULL;
+}
+
 static lrc_status collect_constants(importer *im)
 {
     size_t n = 0;
     for (size_t i = 0; i < im->g->n_node; i++)
-        if (strcmp(im->g->node[i]->op_type, "Constant") == 0)
+        if (strcmp(im->g->node[i]->op_type, "Constant") == 0 ||
+            strcmp(im->g->node[i]->op_type, "Identity") == 0)
             n++;
     LRC_CALL(lrc_calloc(&im->consts, n, sizeof *im->consts, "constants"));
     LRC_CALL(lrc_calloc(&im->const_names, n, sizeof *im->const_names,
@@ -595,6 +605,11 @@ static lrc_status collect_constants(importer *im)
     for (size_t i = 0; i < im->g->n_node; i++) {
         const Onnx__NodeProto *nd = im->g->node[i];
         char lbl[160];
+        if (is_tensor_identity(im, nd)) {
+            im->consts[im->n_consts] = find_tensor(im, nd->input[0]);
+            im->const_names[im->n_consts++] = nd->output[0];
+            continue;
+        }
         if (strcmp(nd->op_type, "Constant") != 0)
             continue;
         const Onnx__AttributeProto *a = find_attr(nd, "value");
@@ -618,7 +633,8 @@ static lrc_status walk_nodes(importer *im, const char *input_name)
         const char *op = n->op_type ? n->op_type : "";
         char what[200];
         node_label(n, i, what, sizeof what);
-        if (strcmp(op, "Constant") == 0)
+        if (strcmp(op, "Constant") == 0 ||
+            (is_tensor_identity(im, n) && strcmp(n->input[0], current) != 0))
             continue;
         if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0)
             LRC_FAIL(LRC_ERR_UNSUPPORTED, "%s: node %s: domain '%s' is not "

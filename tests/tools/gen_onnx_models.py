@@ -72,10 +72,17 @@ class Chain:
         self.count[prefix] = k + 1
         return f"{prefix}{k}"
 
-    def _tensor(self, base, arr, as_constant=False):
-        """Adds arr as an initializer (or a Constant node) named after base."""
+    def _tensor(self, base, arr, as_constant=False, via_identity=False):
+        """Adds arr as an initializer (or a Constant node) named after base;
+        via_identity: as torch.onnx.export does for duplicate initializers,
+        the initializer is passed on by an Identity node named base."""
         name = base
-        if as_constant:
+        if via_identity:
+            self.inits.append(numpy_helper.from_array(arr, f"{base}_src"))
+            self.nodes.append(helper.make_node("Identity", [f"{base}_src"], [name],
+                                               name=f"{base}_identity"))
+            self.ops.append("Identity")
+        elif as_constant:
             self.nodes.append(helper.make_node(
                 "Constant", [], [name], name=f"{base}_const",
                 value=numpy_helper.from_array(arr, name)))
@@ -96,14 +103,15 @@ class Chain:
 
     # -- layers
     def conv(self, cout, k, strides=(1, 1), pads=(0, 0, 0, 0), bias=True,
-             auto_pad=None, as_constant=False, name=None):
+             auto_pad=None, as_constant=False, name=None, bias_identity=False):
         c, h, w = self.shape
         kh, kw = (k, k) if isinstance(k, int) else k
         name = name or self._uid("conv")
         wt = self._normal((cout, c, kh, kw), math.sqrt(2.0 / (c * kh * kw)))
         inputs = [self.cur, self._tensor(f"{name}.weight", wt, as_constant)]
         if bias:
-            inputs.append(self._tensor(f"{name}.bias", self._normal((cout,), 0.1), as_constant))
+            inputs.append(self._tensor(f"{name}.bias", self._normal((cout,), 0.1), as_constant,
+                                       via_identity=bias_identity))
         attrs = {"kernel_shape": [kh, kw], "strides": list(strides)}
         if auto_pad:
             if tuple(strides) != (1, 1):
@@ -276,6 +284,8 @@ def good_models(rng):
         .maxpool(3, (2, 2), pads=(1, 1, 1, 1), ceil_mode=True).flatten().gemm(10)
     add("conv_k7_s2_p3_c1", 11, (1, 23, 19)).conv(5, 7, (2, 2), (3, 3, 3, 3)).relu() \
         .conv(6, 3, (2, 2), (0, 0, 0, 0)).relu().flatten().gemm(10)
+    add("conv_bias_identity", 13, (3, 12, 12)).conv(4, 3, pads=(1, 1, 1, 1), bias_identity=True) \
+        .relu().conv(5, 3, bias_identity=True).relu().flatten().gemm(10)
     add("conv_asym_pads", 13, (1, 19, 23)).conv(3, 3, pads=(0, 1, 2, 1)).relu() \
         .conv(4, 5, (2, 1), pads=(2, 0, 1, 2)).relu().flatten().gemm(10)
     add("conv_rect_kernel", 13, (3, 15, 21)).conv(4, (1, 3), (2, 1), (0, 1, 0, 1)).relu() \
