@@ -1,0 +1,321 @@
+/* Whole-model forward timer: the per-image time of one or more models
+ * through lrcompress's forward engine (lrc_forward_run), on one thread by
+ * default, with the split by layer; the first model is the reference that
+ * the others' speedups are measured against, in the same run.
+ *
+ *   build/bench/bench_model ORIGINAL.onnx [COMPRESSED.onnx ...]
+ *       [--input 3,224,224] [--batches 1,8] [--images N] [--reps 3]
+ *       [--threads 1] [--json bench_model.json]
+ *
+ * Inputs are seeded random floats (timing does not depend on the values).
+ * Every model is loaded first; then --reps passes, each timing every model
+ * at every batch size B in turn: one untimed batch (page faults, BLAS
+ * buffers), then one timed run over N images (--images, rounded up to a
+ * multiple of B); then the same layer by layer, as lrc_forward_run runs
+ * them, for the split. Each figure is the best of its passes.
+ * Reported per model: multiply-adds per image (all layers, and the convs
+ * alone), seconds per image (and per layer in the JSON file), and against
+ * the first model the theoretical speedup (ratio of multiply-adds), the
+ * measured speedup (ratio of times) and measured / theoretical, for the
+ * whole net and for its convs. Also measured: the sgemm rate on as many
+ * threads (n = 2048), to read the layers' rates against. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_util.h"
+#include "lrc/lrc.h"
+
+#define MAXV 32
+
+typedef struct {
+    const char *path;
+    lrc_net *net;
+    int64_t layers, in_sz, out_sz;
+    double macs, conv_macs;  /* per image */
+    double t[MAXV];          /* seconds per image, per batch size */
+    double t_conv[MAXV];     /* of which conv layers (per-layer pass) */
+    double t_layers_sum[MAXV];
+    double *lt[MAXV];        /* per layer, seconds for the N images */
+} model_row;
+
+static void check(lrc_status st)
+{
+    if (st != LRC_OK)
+        exit(1); /* the library printed the reason */
+}
+
+static void keep_min(double *best, double t)
+{
+    if (*best == 0 || t < *best)
+        *best = t;
+}
+
+/* One pass of model r at batch B over the N images of `in`: the whole net
+ * through lrc_forward_run, then layer by layer; each after an untimed
+ * batch. Keeps the best times in r. */
+static void time_pass(model_row *r, int b, int64_t B, int64_t N, const float *in,
+                      float *out)
+{
+    const lrc_net *net = r->net;
+    const int64_t nl = r->layers;
+    lrc_forward *fw = NULL;
+    check(lrc_forward_create(net, 0, nl, B, &fw));
+    check(lrc_forward_run(fw, in, B, out)); /* warm-up */
+    double t0 = lrc_wtime();
+    check(lrc_forward_run(fw, in, N, out));
+    keep_min(&r->t[b], (lrc_wtime() - t0) / (double)N);
+    lrc_forward_destroy(&fw);
+
+    int64_t max_act = 0;
+    size_t wmax = 1;
+    for (int64_t i = 0; i < nl; i++) {
+        const lrc_layer *l = lrc_net_layer(net, i);
+        int64_t s = l->out_shape[0] * l->out_shape[1] * l->out_shape[2];
+        if (s > max_act)
+            max_act = s;
+        if (lrc_layer_workspace(l) > wmax)
+            wmax = lrc_layer_workspace(l);
+    }
+    float *buf[2], *work = bench_alloc(wmax, sizeof(float), "workspace");
+    buf[0] = bench_alloc((size_t)(B * max_act), sizeof(float), "activations");
+    buf[1] = bench_alloc((size_t)(B * max_act), sizeof(float), "activations");
+    double *acc = bench_alloc((size_t)nl, sizeof(double), "layer times");
+    for (int warm = 1; warm >= 0; warm--) {
+        memset(acc, 0, (size_t)nl * sizeof *acc);
+        for (int64_t s = 0; s < (warm ? B : N); s += B) {
+            const float *src = in + s * r->in_sz;
+            for (int64_t i = 0; i < nl; i++) {
+                float *dst = buf[i & 1];
+                double tl = lrc_wtime();
+                check(lrc_layer_forward(lrc_net_layer(net, i), src, B, dst, work));
+                acc[i] += lrc_wtime() - tl;
+                src = dst;
+            }
+        }
+    }
+    for (int64_t i = 0; i < nl; i++)
+        keep_min(&r->lt[b][i], acc[i]);
+    free(acc);
+    free(buf[0]);
+    free(buf[1]);
+    free(work);
+}
+
+static int parse_list(const char *s, long long *v)
+{
+    int n = 0;
+    while (*s && n < MAXV) {
+        char *e;
+        v[n++] = strtoll(s, &e, 10);
+        if (e == s)
+            return 0;
+        s = *e == ',' ? e + 1 : e;
+    }
+    return n;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_model MODEL [MODEL ...] [--input C,H,W] "
+                    "[--batches 1,8] [--images N] [--reps R] [--threads T] "
+                    "[--json FILE]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *paths[MAXV];
+    int np = 0, nb = 2, reps = 3, threads = 1;
+    long long batches[MAXV] = {1, 8}, chw[MAXV] = {3, 224, 224}, images = 8;
+    const char *json = "bench_model.json";
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0) {
+            if (np == MAXV)
+                usage();
+            paths[np++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= argc)
+            usage();
+        if (!strcmp(argv[i], "--input")) {
+            if (parse_list(argv[++i], chw) != 3)
+                usage();
+        } else if (!strcmp(argv[i], "--batches"))
+            nb = parse_list(argv[++i], batches);
+        else if (!strcmp(argv[i], "--images"))
+            images = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--reps"))
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads"))
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json"))
+            json = argv[++i];
+        else
+            usage();
+    }
+    if (np < 1 || nb < 1 || reps < 1 || threads < 1 || images < 1)
+        usage();
+    for (int b = 0; b < nb; b++)
+        if (batches[b] < 1)
+            usage();
+    model_row *rows = bench_alloc((size_t)np, sizeof *rows, "model rows");
+    int64_t max_in = 0, max_out = 0, max_n = 0;
+    for (int m = 0; m < np; m++) {
+        model_row *r = &rows[m];
+        r->path = paths[m];
+        check(lrc_model_load(paths[m], &r->net));
+        check(lrc_net_set_input(r->net, chw[0], chw[1], chw[2]));
+        r->layers = lrc_net_num_layers(r->net);
+        for (int64_t i = 0; i < r->layers; i++) {
+            const lrc_layer *l = lrc_net_layer(r->net, i);
+            r->macs += (double)lrc_layer_macs(l);
+            if (l->op == LRC_OP_CONV)
+                r->conv_macs += (double)lrc_layer_macs(l);
+        }
+        r->in_sz = lrc_net_input_size(r->net);
+        r->out_sz = lrc_net_output_size(r->net);
+        if (r->in_sz > max_in)
+            max_in = r->in_sz;
+        if (r->out_sz > max_out)
+            max_out = r->out_sz;
+        for (int b = 0; b < nb; b++)
+            r->lt[b] = bench_alloc((size_t)r->layers, sizeof(double), "layer times");
+        fprintf(stderr, "bench_model: %s: %lld layers, %.3f GMAC per image\n", paths[m],
+                (long long)r->layers, r->macs / 1e9);
+    }
+    for (int b = 0; b < nb; b++)
+        if ((images + batches[b] - 1) / batches[b] * batches[b] > max_n)
+            max_n = (images + batches[b] - 1) / batches[b] * batches[b];
+    float *in = bench_alloc((size_t)(max_n * max_in), sizeof(float), "input");
+    float *out = bench_alloc((size_t)(max_n * max_out), sizeof(float), "output");
+    bench_fill(in, (size_t)(max_n * max_in), 7, 2.0f);
+
+    /* --reps passes, each over every model and batch size in turn, keeping
+     * the best: a burst of load from elsewhere then spoils one pass of each
+     * model rather than every run of one model, whose ratio to the others
+     * it would bias. */
+    double peak = 0.0;
+    for (int pass = 0; pass < reps; pass++) {
+        const double g = bench_sgemm_gflops(2048, threads, 1);
+        if (g > peak)
+            peak = g;
+        openblas_set_num_threads(threads);
+        for (int m = 0; m < np; m++)
+            for (int b = 0; b < nb; b++) {
+                const int64_t B = batches[b], N = (images + B - 1) / B * B;
+                time_pass(&rows[m], b, B, N, in, out);
+                fprintf(stderr, "bench_model: pass %d of %d: %s batch %lld: %.1f ms per "
+                        "image (best so far)\n", pass + 1, reps, rows[m].path,
+                        (long long)B, 1e3 * rows[m].t[b]);
+            }
+    }
+    for (int m = 0; m < np; m++)
+        for (int b = 0; b < nb; b++) {
+            const int64_t N = (images + batches[b] - 1) / batches[b] * batches[b];
+            double conv = 0, sum = 0;
+            for (int64_t i = 0; i < rows[m].layers; i++) {
+                sum += rows[m].lt[b][i];
+                if (lrc_net_layer(rows[m].net, i)->op == LRC_OP_CONV)
+                    conv += rows[m].lt[b][i];
+            }
+            rows[m].t_conv[b] = conv / (double)N;
+            rows[m].t_layers_sum[b] = sum / (double)N;
+        }
+
+    bench_json j;
+    if (bench_json_open(&j, json))
+        return 1;
+    bench_json_str(&j, "benchmark", "bench_model");
+    bench_json_machine(&j);
+    bench_json_int(&j, "reps", reps);
+    bench_json_int(&j, "threads", threads);
+    bench_json_num(&j, "sgemm_peak_gflops", peak);
+    bench_json_begin_array(&j, "models");
+    for (int m = 0; m < np; m++) {
+        const model_row *r = &rows[m];
+        bench_json_begin_object(&j, NULL);
+        bench_json_str(&j, "model", r->path);
+        bench_json_int(&j, "layers", r->layers);
+        bench_json_num(&j, "gmacs_per_image", r->macs / 1e9);
+        bench_json_num(&j, "conv_gmacs_per_image", r->conv_macs / 1e9);
+        bench_json_begin_array(&j, "batches");
+        for (int b = 0; b < nb; b++) {
+            const int64_t B = batches[b], N = (images + B - 1) / B * B;
+            bench_json_begin_object(&j, NULL);
+            bench_json_int(&j, "batch", B);
+            bench_json_int(&j, "images", N);
+            bench_json_num(&j, "seconds_per_image", r->t[b]);
+            bench_json_num(&j, "conv_seconds_per_image", r->t_conv[b]);
+            bench_json_num(&j, "layers_sum_seconds_per_image", r->t_layers_sum[b]);
+            bench_json_num(&j, "gflops", 2.0 * r->macs / r->t[b] / 1e9);
+            bench_json_begin_array(&j, "layers");
+            for (int64_t i = 0; i < r->layers; i++) {
+                const lrc_layer *l = lrc_net_layer(r->net, i);
+                bench_json_begin_object(&j, NULL);
+                bench_json_str(&j, "name", l->name);
+                bench_json_str(&j, "op", lrc_op_name(l->op));
+                bench_json_int(&j, "macs", lrc_layer_macs(l));
+                bench_json_num(&j, "seconds_per_image", r->lt[b][i] / (double)N);
+                bench_json_end_object(&j);
+            }
+            bench_json_end_array(&j);
+            bench_json_end_object(&j);
+        }
+        bench_json_end_array(&j);
+        if (m > 0) {
+            bench_json_num(&j, "theoretical_speedup", rows[0].macs / r->macs);
+            bench_json_num(&j, "theoretical_conv_speedup", rows[0].conv_macs / r->conv_macs);
+            bench_json_begin_array(&j, "measured_speedup");
+            for (int b = 0; b < nb; b++)
+                bench_json_num(&j, NULL, rows[0].t[b] / r->t[b]);
+            bench_json_end_array(&j);
+            bench_json_begin_array(&j, "measured_conv_speedup");
+            for (int b = 0; b < nb; b++)
+                bench_json_num(&j, NULL, rows[0].t_conv[b] / r->t_conv[b]);
+            bench_json_end_array(&j);
+        }
+        bench_json_end_object(&j);
+    }
+    bench_json_end_array(&j);
+    if (bench_json_close(&j))
+        return 1;
+
+    printf("bench_model: %lld x %lld x %lld input, %d thread%s, best of %d, "
+           "speedups against %s; sgemm (n = 2048) %.1f GFLOP/s\n", chw[0], chw[1],
+           chw[2], threads, threads > 1 ? "s" : "", reps, rows[0].path, peak);
+    for (int b = 0; b < nb; b++) {
+        printf("\n  batch %lld\n", batches[b]);
+        printf("  %-40s %7s %9s | %8s %8s %6s | %8s %8s %6s\n", "model", "GMAC",
+               "ms/image", "theory", "measured", "ratio", "conv th.", "conv ms.",
+               "ratio");
+        for (int m = 0; m < np; m++) {
+            const model_row *r = &rows[m];
+            const char *name = strrchr(r->path, '/') ? strrchr(r->path, '/') + 1 : r->path;
+            printf("  %-40s %7.2f %9.1f", name, r->macs / 1e9, 1e3 * r->t[b]);
+            if (m == 0) {
+                printf(" | %8s %8s %6s | %8s %8s %6s   (convs %.1f ms/image)\n", "-", "-",
+                       "-", "-", "-", "-", 1e3 * r->t_conv[b]);
+                continue;
+            }
+            const double th = rows[0].macs / r->macs, ms = rows[0].t[b] / r->t[b];
+            const double cth = rows[0].conv_macs / r->conv_macs;
+            const double cms = rows[0].t_conv[b] / r->t_conv[b];
+            printf(" | %7.2fx %7.2fx %5.0f%% | %7.2fx %7.2fx %5.0f%%\n", th, ms,
+                   100 * ms / th, cth, cms, 100 * cms / cth);
+        }
+    }
+    printf("\n  (theory: ratio of multiply-adds; measured: ratio of forward times; "
+           "ratio: measured / theory; conv: the conv layers alone)\n");
+    printf("  figures written to %s\n", json);
+    for (int m = 0; m < np; m++) {
+        lrc_net_destroy(&rows[m].net);
+        for (int b = 0; b < nb; b++)
+            free(rows[m].lt[b]);
+    }
+    free(rows);
+    free(in);
+    free(out);
+    return 0;
+}
