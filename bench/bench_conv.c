@@ -885,19 +885,6 @@ static void json_result(bench_json *j, const conv_result *r, double peak)
     }
 }
 
-static int parse_list(const char *s, long long *v)
-{
-    int n = 0;
-    while (*s && n < MAXV) {
-        char *e;
-        v[n++] = strtoll(s, &e, 10);
-        if (e == s)
-            return 0;
-        s = *e == ',' ? e + 1 : e;
-    }
-    return n;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_conv [--batches 1,8] [--layers 0,1,...,12] [--reps R] "
@@ -930,11 +917,11 @@ int main(int argc, char **argv)
         else if (i + 1 >= argc)
             usage();
         else if (!strcmp(argv[i], "--batches"))
-            nb = parse_list(argv[++i], batches);
+            nb = bench_parse_list(argv[++i], batches, MAXV);
         else if (!strcmp(argv[i], "--layers"))
-            nl = parse_list(argv[++i], layers);
+            nl = bench_parse_list(argv[++i], layers, MAXV);
         else if (!strcmp(argv[i], "--ranks"))
-            nr = parse_list(argv[++i], ranks);
+            nr = bench_parse_list(argv[++i], ranks, MAXV);
         else if (!strcmp(argv[i], "--reps"))
             o.reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--group-cols"))

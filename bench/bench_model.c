@@ -103,19 +103,6 @@ static void time_pass(model_row *r, int b, int64_t B, int64_t N, const float *in
     free(work);
 }
 
-static int parse_list(const char *s, long long *v)
-{
-    int n = 0;
-    while (*s && n < MAXV) {
-        char *e;
-        v[n++] = strtoll(s, &e, 10);
-        if (e == s)
-            return 0;
-        s = *e == ',' ? e + 1 : e;
-    }
-    return n;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_model MODEL [MODEL ...] [--input C,H,W] "
@@ -140,10 +127,10 @@ int main(int argc, char **argv)
         if (i + 1 >= argc)
             usage();
         if (!strcmp(argv[i], "--input")) {
-            if (parse_list(argv[++i], chw) != 3)
+            if (bench_parse_list(argv[++i], chw, MAXV) != 3)
                 usage();
         } else if (!strcmp(argv[i], "--batches"))
-            nb = parse_list(argv[++i], batches);
+            nb = bench_parse_list(argv[++i], batches, MAXV);
         else if (!strcmp(argv[i], "--images"))
             images = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--reps"))

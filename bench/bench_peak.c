@@ -18,19 +18,6 @@
 
 #define MAXV 16
 
-static int parse_list(const char *s, long long *v)
-{
-    int n = 0;
-    while (*s && n < MAXV) {
-        char *e;
-        v[n++] = strtoll(s, &e, 10);
-        if (e == s)
-            return 0;
-        s = *e == ',' ? e + 1 : e;
-    }
-    return n;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_peak [--sizes N1,N2,...] [--threads T1,T2,...] "
@@ -47,9 +34,9 @@ int main(int argc, char **argv)
         if (i + 1 >= argc)
             usage();
         if (!strcmp(argv[i], "--sizes"))
-            ns = parse_list(argv[++i], sizes);
+            ns = bench_parse_list(argv[++i], sizes, MAXV);
         else if (!strcmp(argv[i], "--threads"))
-            nt = parse_list(argv[++i], threads);
+            nt = bench_parse_list(argv[++i], threads, MAXV);
         else if (!strcmp(argv[i], "--reps"))
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))

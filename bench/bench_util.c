@@ -282,3 +282,16 @@ void bench_json_machine(bench_json *j)
     bench_json_str(j, "openblas", openblas_get_config());
     bench_json_end_object(j);
 }
+
+int bench_parse_list(const char *s, long long *v, int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        char *e;
+        v[n++] = strtoll(s, &e, 10);
+        if (e == s)
+            return 0;
+        s = *e == ',' ? e + 1 : e;
+    }
+    return n;
+}

@@ -14,6 +14,10 @@ float bench_unif(uint64_t seed, uint64_t i);
 /* x[i] = scale * bench_unif(seed, i). */
 void bench_fill(float *x, size_t n, uint64_t seed, float scale);
 
+/* Parses "a,b,c" into at most max integers; returns the count, 0 on a
+ * malformed list. */
+int bench_parse_list(const char *s, long long *v, int max);
+
 /* calloc that prints the bytes it could not get and exits: a benchmark's
  * main has nothing to recover. */
 void *bench_alloc(size_t count, size_t size, const char *what);
