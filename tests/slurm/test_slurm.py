@@ -382,12 +382,12 @@ def check_outputs(out, what):
 def scenario_single(cl, work, job_env, overcommit):
     """1. One job: exit code, state, outputs, two MPI ranks, scratch, log."""
     out = os.path.join(work, "out", "default")
-    # memory_limit_mb=20 spills the carried activations to scratch_dir,
+    # memory_limit_mb=26 spills the carried activations to scratch_dir,
     # which the script puts in the node-local TMPDIR.
     t0 = time.time()
     jobid, rc = cl.sbatch(["-N", "1", "-n", "2", *overcommit, "--mem-per-cpu=500M",
                            "--time=15", SBATCH_ONE, CONFIG, *SMALL,
-                           "--set", f"output={out}", "--set", "memory_limit_mb=20"],
+                           "--set", f"output={out}", "--set", "memory_limit_mb=26"],
                           cwd=work, env=job_env)
     recs = cl.expect_success(jobid, rc, "lrcompress.sbatch")
     log(f"single job {jobid}: COMPLETED in {time.time() - t0:.1f} s (sbatch --wait)")
@@ -404,7 +404,7 @@ def scenario_single(cl, work, job_env, overcommit):
     check(f"scratch: {scratch}" in text, f"{what}: the log does not show the node-local "
           f"scratch {scratch}:\n{tail(logfile)}")
     check(root.get("activations") == "spilled" and float(root.get("scratch_io_mb", 0)) > 0,
-          f"{what}: expected spilled activations (memory_limit_mb=20), results.h5 says "
+          f"{what}: expected spilled activations (memory_limit_mb=26), results.h5 says "
           f"activations={root.get('activations')} scratch_io_mb={root.get('scratch_io_mb')}")
     check(not os.path.exists(scratch), f"{what}: the scratch directory {scratch} was left behind")
     want = f"compressed top1={ev['compressed_top1']:.4f}"
