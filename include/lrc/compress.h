@@ -91,6 +91,7 @@ typedef struct lrc_compress_result {
     int64_t conv_before, conv_after; /* whole-model conv multiply-adds per image */
     double speedup;            /* theoretical whole-model conv speedup */
     int64_t images, samples;   /* calibration images and samples per layer */
+    int64_t images_skipped;    /* bad files passed over to get `images` */
     double t_original, t_ranks, t_approx, t_total; /* seconds per stage */
     int nranks;                /* MPI ranks */
     int spilled;               /* carried activations spilled to scratch files */

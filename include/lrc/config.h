@@ -45,6 +45,8 @@ typedef struct lrc_config {
     char *scratch_dir;         /* spilled activations (default: output) */
     bool *checkpoint;          /* default true */
     int64_t *stop_after_layer; /* stop once this many layers are checkpointed */
+    char *bad_images;          /* "error" (default) or "skip": image files
+                                  that cannot be read or decoded */
 } lrc_config;
 
 /* Loads and checks a config file; `sets` are "key=value" overrides applied

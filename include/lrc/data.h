@@ -11,7 +11,9 @@
  *        (ILSVRC list format) naming JPEG or PNG files under ROOT, decoded
  *        when read, the shorter side resized to 256 (PIL's bilinear, as
  *        torchvision's Resize) and center-cropped to 224; OPTIONS:
- *        size=224,resize=256,channels=3|1,order=rgb|bgr
+ *        size=224,resize=256,channels=3|1,order=rgb|bgr,bad=error|skip
+ *        (bad=skip: a file that cannot be read or decoded is skipped and
+ *        counted by the stages that read the set, see lrc_dataset_read_ok)
  * Pixels are read in 0..255 units and normalised as (x - mean[c]) / std[c]. */
 #ifndef LRC_DATA_H
 #define LRC_DATA_H
@@ -64,6 +66,22 @@ const char *lrc_dataset_spec(const lrc_dataset *ds);
 lrc_status lrc_dataset_read(lrc_dataset *ds, int64_t start, int64_t count,
                             const lrc_norm *norm, float *images,
                             int32_t *labels);
+
+/* As lrc_dataset_read, with a validity flag per image in `ok` (count bytes):
+ * when the set skips bad images (imagelist's bad=skip, or
+ * lrc_dataset_skip_bad), an image whose file cannot be read or decoded is
+ * logged with the file and the reason, zeroed, and flagged 0, and the read
+ * goes on; any other failure is still an error. Every other image is
+ * flagged 1. Not Collective. */
+lrc_status lrc_dataset_read_ok(lrc_dataset *ds, int64_t start, int64_t count,
+                               const lrc_norm *norm, float *images,
+                               int32_t *labels, uint8_t *ok);
+/* Turns the skipping of bad image files on or off (the config's
+ * `bad_images: skip`). Only image lists have files that can be bad: for
+ * other sets this is an error naming the spec. Not Collective. */
+lrc_status lrc_dataset_skip_bad(lrc_dataset *ds, int on);
+/* Nonzero when the set skips bad image files. */
+int lrc_dataset_skips_bad(const lrc_dataset *ds);
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,9 @@ typedef struct lrc_eval_params {
 } lrc_eval_params;
 
 typedef struct lrc_eval_result {
-    int64_t images;          /* images evaluated, over all ranks */
+    int64_t images;          /* images evaluated, over all ranks (the
+                                accuracy's denominator) */
+    int64_t skipped;         /* images skipped as bad files (bad=skip) */
     int64_t top1, top5;      /* correct counts, over all ranks */
     int64_t classes;         /* output width */
     double seconds;          /* slowest rank's forward time (after one
@@ -35,6 +37,8 @@ typedef struct lrc_eval_result {
  * every rank gets the same result for any number of ranks. With
  * logits_path, the logits (N x K float32, data order) and labels go to one
  * HDF5 file written in parallel, under a temporary name renamed on success.
+ * When the set skips bad files, those images are left out of the counts
+ * and counted in `skipped` (NaN logits and label -1 in the logits file).
  * `net` must be shaped for the data set's images. Collective on comm. */
 lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
                     const lrc_norm *norm, const lrc_eval_params *params,

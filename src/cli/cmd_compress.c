@@ -159,7 +159,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
 
     {
         const lrc_cli_job job = {model, data, mean, std, output, results, eval,
-                                 eval_n, stats, model_h5};
+                                 eval_n, stats, model_h5, 0};
         LRC_TRY(lrc_cli_run_job(comm, &job, &p));
     }
 cleanup:

@@ -6,7 +6,8 @@
  * as they reach the network before normalisation (uint8 N x C x H x W,
  * "labels" int32 N: the layout an h5: spec reads), every rank decoding its
  * shard. Checks an image list and its preprocessing, and converts it once
- * for repeated runs. */
+ * for repeated runs. With an image list's bad=skip, bad files are logged,
+ * counted and left out of the saved file (which then holds fewer images). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -56,34 +57,50 @@ lrc_status lrc_cmd_data(MPI_Comm comm, int argc, char **argv)
         LRC_TRY(lrc_calloc(&u8, (size_t)(count * per) + 1, 1, "images"));
     }
     int32_t lo = INT32_MAX, hi = -1;
+    int64_t kept = 0; /* good images of this rank, packed at the front */
     for (int64_t i = 0; i < count; i++) {
-        LRC_TRY(lrc_dataset_read(ds, first + start + i, 1, NULL, px,
-                                 labels + i));
-        lo = labels[i] < lo ? labels[i] : lo;
-        hi = labels[i] > hi ? labels[i] : hi;
+        uint8_t ok = 1;
+        LRC_TRY(lrc_dataset_read_ok(ds, first + start + i, 1, NULL, px,
+                                    labels + kept, &ok));
+        if (!ok)
+            continue;
+        lo = labels[kept] < lo ? labels[kept] : lo;
+        hi = labels[kept] > hi ? labels[kept] : hi;
         for (int64_t k = 0; u8 && k < per; k++) {
             const double v = nearbyint((double)px[k]);
-            u8[i * per + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            u8[kept * per + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
+        kept++;
     }
     LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT32_T, MPI_MIN, comm));
     LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT32_T, MPI_MAX, comm));
+    int64_t offset = 0, good = 0;
+    LRC_TRY_MPI(MPI_Exscan(&kept, &offset, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (rank == 0)
+        offset = 0; /* MPI_Exscan leaves rank 0's result undefined */
+    LRC_TRY_MPI(MPI_Allreduce(&kept, &good, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (save && good == 0)
+        LRC_FAIL(LRC_ERR_ARG, "%s: every image of [%" PRId64 ", %" PRId64 ") "
+                 "is bad: nothing to save to %s", spec, first, first + limit,
+                 save);
     if (save) {
         const lrc_h5_rows sets[2] = {
             {"images", H5T_NATIVE_UINT8, H5T_STD_U8LE, 3, {chw[0], chw[1], chw[2]}, u8},
             {"labels", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, {1}, labels}};
-        LRC_TRY(lrc_h5_write_sharded(comm, save, limit, start, count, sets, 2));
+        LRC_TRY(lrc_h5_write_sharded(comm, save, good, offset, kept, sets, 2));
     }
     if (rank == 0) {
         printf("%s: %" PRId64 " images of %" PRId64 "x%" PRId64 "x%" PRId64,
                spec, total, chw[0], chw[1], chw[2]);
-        if (limit > 0)
+        if (good > 0)
             printf("; images [%" PRId64 ", %" PRId64 ") have labels %d..%d",
                    first, first + limit, (int)lo, (int)hi);
+        if (good < limit)
+            printf("; %" PRId64 " bad files skipped", limit - good);
         printf("\n");
         if (save)
             printf("saved %" PRId64 " images (pixel units, before "
-                   "normalisation) to %s\n", limit, save);
+                   "normalisation) to %s\n", good, save);
     }
 cleanup:
     lrc_dataset_destroy(&ds);

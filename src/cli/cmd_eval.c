@@ -46,9 +46,12 @@ lrc_status lrc_cmd_eval(MPI_Comm comm, int argc, char **argv)
     LRC_TRY(lrc_norm_check(&norm, chw[0], mean ? "--mean/--std" : model));
     LRC_TRY(lrc_eval(comm, net, ds, &norm, &p, &r));
     if (rank == 0) {
-        printf("top1=%.4f top5=%.4f images=%" PRId64 "\n",
+        printf("top1=%.4f top5=%.4f images=%" PRId64,
                (double)r.top1 / (double)r.images,
                (double)r.top5 / (double)r.images, r.images);
+        if (r.skipped > 0)
+            printf(" skipped=%" PRId64, r.skipped);
+        printf("\n");
         fflush(stdout);
         fprintf(stderr, "lrcompress: %" PRId64 " images in %.3f s of forward "
                 "time (slowest rank): %.1f images/s on %d rank%s\n", r.images,

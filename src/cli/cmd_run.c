@@ -99,7 +99,8 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
             cfg->normalization ? cfg->normalization->mean : NULL,
             cfg->normalization ? cfg->normalization->std : NULL,
             onnx, results, cfg->evaluation,
-            cfg->evaluation_limit ? *cfg->evaluation_limit : 0, stats, model_h5};
+            cfg->evaluation_limit ? *cfg->evaluation_limit : 0, stats, model_h5,
+            cfg->bad_images && strcmp(cfg->bad_images, "skip") == 0};
         LRC_TRY(lrc_cli_run_job(comm, &job, &p));
     }
     int rank = 0;

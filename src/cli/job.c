@@ -30,6 +30,8 @@ lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
         LRC_TRY(lrc_cli_check_writable(comm, job->stats));
     LRC_TRY(lrc_model_load(job->model, &net));
     LRC_TRY(lrc_dataset_open(job->data, &ds));
+    if (job->skip_bad)
+        LRC_TRY(lrc_dataset_skip_bad(ds, 1));
     int64_t chw[3];
     lrc_dataset_shape(ds, chw);
     LRC_TRY(lrc_net_set_input(net, chw[0], chw[1], chw[2]));
@@ -78,7 +80,8 @@ lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
     if (job->eval) {
         lrc_eval_result ev[2];
         LRC_TRY(lrc_cli_eval_both(comm, net, comp, job->eval, &norm,
-                                  job->eval_limit, p->quiet, ev));
+                                  job->eval_limit, p->quiet, job->skip_bad,
+                                  ev));
         if (job->results)
             LRC_TRY(lrc_results_add_eval(comm, job->results, job->eval, &ev[0],
                                          &ev[1], res.speedup));

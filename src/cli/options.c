@@ -111,7 +111,7 @@ lrc_status lrc_cli_check_writable(MPI_Comm comm, const char *path)
 lrc_status lrc_cli_eval_both(MPI_Comm comm, const lrc_net *orig,
                             const lrc_net *comp, const char *spec,
                             const lrc_norm *norm, int64_t limit, int quiet,
-                            lrc_eval_result out[2])
+                            int skip_bad, lrc_eval_result out[2])
 {
     lrc_status st = LRC_OK;
     lrc_dataset *ds = NULL;
@@ -120,12 +120,17 @@ lrc_status lrc_cli_eval_both(MPI_Comm comm, const lrc_net *orig,
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     LRC_TRY(lrc_dataset_open(spec, &ds));
+    if (skip_bad)
+        LRC_TRY(lrc_dataset_skip_bad(ds, 1));
     LRC_TRY(lrc_eval(comm, orig, ds, norm, &ep, &ro));
     LRC_TRY(lrc_eval(comm, comp, ds, norm, &ep, &rc));
     out[0] = ro;
     out[1] = rc;
     if (rank == 0) {
         const double n = (double)ro.images;
+        if (ro.skipped > 0)
+            printf("evaluation: %" PRId64 " bad image files skipped\n",
+                   ro.skipped);
         printf("original   top1=%.4f top5=%.4f images=%" PRId64 " (%.1f images/s)\n",
                ro.top1 / n, ro.top5 / n, ro.images, ro.images_per_s);
         printf("compressed top1=%.4f top5=%.4f images=%" PRId64 " (%.1f images/s)\n",

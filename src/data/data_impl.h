@@ -61,15 +61,22 @@ lrc_status lrc_h5_read(lrc_h5_set *s, int64_t start, int64_t count,
 /* Opens `rest` = "LIST.txt:ROOT[:OPTIONS]" (the spec after "imagelist:";
  * `spec` is the whole spec, for messages): reads the list; OPTIONS is a
  * comma-separated subset of size=224 (crop side), resize=256 (shorter side
- * before the crop; 0 = none), channels=3 (or 1), order=rgb (or bgr). The
- * caller destroys *out. Not Collective. */
+ * before the crop; 0 = none), channels=3 (or 1), order=rgb (or bgr),
+ * bad=error (or skip: see lrc_imagelist_read). The caller destroys *out.
+ * Not Collective. */
 lrc_status lrc_imagelist_open(const char *rest, const char *spec,
                               lrc_imagelist **out, int64_t *n, int64_t chw[3]);
 void lrc_imagelist_destroy(lrc_imagelist **s);
-/* As lrc_idx_read; decodes, resizes and crops each file (errors name it). */
+/* As lrc_idx_read; decodes, resizes and crops each file (errors name it).
+ * With `ok` (count flags) and bad=skip, a file that cannot be read or
+ * decoded is logged with its reason, its image zeroed and its flag 0
+ * instead; otherwise every flag is 1. */
 lrc_status lrc_imagelist_read(lrc_imagelist *s, int64_t start, int64_t count,
                               const lrc_norm *norm, float *images,
-                              int32_t *labels, const char *what);
+                              int32_t *labels, uint8_t *ok, const char *what);
+/* Sets (on != 0) or clears the bad=skip mode. */
+void lrc_imagelist_skip_bad(lrc_imagelist *s, int on);
+int lrc_imagelist_skips_bad(const lrc_imagelist *s);
 
 /* ---- normalize.c: the one place pixels become normalised floats ---- */
 

@@ -155,9 +155,9 @@ const char *lrc_dataset_spec(const lrc_dataset *ds)
     return ds ? ds->spec : NULL;
 }
 
-lrc_status lrc_dataset_read(lrc_dataset *ds, int64_t start, int64_t count,
-                            const lrc_norm *norm, float *images,
-                            int32_t *labels)
+lrc_status lrc_dataset_read_ok(lrc_dataset *ds, int64_t start, int64_t count,
+                               const lrc_norm *norm, float *images,
+                               int32_t *labels, uint8_t *ok)
 {
     if (!ds)
         LRC_RAISE(LRC_ERR_ARG, "no data set to read from");
@@ -171,6 +171,8 @@ lrc_status lrc_dataset_read(lrc_dataset *ds, int64_t start, int64_t count,
     LRC_CALL(lrc_norm_check(norm, ds->chw[0], ds->spec));
     if (count == 0)
         return LRC_OK;
+    if (ok && !ds->list)
+        memset(ok, 1, (size_t)count);
     if (ds->idx)
         return lrc_idx_read(ds->idx, start, count, norm, images, labels,
                             ds->spec);
@@ -179,6 +181,33 @@ lrc_status lrc_dataset_read(lrc_dataset *ds, int64_t start, int64_t count,
                            ds->spec);
     if (ds->list)
         return lrc_imagelist_read(ds->list, start, count, norm, images, labels,
-                                  ds->spec);
+                                  ok, ds->spec);
     LRC_RAISE(LRC_ERR_INTERNAL, "%s: data set has no reader", ds->spec);
+}
+
+lrc_status lrc_dataset_read(lrc_dataset *ds, int64_t start, int64_t count,
+                            const lrc_norm *norm, float *images,
+                            int32_t *labels)
+{
+    return lrc_dataset_read_ok(ds, start, count, norm, images, labels, NULL);
+}
+
+lrc_status lrc_dataset_skip_bad(lrc_dataset *ds, int on)
+{
+    if (!ds)
+        LRC_RAISE(LRC_ERR_ARG, "no data set");
+    if (!ds->list) {
+        if (!on)
+            return LRC_OK;
+        LRC_RAISE(LRC_ERR_ARG, "%s: bad_images: skip applies to image lists "
+                  "(imagelist:...) only; this set has no image files that "
+                  "could be bad", ds->spec);
+    }
+    lrc_imagelist_skip_bad(ds->list, on);
+    return LRC_OK;
+}
+
+int lrc_dataset_skips_bad(const lrc_dataset *ds)
+{
+    return ds && ds->list && lrc_imagelist_skips_bad(ds->list);
 }

@@ -12,9 +12,11 @@
  *  - the crop's offsets are round-half-even((side - size) / 2).
  *
  * Grayscale files give 3 equal channels when 3 are asked for; CMYK JPEGs,
- * files that are neither JPEG nor PNG, and corrupt files are errors naming
- * the file. Nothing is read at open but the list: every rank reads the
- * files of its own shard. */
+ * files that are neither JPEG nor PNG, corrupt and missing files are errors
+ * naming the file, or, with the option bad=skip and a reader that asks for
+ * validity flags, are logged, flagged and counted by the caller instead.
+ * Nothing is read at open but the list: every rank reads the files of its
+ * own shard. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <errno.h>
@@ -42,6 +44,8 @@ struct lrc_imagelist {
     int64_t size, resize;   /* crop side; shorter side after resizing (0: none) */
     int channels;           /* 3 (RGB or BGR) or 1 (gray) */
     int bgr;
+    int skip_bad;           /* bad=skip: flag bad files instead of failing */
+    char why[1024];         /* what is wrong with the file just read */
     tjhandle tj;
     uint8_t *file;          /* the current file's bytes */
     size_t file_cap;
@@ -49,6 +53,21 @@ struct lrc_imagelist {
     size_t px_cap, tmp_cap, rs_cap;
     uint8_t *crop;          /* CHW, size x size x channels */
 };
+
+/* A problem with one image file (I/O or content) is kept in s->why, not
+ * reported: lrc_imagelist_read reports it as an error or, with bad=skip,
+ * logs it and flags the image. */
+#define BAD_RAISE(s, code, ...)                                  \
+    do {                                                         \
+        snprintf((s)->why, sizeof (s)->why, __VA_ARGS__);        \
+        return (code);                                           \
+    } while (0)
+#define BAD_FAIL(s, code, ...)                                   \
+    do {                                                         \
+        snprintf((s)->why, sizeof (s)->why, __VA_ARGS__);        \
+        st = (code);                                             \
+        goto cleanup;                                            \
+    } while (0)
 
 static lrc_status grow(uint8_t **buf, size_t *cap, size_t need, const char *what)
 {
@@ -88,9 +107,13 @@ static lrc_status parse_opts(lrc_imagelist *s, char *opts, const char *spec)
             if (strcmp(v, "rgb") && strcmp(v, "bgr"))
                 LRC_RAISE(LRC_ERR_ARG, "%s: order=%s: give rgb or bgr", spec, v);
             s->bgr = v[0] == 'b';
+        } else if (strcmp(k, "bad") == 0) {
+            if (strcmp(v, "error") && strcmp(v, "skip"))
+                LRC_RAISE(LRC_ERR_ARG, "%s: bad=%s: give error or skip", spec, v);
+            s->skip_bad = v[0] == 's';
         } else {
             LRC_RAISE(LRC_ERR_ARG, "%s: unknown option '%s' (valid: size, "
-                      "resize, channels, order)", spec, k);
+                      "resize, channels, order, bad)", spec, k);
         }
     }
     if (s->resize > 0 && s->resize < s->size)
@@ -232,18 +255,18 @@ static lrc_status read_file(lrc_imagelist *s, const char *path, size_t *len)
     lrc_status st = LRC_OK;
     FILE *f = fopen(path, "rb");
     if (!f)
-        LRC_RAISE(LRC_ERR_IO, "cannot open image %s: %s", path, strerror(errno));
+        BAD_RAISE(s, LRC_ERR_IO, "cannot open image %s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
-        LRC_FAIL(LRC_ERR_IO, "image %s is not a regular file", path);
+        BAD_FAIL(s, LRC_ERR_IO, "image %s is not a regular file", path);
     if (fseek(f, 0, SEEK_END) != 0)
-        LRC_FAIL(LRC_ERR_IO, "cannot read image %s: %s", path, strerror(errno));
+        BAD_FAIL(s, LRC_ERR_IO, "cannot read image %s: %s", path, strerror(errno));
     long sz = ftell(f);
     if (sz < 0 || fseek(f, 0, SEEK_SET) != 0)
-        LRC_FAIL(LRC_ERR_IO, "cannot read image %s: %s", path, strerror(errno));
+        BAD_FAIL(s, LRC_ERR_IO, "cannot read image %s: %s", path, strerror(errno));
     LRC_TRY(grow(&s->file, &s->file_cap, (size_t)sz + 1, "an image file"));
     if (fread(s->file, 1, (size_t)sz, f) != (size_t)sz)
-        LRC_FAIL(LRC_ERR_IO, "cannot read image %s: short read", path);
+        BAD_FAIL(s, LRC_ERR_IO, "cannot read image %s: short read", path);
     *len = (size_t)sz;
 cleanup:
     fclose(f);
@@ -255,13 +278,13 @@ static lrc_status decode_jpeg(lrc_imagelist *s, const char *path, size_t len,
 {
     int sub = 0, cs = 0;
     if (tjDecompressHeader3(s->tj, s->file, (unsigned long)len, w, h, &sub, &cs) != 0)
-        LRC_RAISE(LRC_ERR_FORMAT, "corrupt JPEG %s: %s", path,
+        BAD_RAISE(s, LRC_ERR_FORMAT, "corrupt JPEG %s: %s", path,
                   tjGetErrorStr2(s->tj));
     if (*w < 1 || *h < 1 || (int64_t)*w * *h > MAX_PIXELS)
-        LRC_RAISE(LRC_ERR_FORMAT, "JPEG %s: %dx%d pixels is out of range", path,
+        BAD_RAISE(s, LRC_ERR_FORMAT, "JPEG %s: %dx%d pixels is out of range", path,
                   *w, *h);
     if (cs == TJCS_CMYK || cs == TJCS_YCCK)
-        LRC_RAISE(LRC_ERR_FORMAT, "JPEG %s is CMYK, which is not supported: "
+        BAD_RAISE(s, LRC_ERR_FORMAT, "JPEG %s is CMYK, which is not supported: "
                   "convert it to RGB (e.g. convert -colorspace sRGB)", path);
     const int pf = s->channels == 3 ? TJPF_RGB : TJPF_GRAY;
     LRC_CALL(grow(&s->px, &s->px_cap, (size_t)*w * (size_t)*h * (size_t)s->channels,
@@ -270,7 +293,7 @@ static lrc_status decode_jpeg(lrc_imagelist *s, const char *path, size_t len,
      * error rather than a silently wrong image. */
     if (tjDecompress2(s->tj, s->file, (unsigned long)len, s->px, *w, 0, *h, pf,
                       0) != 0)
-        LRC_RAISE(LRC_ERR_FORMAT, "corrupt or truncated JPEG %s (libjpeg: %s)",
+        BAD_RAISE(s, LRC_ERR_FORMAT, "corrupt or truncated JPEG %s (libjpeg: %s)",
                   path, tjGetErrorStr2(s->tj));
     return LRC_OK;
 }
@@ -313,7 +336,7 @@ static lrc_status decode_png(lrc_imagelist *s, const char *path, size_t len,
     if (setjmp(png_jmpbuf(png))) {
         free(rows);
         png_destroy_read_struct(&png, &info, NULL);
-        LRC_RAISE(LRC_ERR_FORMAT, "corrupt PNG %s%s%s", path, *msg ? ": " : "",
+        BAD_RAISE(s, LRC_ERR_FORMAT, "corrupt PNG %s%s%s", path, *msg ? ": " : "",
                   msg);
     }
     png_set_read_fn(png, &src, png_read_mem);
@@ -367,15 +390,15 @@ static lrc_status decode_png(lrc_imagelist *s, const char *path, size_t len,
 
 /* The PNG's dimensions from its IHDR chunk, to size the buffer before the
  * decode (bytes 16..23, big-endian). */
-static lrc_status png_size(const uint8_t *b, size_t len, const char *path,
-                           uint32_t *w, uint32_t *h)
+static lrc_status png_size(lrc_imagelist *s, const uint8_t *b, size_t len,
+                           const char *path, uint32_t *w, uint32_t *h)
 {
     if (len < 24 || memcmp(b + 12, "IHDR", 4) != 0)
-        LRC_RAISE(LRC_ERR_FORMAT, "corrupt PNG %s: no IHDR chunk", path);
+        BAD_RAISE(s, LRC_ERR_FORMAT, "corrupt PNG %s: no IHDR chunk", path);
     *w = (uint32_t)b[16] << 24 | (uint32_t)b[17] << 16 | (uint32_t)b[18] << 8 | b[19];
     *h = (uint32_t)b[20] << 24 | (uint32_t)b[21] << 16 | (uint32_t)b[22] << 8 | b[23];
     if (*w == 0 || *h == 0 || (int64_t)*w * *h > MAX_PIXELS)
-        LRC_RAISE(LRC_ERR_FORMAT, "PNG %s: %ux%u pixels is out of range", path,
+        BAD_RAISE(s, LRC_ERR_FORMAT, "PNG %s: %ux%u pixels is out of range", path,
                   (unsigned)*w, (unsigned)*h);
     return LRC_OK;
 }
@@ -492,12 +515,12 @@ static lrc_status load_one(lrc_imagelist *s, int64_t i, const char *spec)
         LRC_TRY(decode_jpeg(s, path, len, &w, &h));
     } else if (len >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) {
         uint32_t pw = 0, ph = 0;
-        LRC_TRY(png_size(b, len, path, &pw, &ph));
+        LRC_TRY(png_size(s, b, len, path, &pw, &ph));
         LRC_TRY(grow(&s->px, &s->px_cap, (size_t)pw * ph * (size_t)s->channels,
                      "a decoded image"));
         LRC_TRY(decode_png(s, path, len, &w, &h));
     } else {
-        LRC_FAIL(LRC_ERR_FORMAT, "%s (line %" PRId64 " of %s) is neither a JPEG "
+        BAD_FAIL(s, LRC_ERR_FORMAT, "%s (line %" PRId64 " of %s) is neither a JPEG "
                  "nor a PNG file", path, i + 1, spec);
     }
     const uint8_t *img = s->px;
@@ -505,13 +528,18 @@ static lrc_status load_one(lrc_imagelist *s, int64_t i, const char *spec)
     if (s->resize > 0 && (w < h ? w : h) != s->resize) {
         const int64_t sh = w < h ? w : h, lg = w < h ? h : w;
         const int64_t nl = s->resize * lg / sh;
+        if (nl * s->resize > MAX_PIXELS)
+            BAD_FAIL(s, LRC_ERR_FORMAT, "image %s (%dx%d) would be %" PRId64
+                     " pixels after resizing its shorter side to %" PRId64
+                     ": its aspect ratio is too extreme", path, w, h,
+                     nl * s->resize, s->resize);
         iw = (int)(w < h ? s->resize : nl);
         ih = (int)(w < h ? nl : s->resize);
         LRC_TRY(resample(s, w, h, iw, ih));
         img = s->rs;
     }
     if (iw < s->size || ih < s->size)
-        LRC_FAIL(LRC_ERR_FORMAT, "image %s is %dx%d after resizing, smaller than "
+        BAD_FAIL(s, LRC_ERR_FORMAT, "image %s is %dx%d after resizing, smaller than "
                  "the %" PRId64 "x%" PRId64 " crop", path, iw, ih, s->size, s->size);
     const int top = (int)nearbyint((double)(ih - s->size) / 2.0);
     const int left = (int)nearbyint((double)(iw - s->size) / 2.0);
@@ -528,18 +556,43 @@ cleanup:
     return st;
 }
 
+void lrc_imagelist_skip_bad(lrc_imagelist *s, int on)
+{
+    s->skip_bad = on != 0;
+}
+
+int lrc_imagelist_skips_bad(const lrc_imagelist *s)
+{
+    return s->skip_bad;
+}
+
 lrc_status lrc_imagelist_read(lrc_imagelist *s, int64_t start, int64_t count,
                               const lrc_norm *norm, float *images,
-                              int32_t *labels, const char *what)
+                              int32_t *labels, uint8_t *ok, const char *what)
 {
     const int64_t chw[3] = {s->channels, s->size, s->size};
     const int64_t per = s->channels * s->size * s->size;
     for (int64_t i = 0; i < count; i++) {
         if (labels)
             labels[i] = s->labels[start + i];
+        if (ok)
+            ok[i] = 1;
         if (!images)
             continue;
-        LRC_CALL(load_one(s, start + i, what));
+        s->why[0] = '\0';
+        lrc_status st = load_one(s, start + i, what);
+        if (st != LRC_OK && !s->why[0])
+            return st; /* reported where it happened (out of memory) */
+        if (st != LRC_OK && !(ok && s->skip_bad))
+            return lrc_error_report(st, __FILE__, __LINE__, __func__, "%s",
+                                    s->why);
+        if (st != LRC_OK) {
+            lrc_log("skipping image %" PRId64 " (bad=skip): %s", start + i,
+                    s->why);
+            ok[i] = 0;
+            memset(images + i * per, 0, (size_t)per * sizeof *images);
+            continue;
+        }
         LRC_CALL(lrc_norm_apply_u8(norm, s->crop, 1, chw, images + i * per, what));
     }
     return LRC_OK;

@@ -55,27 +55,107 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The first n of a seeded shuffle of [0, total), sorted (for reading
- * locality). Depends only on (total, n, seed). */
-static lrc_status choose_images(int64_t total, int64_t n, uint64_t seed,
-                                int64_t *out)
+/* A seeded shuffle of [0, total), drawn lazily: the first `upto` entries
+ * of perm are final after shuffle_to(.., upto), and drawing further never
+ * changes them. */
+typedef struct shuffle {
+    int64_t *perm, total, drawn;
+    uint64_t state;
+} shuffle;
+
+static void shuffle_to(shuffle *sh, int64_t upto)
 {
-    int64_t *perm = NULL;
-    LRC_CALL(lrc_calloc(&perm, (size_t)total, sizeof *perm, "image permutation"));
-    for (int64_t i = 0; i < total; i++)
-        perm[i] = i;
-    uint64_t state = splitmix(seed ^ 0x5eed1ULL);
-    for (int64_t i = 0; i < n; i++) {
-        state = splitmix(state);
-        int64_t j = i + (int64_t)(state % (uint64_t)(total - i));
-        int64_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
+    for (int64_t i = sh->drawn; i < upto; i++) {
+        sh->state = splitmix(sh->state);
+        int64_t j = i + (int64_t)(sh->state % (uint64_t)(sh->total - i));
+        int64_t t = sh->perm[i];
+        sh->perm[i] = sh->perm[j];
+        sh->perm[j] = t;
     }
-    memcpy(out, perm, (size_t)n * sizeof *out);
+    sh->drawn = upto > sh->drawn ? upto : sh->drawn;
+}
+
+/* Reads candidates [lo, hi) of the shuffle, sharded over the ranks, and
+ * marks in bad[] (indexed like perm) those whose files cannot be read or
+ * decoded; the flags are combined over the ranks. Collective. */
+static lrc_status check_candidates(MPI_Comm comm, lrc_dataset *ds,
+                                   const shuffle *sh, int64_t lo, int64_t hi,
+                                   uint8_t *bad)
+{
+    lrc_status st = LRC_OK;
+    float *img = NULL;
+    int64_t s = 0, m = 0, chw[3];
+    int rank = 0, size = 1;
+    LRC_TRY_MPI(MPI_Comm_rank(comm, &rank));
+    LRC_TRY_MPI(MPI_Comm_size(comm, &size));
+    lrc_dataset_shape(ds, chw);
+    LRC_TRY(lrc_calloc(&img, (size_t)(chw[0] * chw[1] * chw[2]), sizeof *img,
+                       "image"));
+    lrc_shard_range(hi - lo, rank, size, &s, &m);
+    memset(bad + lo, 0, (size_t)(hi - lo));
+    for (int64_t i = lo + s; i < lo + s + m; i++) {
+        uint8_t ok = 1;
+        LRC_TRY(lrc_dataset_read_ok(ds, sh->perm[i], 1, NULL, img, NULL, &ok));
+        bad[i] = !ok;
+    }
+    LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, bad + lo, (int)(hi - lo),
+                              MPI_UNSIGNED_CHAR, MPI_MAX, comm));
+cleanup:
+    lrc_free(&img);
+    return st;
+}
+
+/* The first n of a seeded shuffle of [0, total), sorted (for reading
+ * locality). Depends only on (total, n, seed). When the set skips bad
+ * files, the candidates are decoded first (sharded over the ranks) and each
+ * bad one is replaced by the next candidate of the shuffle, so the choice
+ * still depends only on the seed and the files; *skipped counts them.
+ * Collective. */
+static lrc_status choose_images(MPI_Comm comm, lrc_dataset *ds, int64_t n,
+                                uint64_t seed, int64_t *out, int64_t *skipped)
+{
+    lrc_status st = LRC_OK;
+    const int64_t total = lrc_dataset_count(ds);
+    shuffle sh = {NULL, total, 0, splitmix(seed ^ 0x5eed1ULL)};
+    uint8_t *bad = NULL;
+    *skipped = 0;
+    LRC_TRY(lrc_calloc(&sh.perm, (size_t)total, sizeof *sh.perm,
+                       "image permutation"));
+    for (int64_t i = 0; i < total; i++)
+        sh.perm[i] = i;
+    shuffle_to(&sh, n);
+    if (!lrc_dataset_skips_bad(ds)) {
+        memcpy(out, sh.perm, (size_t)n * sizeof *out);
+    } else {
+        LRC_TRY(lrc_calloc(&bad, (size_t)total, 1, "image flags"));
+        int64_t good = 0, next = 0;
+        while (good < n) {
+            const int64_t want = n - good;
+            if (next + want > total)
+                LRC_FAIL(LRC_ERR_ARG, "%s: fewer than the %" PRId64 " calibration "
+                         "images asked for can be read: at least %" PRId64 " of its %"
+                         PRId64 " images are bad (bad=skip)",
+                         lrc_dataset_spec(ds), n, *skipped, total);
+            shuffle_to(&sh, next + want);
+            /* candidates in rounds of bounded size (the flags are reduced) */
+            const int64_t hi = next + want, round = (int64_t)1 << 20;
+            for (int64_t lo = next; lo < hi; lo += round)
+                LRC_TRY(check_candidates(comm, ds, &sh, lo,
+                                         hi - lo < round ? hi : lo + round, bad));
+            for (int64_t i = next; i < hi; i++) {
+                if (bad[i])
+                    (*skipped)++;
+                else
+                    out[good++] = sh.perm[i];
+            }
+            next = hi;
+        }
+    }
     qsort(out, (size_t)n, sizeof *out, cmp_i64);
-    lrc_free(&perm);
-    return LRC_OK;
+cleanup:
+    lrc_free(&sh.perm);
+    lrc_free(&bad);
+    return st;
 }
 
 /* Output pixel of sample j of data-set image `img` at original layer
@@ -925,7 +1005,12 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
     /* 1. calibration images, sharded */
     int64_t start = 0;
     LRC_TRY(lrc_calloc(&chosen, (size_t)p->images, sizeof *chosen, "image list"));
-    LRC_TRY(choose_images(total, p->images, p->seed, chosen));
+    LRC_TRY(choose_images(comm, ds, p->images, p->seed, chosen,
+                          &res->images_skipped));
+    if (res->images_skipped > 0 && c.rank == 0 && !p->quiet)
+        lrc_log("%s: %" PRId64 " bad image files skipped; %" PRId64 " others "
+                "took their place", lrc_dataset_spec(ds), res->images_skipped,
+                res->images_skipped);
     lrc_shard_range(p->images, c.rank, c.size, &start, &c.n_local);
     c.img_ids = chosen + start;
     res->images = p->images;

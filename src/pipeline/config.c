@@ -66,6 +66,8 @@ static const cyaml_schema_field_t top_fields[] = {
                            CYAML_UNLIMITED),
     CYAML_FIELD_BOOL_PTR("checkpoint", OPT_PTR, lrc_config, checkpoint),
     CYAML_FIELD_INT_PTR("stop_after_layer", OPT_PTR, lrc_config, stop_after_layer),
+    CYAML_FIELD_STRING_PTR("bad_images", OPT_PTR, lrc_config, bad_images, 1,
+                           CYAML_UNLIMITED),
     CYAML_FIELD_END};
 
 static const cyaml_schema_value_t top_schema = {
@@ -211,7 +213,8 @@ static lrc_status apply_set(lrc_config *c, const char *set)
         {"memory_limit_mb", (void **)&c->memory_limit_mb, K_INT},
         {"scratch_dir", (void **)&c->scratch_dir, K_STR},
         {"checkpoint", (void **)&c->checkpoint, K_BOOL},
-        {"stop_after_layer", (void **)&c->stop_after_layer, K_INT}};
+        {"stop_after_layer", (void **)&c->stop_after_layer, K_INT},
+        {"bad_images", (void **)&c->bad_images, K_STR}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (strcmp(key, tab[i].k) == 0)
             return set_value(tab[i].slot, tab[i].t, key, v);
@@ -383,6 +386,10 @@ lrc_status lrc_config_params(const lrc_config *c, const char *path,
                       "'checkpoint: true'", path);
         p->stop_after = *c->stop_after_layer;
     }
+    if (c->bad_images && strcmp(c->bad_images, "error") &&
+        strcmp(c->bad_images, "skip"))
+        LRC_RAISE(LRC_ERR_ARG, "%s: key 'bad_images': '%s' is not one of "
+                  "error, skip", path, c->bad_images);
     if (c->memory_limit_mb && *c->memory_limit_mb < 0)
         LRC_RAISE(LRC_ERR_ARG, "%s: key 'memory_limit_mb' must not be negative",
                   path);
@@ -452,6 +459,7 @@ lrc_status lrc_config_fingerprint(const lrc_config *c, const lrc_compress_params
         p->images, p->locations, p->seed, p->nl.lambda_small, p->nl.iters_small,
         p->nl.lambda_large, p->nl.iters_large, p->spatial_speedup,
         p->nl.mixed_precision ? "mixed" : "double");
+    ADD("; bad images %s", c->bad_images ? c->bad_images : "error");
 #undef ADD
     if (k >= sizeof buf)
         LRC_RAISE(LRC_ERR_ARG, "the job's fingerprint is too long (many layers?)");

@@ -23,7 +23,8 @@ static int64_t label_rank(const float *z, int64_t k, int32_t label)
 }
 
 /* Writes logits (total x k) and labels of this rank's rows [start, start +
- * count) to `path` with parallel HDF5. Collective. */
+ * count) to `path` with parallel HDF5 (skipped images: NaN logits and label
+ * -1). Collective. */
 static lrc_status write_logits(MPI_Comm comm, const char *path, int64_t total,
                                int64_t k, int64_t start, int64_t count,
                                const float *logits, const int32_t *labels)
@@ -42,6 +43,7 @@ lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
     lrc_forward *fw = NULL;
     float *in = NULL, *logits = NULL;
     int32_t *labels = NULL;
+    uint8_t *ok = NULL;
     int rank = 0, size = 1;
     memset(result, 0, sizeof *result);
     LRC_TRY_MPI(MPI_Comm_rank(comm, &rank));
@@ -77,14 +79,17 @@ lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
                        "input batch"));
     LRC_TRY(lrc_calloc(&logits, (size_t)(count * k), sizeof(float), "logits"));
     LRC_TRY(lrc_calloc(&labels, (size_t)count, sizeof(int32_t), "labels"));
+    LRC_TRY(lrc_calloc(&ok, (size_t)count + 1, 1, "image flags"));
 
-    int64_t hits[2] = {0, 0};
+    /* hits[0], hits[1]: top-1, top-5; hits[2]: images skipped as bad */
+    int64_t hits[3] = {0, 0, 0};
     double t_fwd = 0.0;
     /* One untimed warm-up batch (page faults, BLAS buffers, caches), so the
-     * measured time is that of the steady state. */
+     * measured time is that of the steady state; the loop's first batch
+     * reuses its images. */
     if (count > 0) {
         const int64_t m = count < batch ? count : batch;
-        LRC_TRY(lrc_dataset_read(ds, start, m, norm, in, labels));
+        LRC_TRY(lrc_dataset_read_ok(ds, start, m, norm, in, labels, ok));
         LRC_TRY(lrc_forward_run(fw, in, m, logits));
     }
     lrc_progress pg;
@@ -93,13 +98,22 @@ lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
     for (int64_t s = 0; s < count; s += batch) {
         lrc_progress_update(&pg, s);
         const int64_t m = count - s < batch ? count - s : batch;
-        LRC_TRY(lrc_dataset_read(ds, start + s, m, norm, in, labels + s));
+        if (s > 0)
+            LRC_TRY(lrc_dataset_read_ok(ds, start + s, m, norm, in, labels + s,
+                                        ok + s));
         double t0 = lrc_wtime();
         LRC_TRY(lrc_forward_run(fw, in, m, logits + s * k));
         t_fwd += lrc_wtime() - t0;
         for (int64_t i = 0; i < m; i++) {
+            float *z = logits + (s + i) * k;
+            if (!ok[s + i]) {
+                for (int64_t j = 0; j < k; j++)
+                    z[j] = NAN;
+                labels[s + i] = -1;
+                hits[2]++;
+                continue;
+            }
             const int32_t lab = labels[s + i];
-            const float *z = logits + (s + i) * k;
             if (lab < 0 || lab >= k)
                 LRC_FAIL(LRC_ERR_FORMAT, "%s: image %" PRId64 " has label %d "
                          "but the model has %" PRId64 " outputs",
@@ -116,23 +130,33 @@ lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
     }
     lrc_progress_update(&pg, count);
     lrc_progress_end(&pg);
-    int64_t sums[2];
-    LRC_TRY_MPI(MPI_Allreduce(hits, sums, 2, MPI_INT64_T, MPI_SUM, comm));
+    int64_t sums[3];
+    LRC_TRY_MPI(MPI_Allreduce(hits, sums, 3, MPI_INT64_T, MPI_SUM, comm));
+    if (sums[2] == total)
+        LRC_FAIL(LRC_ERR_FORMAT, "%s: every one of the %" PRId64 " images "
+                 "was skipped as bad (bad=skip): nothing to evaluate",
+                 lrc_dataset_spec(ds), total);
     double t_max = 0.0;
     LRC_TRY_MPI(MPI_Allreduce(&t_fwd, &t_max, 1, MPI_DOUBLE, MPI_MAX, comm));
     if (params->logits_path)
         LRC_TRY(write_logits(comm, params->logits_path, total, k, start, count,
                              logits, labels));
-    result->images = total;
+    result->images = total - sums[2];
+    result->skipped = sums[2];
     result->top1 = sums[0];
     result->top5 = sums[1];
     result->classes = k;
     result->seconds = t_max;
     result->images_per_s = t_max > 0 ? (double)total / t_max : 0.0;
+    if (sums[2] > 0 && rank == 0 && !params->quiet)
+        lrc_log("%s: %" PRId64 " of %" PRId64 " images skipped as bad; "
+                "accuracy is over the other %" PRId64, lrc_dataset_spec(ds),
+                sums[2], total, total - sums[2]);
 cleanup:
     lrc_forward_destroy(&fw);
     lrc_free(&in);
     lrc_free(&logits);
     lrc_free(&labels);
+    lrc_free(&ok);
     return st;
 }

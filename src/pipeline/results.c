@@ -105,6 +105,7 @@ static lrc_status write_file(const char *tmp, const char *model,
     LRC_TRY(lrc_h5_attr_i64(f, "conv_macs_before", r->conv_before, tmp));
     LRC_TRY(lrc_h5_attr_i64(f, "conv_macs_after", r->conv_after, tmp));
     LRC_TRY(lrc_h5_attr_i64(f, "images", r->images, tmp));
+    LRC_TRY(lrc_h5_attr_i64(f, "images_skipped", r->images_skipped, tmp));
     LRC_TRY(lrc_h5_attr_i64(f, "locations", p->locations, tmp));
     LRC_TRY(lrc_h5_attr_i64(f, "seed", (int64_t)p->seed, tmp));
     LRC_TRY(lrc_h5_attr_i64(f, "iters_small", p->nl.iters_small, tmp));
@@ -249,6 +250,7 @@ static lrc_status add_eval(const char *path, const char *spec,
     const double n = (double)o->images;
     LRC_TRY(lrc_h5_attr_str(g, "data", spec, path));
     LRC_TRY(lrc_h5_attr_i64(g, "images", o->images, path));
+    LRC_TRY(lrc_h5_attr_i64(g, "images_skipped", o->skipped, path));
     LRC_TRY(lrc_h5_attr_f64(g, "original_top1", (double)o->top1 / n, path));
     LRC_TRY(lrc_h5_attr_f64(g, "original_top5", (double)o->top5 / n, path));
     LRC_TRY(lrc_h5_attr_f64(g, "compressed_top1", (double)c->top1 / n, path));

@@ -12,19 +12,26 @@ a list) against independent references, through `lrcompress data --save`
   written as grayscale JPEG: equal to PIL's decode within 1 level, and
   3 equal channels when 3 are asked for;
 - bad input: a CMYK JPEG, a truncated JPEG, a file that is no image, a
-  missing file, a bad list line, an unknown option: each a non-zero exit
-  and one message naming the file (or line, or option).
+  missing file, a 1x5000 image (3.3e8 pixels once resized), a bad list line, an unknown option: each a non-zero exit
+  and one message naming the file (or line, or option);
+- skipped and counted instead (bad=skip in the spec, or the config's
+  `bad_images: skip`): `data --save` keeps exactly the good images, `eval`
+  gives exactly the accuracy of the list without the bad files and counts
+  them, and `run` calibrates on good images only, replacing each bad one
+  by the next of the seeded shuffle: the same skip count and the same model
+  on 1 and 3 ranks.
 
     test_imagelist.py LRCOMPRESS MPIEXEC NPFLAG
 """
 import glob
 import gzip
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
-from e2e_common import (FASHION_DIR, REF_MODEL, TempDir, check, describe, log,  # noqa: E402
-                        main_wrapper, parse_result, run, run_ok)
+from e2e_common import (FASHION_DIR, REF_MODEL, TempDir, check, describe,  # noqa: E402
+                        log, main_wrapper, parse_result, run, run_ok)
 
 import numpy as np  # noqa: E402
 
@@ -147,7 +154,9 @@ def test(exe, mpiexec, npflag):
             f.write(data[:len(data) // 3])
         with open(os.path.join(bad, "notes.jpg"), "w") as f:
             f.write("not an image\n")
+        Image.new("L", (1, 5000)).save(os.path.join(bad, "thin.png"))
         for name, want in [("cmyk.jpg", "CMYK"), ("cut.jpg", "corrupt or truncated JPEG"),
+                           ("thin.png", "aspect ratio is too extreme"),
                            ("notes.jpg", "neither a JPEG nor a PNG"),
                            ("missing.jpg", "cannot open image")]:
             lst = os.path.join(tmp, f"bad_{name}.txt")
@@ -166,6 +175,90 @@ def test(exe, mpiexec, npflag):
         check(p.returncode == 2 and "unknown option 'crop'" in p.stderr,
               f"unknown option:\n{describe(p)}")
         log("bad input: CMYK, truncated, not an image, missing, bad line, bad option refused")
+
+        # 4. skipped and counted: the PNG list with bad files among its lines
+        bad_names = ["cmyk.jpg", "cut.jpg", "notes.jpg", "missing.jpg"]
+        for i in range(n):
+            os.symlink(os.path.join(root, "png", f"{i}.png"), os.path.join(bad, f"{i}.png"))
+        mixed = os.path.join(tmp, "mixed.txt")
+        nbad = 0
+        with open(mixed, "w") as f:
+            for i in range(n):
+                if i % 10 == 3:  # 50 bad lines, the four kinds in turn
+                    f.write(f"{bad_names[nbad % 4]} 0\n")
+                    nbad += 1
+                f.write(f"{i}.png {lab[i]}\n")
+        opts = ":size=28,resize=0,channels=1"
+        p = run([exe, "data", f"imagelist:{mixed}:{bad}{opts}"], timeout=120)
+        check(p.returncode != 0 and "cmyk.jpg" in p.stderr,
+              f"without bad=skip a bad file must stop the read:\n{describe(p)}")
+        spec_skip = f"imagelist:{mixed}:{bad}{opts},bad=skip"
+        out = os.path.join(tmp, "skip.h5")
+        p = run_ok(mpi + ["2", "--oversubscribe", exe, "data", spec_skip, "--save", out],
+                   "data --save with bad=skip")
+        import h5py
+        with h5py.File(out, "r") as f:
+            got, glab = f["images"][()], f["labels"][()]
+        check(np.array_equal(got[:, 0], img) and np.array_equal(glab, lab),
+              f"bad=skip: the saved images are not exactly the {n} good ones "
+              f"(got {got.shape[0]})")
+        check(f"{nbad} bad files skipped" in p.stdout, f"bad=skip: no count:\n{describe(p)}")
+        # (two ranks' lines may interleave on mpirun's stderr: count, not split)
+        check(p.stderr.count("skipping image") == nbad and
+              all(p.stderr.count(f"/{b}") >= nbad // 4 for b in bad_names),
+              f"bad=skip: expected {nbad} 'skipping image' lines naming the files:\n{describe(p)}")
+        check(not any(" error: " in ln for ln in p.stderr.splitlines()),
+              f"bad=skip: a skipped file is not an error:\n{describe(p)}")
+        logits = os.path.join(tmp, "skip_logits.h5")
+        p = run_ok(mpi + ["2", "--oversubscribe", exe, "eval", REF_MODEL, "--data", spec_skip,
+                          "--save-logits", logits], "eval with bad=skip")
+        m = re.match(r"^top1=([01]\.\d{4}) top5=([01]\.\d{4}) images=(\d+) skipped=\d+$",
+                     p.stdout.strip())
+        check(m is not None and (float(m.group(1)), float(m.group(2)), int(m.group(3))) == a
+              and f"skipped={nbad}" in p.stdout,
+              f"eval with bad=skip should give {a} over the {n} good images and "
+              f"skipped={nbad}:\n{describe(p)}")
+        with h5py.File(logits, "r") as f:
+            z, zl = f["logits"][()], f["labels"][()]
+        badrow = np.array([i % 11 == 3 for i in range(n + nbad)])
+        check(z.shape[0] == n + nbad and np.all(zl[badrow] == -1) and
+              np.all(np.isnan(z[badrow])) and np.all(np.isfinite(z[~badrow])) and
+              np.array_equal(zl[~badrow], lab),
+              "eval --save-logits with bad=skip: skipped rows should hold NaN and label -1")
+        log(f"bad=skip: {nbad} bad files skipped and counted; data and eval exact on the rest")
+
+        runs = []
+        for np_ in (1, 3):
+            cfg = os.path.join(tmp, f"skip{np_}.yaml")
+            with open(cfg, "w") as f:
+                f.write(f"model: {REF_MODEL}\ncalibration: imagelist:{mixed}:{bad}{opts}\n"
+                        f"evaluation: imagelist:{mixed}:{bad}{opts}\n"
+                        f"bad_images: skip\nspeedup: 2\nimages: 400\nlocations: 4\n"
+                        f"nonlinear:\n  iters_small: 3\n  iters_large: 3\n"
+                        f"output: {os.path.join(tmp, f'run{np_}')}\n")
+            p = run_ok(mpi + [str(np_), "--oversubscribe", exe, "run", cfg, "--quiet"],
+                       f"run with bad_images: skip on {np_} ranks", timeout=600)
+            check(f"evaluation: {nbad} bad image files skipped" in p.stdout,
+                  f"run: the evaluation should count {nbad} skipped files:\n{describe(p)}")
+            with h5py.File(os.path.join(tmp, f"run{np_}", "results.h5"), "r") as f:
+                runs.append((int(f.attrs["images"]), int(f.attrs["images_skipped"]),
+                             int(f["evaluation"].attrs["images_skipped"])))
+            import onnx
+            from onnx import numpy_helper
+            mdl = onnx.load(os.path.join(tmp, f"run{np_}", "compressed.onnx"))
+            runs[-1] += ({t.name: numpy_helper.to_array(t) for t in mdl.graph.initializer},)
+        (i1, s1, e1, w1), (i3, s3, e3, w3) = runs
+        check(i1 == i3 == 400 and s1 == s3 and s1 >= 1 and e1 == e3 == nbad,
+              f"run with bad_images: skip: images/skipped/eval-skipped {runs[0][:3]} on 1 rank, "
+              f"{runs[1][:3]} on 3 ranks")
+        worst = max(float(np.abs(w1[k] - w3[k]).max() / (np.abs(w1[k]).max() + 1e-30)) for k in w1)
+        check(w1.keys() == w3.keys() and worst <= 1e-5,
+              f"run with bad_images: skip: 1 and 3 ranks differ by {worst:.2e} relative")
+        p = run([exe, "run", cfg, "--set", "bad_images=maybe"], timeout=60)
+        check(p.returncode != 0 and "bad_images" in p.stderr and "maybe" in p.stderr,
+              f"bad_images: maybe should be refused naming the key:\n{describe(p)}")
+        log(f"run with bad_images: skip: {s1} bad calibration files replaced on 1 and 3 ranks, "
+            f"weights within {worst:.1e}; evaluation skipped {e1}")
 
 
 if __name__ == "__main__":
