@@ -1,5 +1,6 @@
 /* Turning a factor (P, Qt, b) into the two conv layers that replace a conv,
  * and the data-free SVD factor. Products are formed in double. */
+#include <cblas.h>
 #include <inttypes.h>
 #include <lapacke.h>
 #include <math.h>
@@ -31,6 +32,7 @@ lrc_status lrc_decompose_conv(const lrc_layer *conv, const lrc_lowrank *f,
     lrc_status st = LRC_OK;
     const int64_t d = conv->out_c, r = f->rank;
     const int64_t K = conv->in_c * conv->kh * conv->kw;
+    double *wd = NULL, *aw = NULL;
     memset(a, 0, sizeof *a);
     memset(b, 0, sizeof *b);
     if (conv->op != LRC_OP_CONV || f->d != d)
@@ -44,18 +46,25 @@ lrc_status lrc_decompose_conv(const lrc_layer *conv, const lrc_lowrank *f,
     LRC_TRY(suffixed(&a->name, conv->name, "_lrA"));
     LRC_TRY(lrc_calloc(&a->weight, (size_t)(r * K), sizeof(float), "weights"));
     LRC_TRY(lrc_calloc(&a->bias, (size_t)r, sizeof(float), "bias"));
+    /* A's weights Qt W (r x K) in double, one dgemm (the same on every
+     * rank: every rank holds the same factor and weights) */
+    LRC_TRY(lrc_calloc(&wd, (size_t)(d * K), sizeof *wd, "weights in double"));
+    LRC_TRY(lrc_calloc(&aw, (size_t)(r * K), sizeof *aw, "weights in double"));
+    for (int64_t j = 0; j < d * K; j++)
+        wd[j] = conv->weight[j];
+    if (d > INT32_MAX || K > INT32_MAX)
+        LRC_FAIL(LRC_ERR_UNSUPPORTED, "layer '%s': too large for BLAS int sizes",
+                 conv->name);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)K,
+                (int)d, 1.0, f->Qt, (int)d, wd, (int)K, 0.0, aw, (int)K);
     for (int64_t i = 0; i < r; i++) {
         const double *q = f->Qt + i * d;
         double bs = 0.0;
         for (int64_t j = 0; j < d; j++)
             bs += q[j] * conv->bias[j];
         a->bias[i] = (float)bs;
-        for (int64_t k = 0; k < K; k++) {
-            double s = 0.0;
-            for (int64_t j = 0; j < d; j++)
-                s += q[j] * conv->weight[j * K + k];
-            a->weight[i * K + k] = (float)s;
-        }
+        for (int64_t k = 0; k < K; k++)
+            a->weight[i * K + k] = (float)aw[i * K + k];
     }
     b->op = LRC_OP_CONV;
     b->in_c = r;
@@ -69,8 +78,12 @@ lrc_status lrc_decompose_conv(const lrc_layer *conv, const lrc_lowrank *f,
         b->weight[j] = (float)f->P[j];
     for (int64_t j = 0; j < d; j++)
         b->bias[j] = (float)f->b[j];
+    lrc_free(&wd);
+    lrc_free(&aw);
     return LRC_OK;
 cleanup:
+    lrc_free(&wd);
+    lrc_free(&aw);
     lrc_layer_release(a);
     lrc_layer_release(b);
     return st;
