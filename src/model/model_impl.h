@@ -20,6 +20,11 @@ struct lrc_net {
     int shaped;
 };
 
+/* As lrc_net_append, but the weight and bias arrays (allocated with
+ * lrc_calloc) are moved from *l into the net, not copied, and set to NULL in
+ * *l. On failure an array still in *l remains the caller's to free. */
+lrc_status lrc_net_append_owned(lrc_net *net, lrc_layer *l);
+
 /* Grows a zero-filled array to hold `need` elements. */
 lrc_status lrc_model_grow(void *pptr, int64_t *cap, int64_t need, size_t elem,
                           const char *what);

@@ -94,7 +94,9 @@ lrc_status lrc_model_grow(void *pptr, int64_t *cap, int64_t need, size_t elem,
     return LRC_OK;
 }
 
-lrc_status lrc_net_append(lrc_net *net, const lrc_layer *proto)
+/* Appends a copy of `proto`; with `take`, the weight and bias arrays are
+ * moved from *take (which is left without them) instead of copied. */
+static lrc_status append(lrc_net *net, const lrc_layer *proto, lrc_layer *take)
 {
     lrc_status st = LRC_OK;
     lrc_layer l = *proto;
@@ -120,18 +122,39 @@ lrc_status lrc_net_append(lrc_net *net, const lrc_layer *proto)
             nw = (size_t)(proto->out_c * proto->in_c);
         if (!proto->weight || proto->out_c <= 0 || proto->in_c <= 0)
             LRC_FAIL(LRC_ERR_INTERNAL, "layer '%s' has no weights", l.name);
-        LRC_TRY(lrc_calloc(&l.weight, nw, sizeof(float), "layer weights"));
-        memcpy(l.weight, proto->weight, nw * sizeof(float));
-        LRC_TRY(lrc_calloc(&l.bias, (size_t)proto->out_c, sizeof(float),
-                           "layer bias"));
-        if (proto->bias)
-            memcpy(l.bias, proto->bias, (size_t)proto->out_c * sizeof(float));
+        if (take) {
+            l.weight = take->weight;
+            take->weight = NULL;
+        } else {
+            LRC_TRY(lrc_calloc(&l.weight, nw, sizeof(float), "layer weights"));
+            memcpy(l.weight, proto->weight, nw * sizeof(float));
+        }
+        if (take && take->bias) {
+            l.bias = take->bias;
+            take->bias = NULL;
+        } else {
+            LRC_TRY(lrc_calloc(&l.bias, (size_t)proto->out_c, sizeof(float),
+                               "layer bias"));
+            if (proto->bias)
+                memcpy(l.bias, proto->bias, (size_t)proto->out_c * sizeof(float));
+        }
     }
     net->layers[net->n_layers++] = l;
     return LRC_OK;
 cleanup:
     layer_clear(&l);
     return st;
+}
+
+lrc_status lrc_net_append(lrc_net *net, const lrc_layer *proto)
+{
+    return append(net, proto, NULL);
+}
+
+lrc_status lrc_net_append_owned(lrc_net *net, lrc_layer *l)
+{
+    const lrc_layer proto = *l;
+    return append(net, &proto, l);
 }
 
 int64_t lrc_net_num_layers(const lrc_net *net) { return net->n_layers; }

@@ -412,11 +412,16 @@ static lrc_status import_gemm(importer *im, const Onnx__NodeProto *n,
     l->in_c = transb ? tw->dims[1] : tw->dims[0];
     l->kh = l->kw = 1;
     LRC_TRY(tensor_floats(im, tw, what, &raw, &nw));
-    LRC_TRY(lrc_calloc(w, (size_t)nw, sizeof(float), "dense weights"));
-    for (int64_t o = 0; o < l->out_c; o++)
-        for (int64_t i = 0; i < l->in_c; i++)
-            (*w)[o * l->in_c + i] = (float)(alpha *
-                (transb ? raw[o * l->in_c + i] : raw[i * l->out_c + o]));
+    if (transb && alpha == 1.0) {
+        *w = raw; /* already [out, in]: no second copy of a large matrix */
+        raw = NULL;
+    } else {
+        LRC_TRY(lrc_calloc(w, (size_t)nw, sizeof(float), "dense weights"));
+        for (int64_t o = 0; o < l->out_c; o++)
+            for (int64_t i = 0; i < l->in_c; i++)
+                (*w)[o * l->in_c + i] = (float)(alpha *
+                    (transb ? raw[o * l->in_c + i] : raw[i * l->out_c + o]));
+    }
     LRC_TRY(lrc_calloc(b, (size_t)l->out_c, sizeof(float), "dense bias"));
     if (tc) {
         LRC_TRY(tensor_floats(im, tc, what, &c, &nc));
@@ -733,7 +738,11 @@ static lrc_status walk_nodes(importer *im, const char *input_name)
         if (append) {
             l.weight = w;
             l.bias = b;
-            LRC_TRY(lrc_net_append(im->net, &l));
+            st = lrc_net_append_owned(im->net, &l); /* no copy of the weights */
+            w = l.weight; /* NULL unless the append failed first */
+            b = l.bias;
+            if (st != LRC_OK)
+                goto cleanup;
         }
         lrc_free(&w);
         lrc_free(&b);
@@ -767,6 +776,7 @@ lrc_status lrc_onnx_load(const char *path, lrc_net **out)
 
     LRC_TRY(read_file(path, &buf, &len));
     m = onnx__model_proto__unpack(NULL, len, buf);
+    lrc_free(&buf); /* the unpacked message holds copies of everything */
     if (!m)
         LRC_FAIL(LRC_ERR_FORMAT, "%s: not an ONNX model (protobuf decoding "
                  "failed: truncated or not ONNX)", path);
