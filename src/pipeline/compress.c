@@ -318,6 +318,19 @@ static lrc_status read_images(const ctx *c, int64_t s, int64_t m, float *buf)
     return LRC_OK;
 }
 
+/* Images per batch of the original pass: --batch, but few enough that the
+ * pass's two activation buffers stay under 256 MiB (VGG-16 at 224 x 224:
+ * 10 images). Convs run image by image, so a batch only amortises dense
+ * layers, which the pass does not reach (it stops at the last target). */
+static int64_t pass_batch(const lrc_net *net, int64_t batch)
+{
+    const double per = (2.0 * (double)lrc_net_max_activation(net) +
+                        (double)lrc_net_input_size(net)) * 4.0;
+    int64_t cap = (int64_t)(256.0 * 1048576.0 / per);
+    cap = cap < 1 ? 1 : cap;
+    return batch < cap ? batch : cap;
+}
+
 /* Pass 2: the original net over the shard, batch by batch, keeping the
  * responses at the sampled pixels of every target layer. */
 static lrc_status original_pass(ctx *c)
@@ -325,7 +338,7 @@ static lrc_status original_pass(ctx *c)
     lrc_status st = LRC_OK;
     const lrc_net *net = c->net;
     const int64_t last = c->t[c->nt - 1].index;
-    const int64_t batch = c->p->batch;
+    const int64_t batch = pass_batch(net, c->p->batch);
     const int64_t in_sz = lrc_net_input_size(net);
     float *buf[2] = {NULL, NULL}, *work = NULL, *imgs = NULL;
     size_t act = (size_t)lrc_net_max_activation(net), wl = 0;
@@ -910,7 +923,8 @@ static lrc_status plan_memory(ctx *c, lrc_compress_result *res)
     /* the solver: samples' centred copy, predictions, z, scratch; d x d
      * matrices */
     const double solver = (double)per * L * maxd * 8.0 * 4.0 + 8.0 * maxd * maxd * 8.0;
-    const int64_t batch = p->batch < per ? p->batch : (per > 0 ? per : 1);
+    const int64_t pb = pass_batch(net, p->batch);
+    const int64_t batch = pb < per ? pb : (per > 0 ? per : 1);
     const double orig = (double)batch *
                         ((double)in_sz + 2.0 * (double)lrc_net_max_activation(net)) * 4.0;
     /* only the asymmetric methods carry activations */
