@@ -1,8 +1,9 @@
-/* Conv benchmark: lrcompress's convolution (lrc_layer_forward: im2col per
- * image, then one OpenBLAS sgemm per image) on every VGG-16 conv shape at
- * 224 x 224, on one thread, as a fraction of the one-thread sgemm peak
- * measured in the same run, side by side with oneDNN's convolution (when
- * built with it) on the same shape, weights and input.
+/* Conv benchmark: lrcompress's convolution (lrc_layer_forward: the direct
+ * kernel or im2col + one OpenBLAS sgemm per image, whichever the library
+ * chooses for the layer) on every VGG-16 conv shape at 224 x 224, on one
+ * thread, as a fraction of the one-thread sgemm peak measured in the same
+ * run, side by side with oneDNN's convolution (when built with it) on the
+ * same shape, weights and input.
  *
  *   build/bench/bench_conv [--batches 1,8] [--layers 0,1,...] [--reps 3]
  *                          [--ranks r0,...,r12] [--group-cols 4096]
@@ -10,34 +11,39 @@
  *                          [--json bench_conv.json]
  *
  * For each layer and batch size:
- *   - ours: time, GFLOP/s, fraction of the sgemm peak, and its split into
- *     im2col (a copy of the library's) and sgemm on the lowered matrix;
+ *   - ours: time, GFLOP/s, fraction of the sgemm peak;
+ *   - the library's algorithms, each forced through its private interface
+ *     (src/forward/forward_impl.h) and checked against ours: "lowered"
+ *     (im2col + sgemm, what lrc_layer_forward ran on every conv before the
+ *     direct kernel: the "before" of every comparison) and the direct
+ *     kernels "avx512" and "avx2" where the CPU has them;
  *   - oneDNN: its fastest algorithm (direct or Winograd, format_tag_any so
  *     it picks its blocked layouts), the convolution alone and with the
  *     reorders from and to NCHW; the speed ratio ours/oneDNN; and the
  *     largest difference between the two outputs relative to the largest
  *     output (must be below 1e-3: the same computation);
- *   - four prototypes, written here and not in src/, each checked against
- *     our output: "batched" (the im2col'd images of a batch side by side,
- *     one sgemm over them, up to --group-cols columns), "rows" (im2col along
- *     rows only, k copies instead of k*k, then k sgemms on row-shifted
- *     views), "shifted" (no im2col: k*k sgemms on shifted views of a
- *     once-padded image) and "direct" (an AVX-512 direct convolution
- *     kernel, no lowering);
+ *   - unless --no-proto: the lowering's split into im2col (a copy of the
+ *     library's) and sgemm, and three prototypes, written here and not in
+ *     src/, each checked against our output: "batched" (the im2col'd
+ *     images of a batch side by side, one sgemm over them, up to
+ *     --group-cols columns), "rows" (im2col along rows only, k copies
+ *     instead of k*k, then k sgemms on row-shifted views) and "shifted" (no
+ *     im2col: k*k sgemms on shifted views of a once-padded image). (The
+ *     fourth, an AVX-512 direct kernel, is now the library's, in
+ *     src/forward/conv_direct.c.)
  *   - the low-rank pair the method puts in the layer's place, a k x k conv
  *     of d' filters and a 1 x 1 conv from d' to d (d' = d/4 as at 4x, or
  *     the 13 ranks of --ranks, 0 = kept whole, e.g. those lrcompress chose),
  *     timed the same way, with the layer's theoretical and measured
- *     speedup.
+ *     speedup, with ours and with the lowering alone.
  * Every time is the best of --reps passes over all layers and
  * implementations, each pass one untimed and one timed run of each (so that
  * a burst of load from elsewhere spoils one pass of a figure, not all of
  * its runs).
  * FLOPs are those of the direct convolution, 2 n d c k k ho wo (Winograd
- * does fewer, so its GFLOP/s are "effective"). About 5 minutes with the
+ * does fewer, so its GFLOP/s are "effective"). About 3-5 minutes with the
  * defaults on 2 idle cores. */
 #include <cblas.h>
-#include <immintrin.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +51,8 @@
 
 #include "bench_util.h"
 #include "lrc/lrc.h"
+/* the forward engine's conv algorithms, to time each one forced */
+#include "../src/forward/forward_impl.h"
 
 #ifdef LRC_BENCH_HAVE_DNNL
 #include <dnnl.h>
@@ -78,8 +86,13 @@ typedef struct {
 typedef struct {
     double flop;
     double t_ours, t_im2col, t_gemm;
-    double t_batched, t_shifted, t_rows, t_direct; /* 0: not run */
-    double diff_batched, diff_shifted, diff_rows, diff_direct;
+    double t_batched, t_shifted, t_rows; /* prototypes; 0: not run */
+    double diff_batched, diff_shifted, diff_rows;
+    /* the library's algorithms forced: the lowering (im2col + sgemm), the
+     * AVX-512 and AVX2 direct kernels; 0: cannot run here. ours is
+     * whichever of them lrc_layer_forward chooses. */
+    double t_lowered, t_direct, t_avx2;
+    double diff_lowered, diff_direct, diff_avx2; /* from ours */
     double t_dnnl, t_dnnl_direct, t_dnnl_wino; /* conv alone; 0: not run */
     double t_dnnl_reorders;          /* NCHW in and out, around the conv */
     double diff_dnnl, l2_dnnl;       /* max |diff| / max |ours|, ||diff|| / ||ours|| */
@@ -373,93 +386,6 @@ static void run_rows(void *p)
     }
 }
 
-/* ---- prototype 4: a direct conv kernel, no lowering at all ---- */
-
-/* Output channels per block and 16-float vectors of output positions per
- * block: DIR_DB x DIR_NV accumulators of the 32 AVX-512 registers. */
-#ifndef DIR_DB
-#define DIR_DB 8
-#endif
-#ifndef DIR_NV
-#define DIR_NV 2
-#endif
-#define DIR_QB (16 * DIR_NV)
-
-typedef struct {
-    const lrc_layer *l;
-    const float *in;
-    int64_t n;
-    float *out;
-    float *wt;    /* [d block][c][tap][DIR_DB], zero past d */
-    float *pad;   /* c x hp x wp padded image, plus slack */
-    float *tmp;   /* dpad x qpad, outputs on the wp-wide grid */
-    int64_t *off; /* tap (i, j) -> i wp + j */
-    int64_t dpad, qpad;
-} direct_arg;
-
-/* DIR_DB output channels x DIR_QB positions of the wide grid from q0: for
- * each channel and tap, DIR_NV vector loads of the shifted padded image and
- * DIR_DB broadcast weights feed DIR_NV DIR_DB fused multiply-adds. */
-__attribute__((target("avx512f"))) static void
-direct_block(const float *xp, int64_t cs, int64_t c, const float *w,
-             const int64_t *off, int64_t taps, float *tmp, int64_t ldt, int64_t q0)
-{
-    __m512 acc[DIR_DB][DIR_NV];
-    for (int o = 0; o < DIR_DB; o++)
-        for (int v = 0; v < DIR_NV; v++)
-            acc[o][v] = _mm512_setzero_ps();
-    for (int64_t ch = 0; ch < c; ch++) {
-        const float *b = xp + ch * cs + q0;
-        const float *wc = w + ch * taps * DIR_DB;
-        for (int64_t t = 0; t < taps; t++) {
-            __m512 x[DIR_NV];
-            for (int v = 0; v < DIR_NV; v++)
-                x[v] = _mm512_loadu_ps(b + off[t] + 16 * v);
-            for (int o = 0; o < DIR_DB; o++) {
-                const __m512 wv = _mm512_set1_ps(wc[t * DIR_DB + o]);
-                for (int v = 0; v < DIR_NV; v++)
-                    acc[o][v] = _mm512_fmadd_ps(wv, x[v], acc[o][v]);
-            }
-        }
-    }
-    for (int o = 0; o < DIR_DB; o++)
-        for (int v = 0; v < DIR_NV; v++)
-            _mm512_storeu_ps(tmp + o * ldt + q0 + 16 * v, acc[o][v]);
-}
-
-/* As "shifted", outputs live on a grid as wide as the padded image, so that
- * every tap is a constant offset; the k - 1 extra columns are dropped when
- * the bias is added. Position blocks outermost, so that a block's input
- * rows stay in cache across the channel blocks. */
-static void run_direct(void *p)
-{
-    const direct_arg *a = p;
-    const lrc_layer *l = a->l;
-    const int64_t c = l->in_c, d = l->out_c, h = l->in_shape[1], w = l->in_shape[2];
-    const int64_t ho = l->out_shape[1], wo = l->out_shape[2], k = l->kh;
-    const int64_t wp = w + l->pl + l->pr, cs = (ho + k - 1) * wp;
-    for (int64_t b = 0; b < a->n; b++) {
-        const float *img = a->in + b * c * h * w;
-        for (int64_t ch = 0; ch < c; ch++)
-            for (int64_t y = 0; y < h; y++)
-                memcpy(a->pad + ch * cs + (y + l->pt) * wp + l->pl,
-                       img + (ch * h + y) * w, (size_t)w * sizeof(float));
-        for (int64_t q0 = 0; q0 < a->qpad; q0 += DIR_QB)
-            for (int64_t ob = 0; ob < a->dpad; ob += DIR_DB)
-                direct_block(a->pad, cs, c, a->wt + ob * c * k * k, a->off, k * k,
-                             a->tmp + ob * a->qpad, a->qpad, q0);
-        float *o = a->out + b * d * ho * wo;
-        for (int64_t f = 0; f < d; f++)
-            for (int64_t y = 0; y < ho; y++) {
-                const float *s = a->tmp + f * a->qpad + y * wp;
-                float *r = o + (f * ho + y) * wo;
-                const float bv = l->bias[f];
-                for (int64_t x = 0; x < wo; x++)
-                    r[x] = s[x] + bv;
-            }
-    }
-}
-
 /* max |a - b| / max |ref| and ||a - b|| / ||ref|| */
 static void compare(const float *ref, const float *b, size_t n, double *maxrel,
                     double *l2rel)
@@ -477,6 +403,45 @@ static void compare(const float *ref, const float *b, size_t n, double *maxrel,
     *maxrel = mr > 0 ? md / mr : md;
     if (l2rel)
         *l2rel = sr > 0 ? sqrt(sd / sr) : sqrt(sd);
+}
+
+/* ---- the library's algorithms, each forced ---- */
+
+/* The forward engine's private interface (src/forward/forward_impl.h):
+ * lrc_layer_forward picks an algorithm per layer; the benchmark times each
+ * one that can run the layer on this CPU, on the same layer, weights and
+ * input: the lowering (im2col + sgemm, what lrc_layer_forward ran on every
+ * conv before the direct kernel) and the direct kernels. */
+typedef struct {
+    const lrc_layer *l;
+    lrc_conv_algo algo;
+    const float *in;
+    int64_t n;
+    float *out, *work;
+} algo_arg;
+
+static void run_algo(void *p)
+{
+    const algo_arg *a = p;
+    if (lrc_fw_conv_with(a->l, a->algo, a->in, a->n, a->out, a->work) != LRC_OK)
+        exit(1);
+}
+
+/* Times algorithm `algo` on l (0 when it cannot run l here) and compares
+ * its output with `ref`. */
+static double time_algo(const lrc_layer *l, lrc_conv_algo algo, const float *in,
+                        int64_t n, const float *ref, float *out, size_t nout,
+                        double *diff)
+{
+    if (!lrc_fw_conv_can_run(l, algo))
+        return 0.0;
+    const size_t ws = lrc_fw_conv_workspace(l, algo);
+    algo_arg aa = {l, algo, in, n, out, NULL};
+    aa.work = bench_alloc(ws > 0 ? ws : 1, sizeof(float), "algorithm workspace");
+    const double t = bench_best_of(1, 1, run_algo, &aa);
+    compare(ref, out, nout, diff, NULL);
+    free(aa.work);
+    return t;
 }
 
 /* ---- oneDNN ---- */
@@ -686,7 +651,9 @@ static void merge(conv_result *best, const conv_result *r, int first)
     keep_min(&best->t_batched, r->t_batched);
     keep_min(&best->t_shifted, r->t_shifted);
     keep_min(&best->t_rows, r->t_rows);
+    keep_min(&best->t_lowered, r->t_lowered);
     keep_min(&best->t_direct, r->t_direct);
+    keep_min(&best->t_avx2, r->t_avx2);
     keep_min(&best->t_dnnl_direct, r->t_dnnl_direct);
     keep_min(&best->t_dnnl_wino, r->t_dnnl_wino);
     keep_min(&best->t_dnnl_reorders, r->t_dnnl_reorders);
@@ -697,7 +664,9 @@ static void merge(conv_result *best, const conv_result *r, int first)
     keep_max(&best->diff_batched, r->diff_batched);
     keep_max(&best->diff_shifted, r->diff_shifted);
     keep_max(&best->diff_rows, r->diff_rows);
+    keep_max(&best->diff_lowered, r->diff_lowered);
     keep_max(&best->diff_direct, r->diff_direct);
+    keep_max(&best->diff_avx2, r->diff_avx2);
     keep_max(&best->diff_dnnl, r->diff_dnnl);
     keep_max(&best->l2_dnnl, r->l2_dnnl);
 }
@@ -766,31 +735,14 @@ static void measure(const options *o, void *dctx, int64_t n, int64_t c, int64_t 
             free(ra.wt);
             free(ra.col);
         }
-        if (__builtin_cpu_supports("avx512f")) {
-            const int64_t hp = hw + 2 * pad, wp = hw + 2 * pad, ho = l->out_shape[1];
-            direct_arg da = {l, in, n, out2, NULL, NULL, NULL, NULL, 0, 0};
-            da.dpad = (d + DIR_DB - 1) / DIR_DB * DIR_DB;
-            da.qpad = (ho * wp + DIR_QB - 1) / DIR_QB * DIR_QB;
-            da.wt = bench_alloc((size_t)(da.dpad * c * k * k), sizeof(float), "direct weights");
-            da.pad = bench_alloc((size_t)(c * hp * wp + DIR_QB + 2 * k * wp), sizeof(float),
-                                 "padded image");
-            da.tmp = bench_alloc((size_t)(da.dpad * da.qpad), sizeof(float), "wide output");
-            da.off = bench_alloc((size_t)(k * k), sizeof(int64_t), "tap offsets");
-            for (int64_t t = 0; t < k * k; t++)
-                da.off[t] = (t / k) * wp + t % k;
-            for (int64_t f = 0; f < d; f++)
-                for (int64_t ch = 0; ch < c; ch++)
-                    for (int64_t t = 0; t < k * k; t++)
-                        da.wt[(((f / DIR_DB) * c + ch) * k * k + t) * DIR_DB + f % DIR_DB] =
-                            l->weight[(f * c + ch) * k * k + t];
-            r->t_direct = bench_best_of(1, 1, run_direct, &da);
-            compare(out, out2, nout, &r->diff_direct, NULL);
-            free(da.wt);
-            free(da.pad);
-            free(da.tmp);
-            free(da.off);
-        }
     }
+    /* the library's algorithms, each forced (run with or without --no-proto) */
+    r->t_lowered = time_algo(l, LRC_CONV_LOWERED, in, n, out, out2, nout,
+                             &r->diff_lowered);
+    r->t_direct = time_algo(l, LRC_CONV_DIRECT_AVX512, in, n, out, out2, nout,
+                            &r->diff_direct);
+    r->t_avx2 = time_algo(l, LRC_CONV_DIRECT_AVX2, in, n, out, out2, nout,
+                          &r->diff_avx2);
 #ifdef LRC_BENCH_HAVE_DNNL
     if (o->dnnl)
         measure_dnnl(dctx, l, n, in, out, 1, r);
@@ -828,8 +780,12 @@ static double best_time(const conv_result *r)
         t = r->t_shifted;
     if (r->t_rows > 0 && r->t_rows < t)
         t = r->t_rows;
+    if (r->t_lowered > 0 && r->t_lowered < t)
+        t = r->t_lowered;
     if (r->t_direct > 0 && r->t_direct < t)
         t = r->t_direct;
+    if (r->t_avx2 > 0 && r->t_avx2 < t)
+        t = r->t_avx2;
     return t;
 }
 
@@ -849,10 +805,18 @@ static void json_result(bench_json *j, const conv_result *r, double peak)
         bench_json_num(j, "proto_batched_of_peak", gf(r->flop, r->t_batched) / peak);
         bench_json_num(j, "proto_batched_maxdiff_rel", r->diff_batched);
     }
+    bench_json_num(j, "lowered_s", r->t_lowered);
+    bench_json_num(j, "lowered_of_peak", gf(r->flop, r->t_lowered) / peak);
+    bench_json_num(j, "lowered_maxdiff_rel", r->diff_lowered);
     if (r->t_direct > 0) {
-        bench_json_num(j, "proto_direct_s", r->t_direct);
-        bench_json_num(j, "proto_direct_of_peak", gf(r->flop, r->t_direct) / peak);
-        bench_json_num(j, "proto_direct_maxdiff_rel", r->diff_direct);
+        bench_json_num(j, "direct_avx512_s", r->t_direct);
+        bench_json_num(j, "direct_avx512_of_peak", gf(r->flop, r->t_direct) / peak);
+        bench_json_num(j, "direct_avx512_maxdiff_rel", r->diff_direct);
+    }
+    if (r->t_avx2 > 0) {
+        bench_json_num(j, "direct_avx2_s", r->t_avx2);
+        bench_json_num(j, "direct_avx2_of_peak", gf(r->flop, r->t_avx2) / peak);
+        bench_json_num(j, "direct_avx2_maxdiff_rel", r->diff_avx2);
     }
     if (r->t_rows > 0) {
         bench_json_num(j, "proto_rows_s", r->t_rows);
@@ -1032,8 +996,9 @@ int main(int argc, char **argv)
         printf("  %-8s %-9s %4s %7s | %8s %7s %5s | %8s %7s %5s %6s | %6s %6s | %8s |\n",
                "", "", "", "", "", "", "", "", "", "", "dnnl", "peak", "direct", "");
         /* flop, ours, dnnl, dnnl reorders, im2col, gemm, batched, shifted,
-         * dnnl direct, rows, fastest per layer, direct */
-        double T[12] = {0};
+         * dnnl direct, rows, fastest per layer, direct (unused), lowered,
+         * avx512 direct, avx2 direct */
+        double T[15] = {0};
         for (int li = 0; li < nl; li++) {
             const vgg_shape *s = &VGG16[layers[li]];
             const conv_result *r = &rows[li].full;
@@ -1061,7 +1026,9 @@ int main(int argc, char **argv)
             T[7] += r->t_shifted > 0 ? r->t_shifted : r->t_ours;
             T[8] += r->t_dnnl_direct;
             T[9] += r->t_rows > 0 ? r->t_rows : r->t_ours;
-            T[11] += r->t_direct > 0 ? r->t_direct : r->t_ours;
+            T[12] += r->t_lowered;
+            T[13] += r->t_direct > 0 ? r->t_direct : r->t_ours;
+            T[14] += r->t_avx2 > 0 ? r->t_avx2 : r->t_ours;
         }
         printf("  %-8s %-9s %4s %7.2f | %8.2f %7.1f %4.0f%% |", "stack", "", "",
                T[0] / 1e9, 1e3 * T[1], gf(T[0], T[1]), 100 * gf(T[0], T[1]) / peak);
@@ -1074,18 +1041,22 @@ int main(int argc, char **argv)
         if (T[2] > 0)
             printf("  oneDNN with the reorders from and to NCHW around each conv: %.2f ms, "
                    "ours/dnnl %.2f\n", 1e3 * (T[2] + T[3]), (T[2] + T[3]) / T[1]);
+        printf("  the lowering alone (im2col + sgemm, lrc_layer_forward before its direct "
+               "kernel): %.2f ms, %.0f%% of peak; ours over it %.2fx\n", 1e3 * T[12],
+               100 * gf(T[0], T[12]) / peak, T[12] / T[1]);
         printf("  (peak: fraction of the sgemm peak; ours/dnnl, ours/direct: our speed over "
                "oneDNN's, >1 = ours faster; maxdiff: max |ours - oneDNN| / max |ours|)\n");
 
         if (o.proto) {
-            printf("\n  batch %lld: where our time goes, and four prototypes "
-                   "(fraction of the sgemm peak)\n", (long long)n);
-            printf("  %-8s | %8s %8s %6s %6s | %6s %6s | %7s %7s %7s %7s | %8s\n",
-                   "layer", "im2col", "sgemm", "im2col", "sgemm", "ours", "sgemm",
-                   "batched", "rows", "shifted", "direct", "maxdiff");
-            printf("  %-8s | %8s %8s %6s %6s | %6s %6s | %7s %7s %7s %7s | %8s\n", "",
-                   "ms", "ms", "share", "share", "peak", "peak", "peak", "peak", "peak",
-                   "peak", "protos");
+            printf("\n  batch %lld: the lowering's split, three prototypes and the "
+                   "library's algorithms (fraction of the sgemm peak)\n", (long long)n);
+            printf("  %-8s | %8s %8s %6s %6s | %7s %6s | %7s %7s %7s | %6s %6s | %6s | "
+                   "%8s\n", "layer", "im2col", "sgemm", "im2col", "sgemm", "lowered",
+                   "sgemm", "batched", "rows", "shifted", "avx512", "avx2", "ours",
+                   "maxdiff");
+            printf("  %-8s | %8s %8s %6s %6s | %7s %6s | %7s %7s %7s | %6s %6s | %6s | "
+                   "%8s\n", "", "ms", "ms", "share", "share", "peak", "peak", "peak",
+                   "peak", "peak", "peak", "peak", "peak", "from ours");
             for (int li = 0; li < nl; li++) {
                 const conv_result *r = &rows[li].full;
                 double md = r->diff_batched;
@@ -1093,54 +1064,71 @@ int main(int argc, char **argv)
                     md = r->diff_rows;
                 if (r->diff_shifted > md)
                     md = r->diff_shifted;
+                if (r->diff_lowered > md)
+                    md = r->diff_lowered;
                 if (r->diff_direct > md)
                     md = r->diff_direct;
-                printf("  %-8s | %8.2f %8.2f %5.0f%% %5.0f%% | %5.0f%% %5.0f%% | %6.0f%% "
-                       "%6.0f%% %6.0f%% %6.0f%% | %8.1e\n", VGG16[layers[li]].name,
-                       1e3 * r->t_im2col, 1e3 * r->t_gemm, 100 * r->t_im2col / r->t_ours,
-                       100 * r->t_gemm / r->t_ours, 100 * gf(r->flop, r->t_ours) / peak,
-                       100 * gf(r->flop, r->t_gemm) / peak,
-                       100 * gf(r->flop, r->t_batched) / peak,
-                       100 * gf(r->flop, r->t_rows) / peak,
-                       100 * gf(r->flop, r->t_shifted) / peak,
-                       100 * gf(r->flop, r->t_direct) / peak, md);
+                if (r->diff_avx2 > md)
+                    md = r->diff_avx2;
+                printf("  %-8s | %8.2f %8.2f %5.0f%% %5.0f%% |", VGG16[layers[li]].name,
+                       1e3 * r->t_im2col, 1e3 * r->t_gemm,
+                       100 * r->t_im2col / r->t_lowered, 100 * r->t_gemm / r->t_lowered);
+                cell_pct(7, r->flop, r->t_lowered, peak);
+                cell_pct(6, r->flop, r->t_gemm, peak);
+                printf(" |");
+                cell_pct(7, r->flop, r->t_batched, peak);
+                cell_pct(7, r->flop, r->t_rows, peak);
+                cell_pct(7, r->flop, r->t_shifted, peak);
+                printf(" |");
+                cell_pct(6, r->flop, r->t_direct, peak);
+                cell_pct(6, r->flop, r->t_avx2, peak);
+                printf(" |");
+                cell_pct(6, r->flop, r->t_ours, peak);
+                printf(" | %8.1e\n", md);
             }
             double best = 0;
             for (int li = 0; li < nl; li++)
                 best += best_time(&rows[li].full);
-            printf("  %-8s | %8.2f %8.2f %5.0f%% %5.0f%% | %5.0f%% %5.0f%% | %6.0f%% "
-                   "%6.0f%% %6.0f%% %6.0f%% |\n", "stack", 1e3 * T[4], 1e3 * T[5],
-                   100 * T[4] / T[1], 100 * T[5] / T[1], 100 * gf(T[0], T[1]) / peak,
-                   100 * gf(T[0], T[5]) / peak, 100 * gf(T[0], T[6]) / peak,
-                   100 * gf(T[0], T[9]) / peak, 100 * gf(T[0], T[7]) / peak,
-                   100 * gf(T[0], T[11]) / peak);
-            printf("  stack speed over ours: batched %.2fx, rows %.2fx, shifted %.2fx, "
-                   "direct %.2fx, the fastest per layer %.2fx (%.0f%% of peak)\n",
-                   T[1] / T[6], T[1] / T[9], T[1] / T[7], T[1] / T[11], T[1] / best,
+            printf("  %-8s | %8.2f %8.2f %5.0f%% %5.0f%% | %6.0f%% %5.0f%% | %6.0f%% "
+                   "%6.0f%% %6.0f%% | %5.0f%% %5.0f%% | %5.0f%% |\n", "stack", 1e3 * T[4],
+                   1e3 * T[5], 100 * T[4] / T[12], 100 * T[5] / T[12],
+                   100 * gf(T[0], T[12]) / peak, 100 * gf(T[0], T[5]) / peak,
+                   100 * gf(T[0], T[6]) / peak, 100 * gf(T[0], T[9]) / peak,
+                   100 * gf(T[0], T[7]) / peak, 100 * gf(T[0], T[13]) / peak,
+                   100 * gf(T[0], T[14]) / peak, 100 * gf(T[0], T[1]) / peak);
+            printf("  stack speed over the lowering: ours (the algorithm "
+                   "lrc_layer_forward chose per layer) %.2fx, batched %.2fx, rows %.2fx, "
+                   "shifted %.2fx, avx512 %.2fx, avx2 %.2fx, the fastest per layer "
+                   "%.2fx (%.0f%% of peak)\n", T[12] / T[1], T[12] / T[6], T[12] / T[9],
+                   T[12] / T[7], T[12] / T[13], T[12] / T[14], T[12] / best,
                    100 * gf(T[0], best) / peak);
-            printf("  (a prototype that does not apply counts at our time in the stack; "
-                   "maxdiff: largest max |proto - ours| / max |ours|)\n");
+            printf("  (lowered: the library's im2col + sgemm; avx512, avx2: its direct "
+                   "kernels, each forced; ours: lrc_layer_forward; a prototype or kernel "
+                   "that does not apply counts at our time in the stack; maxdiff: "
+                   "largest max |x - ours| / max |ours|)\n");
             T[10] = best;
         }
 
         /* flop full, flop pair, ours full, ours pair, dnnl full, dnnl pair,
-         * best pair, best full */
-        double L[8] = {0};
+         * best pair, best full, lowered full, lowered pair */
+        double L[10] = {0};
         if (lowrank) {
             printf("\n  batch %lld: the low-rank pair (%s): k x k conv c->d' (A) then 1x1 "
                    "conv d'->d (B)\n", (long long)n,
                    nr ? "d' from --ranks, - = kept whole" : "d' = d/4, as at 4x");
-            printf("  %-8s %4s | %29s | %22s | %6s | %14s | %14s | %14s\n", "", "",
-                   "A: fraction of sgemm peak", "B: fraction of peak", "theory",
-                   "ours", "best lowering", "oneDNN");
-            printf("  %-8s %4s | %6s %6s %7s %7s | %6s %6s %7s | %6s | %6s %7s | %6s %7s | "
-                   "%6s %7s\n", "layer", "d'", "ours", "direct", "dnnl-dir", "dnnl",
-                   "ours", "best", "dnnl", "", "speed", "/theory", "speed", "/theory",
-                   "speed", "/theory");
+            printf("  %-8s %4s | %45s | %29s | %6s | %14s | %14s | %14s | %14s\n", "",
+                   "", "A: fraction of sgemm peak", "B: fraction of peak", "theory",
+                   "ours", "lowered", "best lowering", "oneDNN");
+            printf("  %-8s %4s | %6s %7s %6s %6s %7s %7s | %6s %7s %6s %7s | %6s | %6s %7s | "
+                   "%6s %7s | %6s %7s | %6s %7s\n", "layer", "d'", "ours", "lowered",
+                   "avx512", "avx2", "dnnl-dir", "dnnl", "ours", "lowered", "best", "dnnl", "",
+                   "speed", "/theory", "speed", "/theory", "speed", "/theory", "speed",
+                   "/theory");
             for (int li = 0; li < nl; li++) {
                 const layer_rows *w = &rows[li];
                 const double flr = w->a.flop + w->b.flop, th = w->full.flop / flr;
                 const double tlr = w->a.t_ours + w->b.t_ours;
+                const double tll = w->a.t_lowered + w->b.t_lowered;
                 const double dlr = w->a.t_dnnl + w->b.t_dnnl;
                 const double ab = best_time(&w->a), bb = best_time(&w->b);
                 const double sb = best_time(&w->full) / (ab + bb);
@@ -1150,15 +1138,19 @@ int main(int argc, char **argv)
                 else
                     printf(" %4s |", "-");
                 cell_pct(6, w->a.flop, w->a.t_ours, peak);
+                cell_pct(7, w->a.flop, w->a.t_lowered, peak);
                 cell_pct(6, w->a.flop, w->a.t_direct, peak);
+                cell_pct(6, w->a.flop, w->a.t_avx2, peak);
                 cell_pct(7, w->a.flop, w->a.t_dnnl_direct, peak);
                 cell_pct(7, w->a.flop, w->a.t_dnnl, peak);
                 printf(" |");
                 cell_pct(6, w->b.flop, w->b.t_ours, peak);
+                cell_pct(7, w->b.flop, w->b.t_lowered, peak);
                 cell_pct(6, w->b.flop, bb, peak);
                 cell_pct(7, w->b.flop, w->b.t_dnnl, peak);
-                printf(" | %5.2fx | %5.2fx %6.0f%% | %5.2fx %6.0f%% |", th,
-                       w->full.t_ours / tlr, 100 * w->full.t_ours / tlr / th, sb,
+                printf(" | %5.2fx | %5.2fx %6.0f%% | %5.2fx %6.0f%% | %5.2fx %6.0f%% |", th,
+                       w->full.t_ours / tlr, 100 * w->full.t_ours / tlr / th,
+                       w->full.t_lowered / tll, 100 * w->full.t_lowered / tll / th, sb,
                        100 * sb / th);
                 if (dlr > 0)
                     printf(" %5.2fx %6.0f%%\n", w->full.t_dnnl / dlr,
@@ -1173,20 +1165,25 @@ int main(int argc, char **argv)
                 L[5] += dlr;
                 L[6] += ab + bb;
                 L[7] += best_time(&w->full);
+                L[8] += w->full.t_lowered;
+                L[9] += tll;
             }
             const double th = L[0] / L[1];
-            printf("  %-8s %4s | %29s | %22s | %5.2fx | %5.2fx %6.0f%% | %5.2fx %6.0f%% |",
-                   "stack", "", "", "", th, L[2] / L[3], 100 * L[2] / L[3] / th,
+            printf("  %-8s %4s | %45s | %29s | %5.2fx | %5.2fx %6.0f%% | %5.2fx %6.0f%% | "
+                   "%5.2fx %6.0f%% |", "stack", "", "", "", th, L[2] / L[3],
+                   100 * L[2] / L[3] / th, L[8] / L[9], 100 * L[8] / L[9] / th,
                    L[7] / L[6], 100 * L[7] / L[6] / th);
             if (L[5] > 0)
                 printf(" %5.2fx %6.0f%%\n", L[4] / L[5], 100 * L[4] / L[5] / th);
             else
                 printf(" %6s %7s\n", "-", "-");
-            printf("  (direct: the prototype kernel; dnnl-dir: oneDNN's direct algorithm, "
-                   "dnnl: its fastest; theory: multiply-adds of the layer over its pair's; "
-                   "speed: measured time of the layer over its pair's, each side with that "
-                   "implementation; best lowering: the fastest of ours and the prototypes "
-                   "for each conv)\n");
+            printf("  (lowered: the library's im2col + sgemm, as lrc_layer_forward ran every "
+                   "conv before its direct kernel; avx512, avx2: the direct kernels forced; "
+                   "dnnl-dir: oneDNN's direct algorithm, dnnl: its fastest; theory: "
+                   "multiply-adds of the layer over its pair's; speed: measured time of the "
+                   "layer over its pair's, each side with that implementation; best "
+                   "lowering: the fastest of ours, the library's algorithms and the "
+                   "prototypes for each conv)\n");
         }
 
         bench_json_begin_object(&j, NULL);
@@ -1228,6 +1225,8 @@ int main(int argc, char **argv)
         bench_json_num(&j, "gflop", T[0] / 1e9);
         bench_json_num(&j, "ours_s", T[1]);
         bench_json_num(&j, "ours_of_peak", gf(T[0], T[1]) / peak);
+        bench_json_num(&j, "lowered_s", T[12]);
+        bench_json_num(&j, "lowered_of_peak", gf(T[0], T[12]) / peak);
         if (T[2] > 0) {
             bench_json_num(&j, "dnnl_s", T[2]);
             bench_json_num(&j, "dnnl_reorders_s", T[3]);
@@ -1244,12 +1243,14 @@ int main(int argc, char **argv)
             bench_json_num(&j, "proto_batched_s", T[6]);
             bench_json_num(&j, "proto_shifted_s", T[7]);
             bench_json_num(&j, "proto_rows_s", T[9]);
-            bench_json_num(&j, "proto_direct_s", T[11]);
+            bench_json_num(&j, "direct_avx512_s", T[13]);
+            bench_json_num(&j, "direct_avx2_s", T[14]);
             bench_json_num(&j, "fastest_lowering_per_layer_s", T[10]);
         }
         if (lowrank) {
             bench_json_num(&j, "lowrank_theoretical_speedup", L[0] / L[1]);
             bench_json_num(&j, "lowrank_ours_speedup", L[2] / L[3]);
+            bench_json_num(&j, "lowrank_lowered_speedup", L[8] / L[9]);
             if (L[5] > 0)
                 bench_json_num(&j, "lowrank_dnnl_speedup", L[4] / L[5]);
             if (o.proto)

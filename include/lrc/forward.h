@@ -1,8 +1,15 @@
 /* lrc forward: batched inference of a chain net on float32 NCHW tensors.
  *
- * Convolutions are lowered onto OpenBLAS sgemm (im2col per image, skipped
- * for 1x1 stride-1 unpadded convs); dense layers are one sgemm per batch.
- * All functions here are Not Collective. */
+ * Convolutions run on one of two paths, chosen per layer from its shape and
+ * the CPU (never from the batch): stride-1 square k x k convs (k >= 2) with
+ * few output channels (<= 128 with AVX-512, <= 64 with AVX2 + FMA only),
+ * such as the first half of a low-rank pair, use a direct convolution
+ * kernel; every other conv, and every conv on other CPUs, is lowered onto
+ * OpenBLAS sgemm (im2col per image, skipped for 1x1 stride-1 unpadded
+ * convs). Both sum in float32 and agree to float rounding; the direct
+ * kernel gives the same bits on every run and for an image alone or in
+ * any batch (both of its vector widths too). Dense layers are one sgemm
+ * per batch. All functions here are Not Collective. */
 #ifndef LRC_FORWARD_H
 #define LRC_FORWARD_H
 
@@ -13,7 +20,9 @@ extern "C" {
 #endif
 
 /* Scratch floats that lrc_layer_forward needs for one layer (its shapes
- * must be set). */
+ * must be set): for a conv, the most that either path needs (the im2col
+ * matrix, or the direct kernel's padded image and re-laid-out weights), the
+ * same on every CPU. */
 size_t lrc_layer_workspace(const lrc_layer *l);
 
 /* Runs one layer on n images: `in` holds n x in_shape, `out` n x out_shape

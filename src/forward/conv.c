@@ -1,5 +1,6 @@
-/* Convolution lowered onto sgemm: for each image, im2col gathers the
- * k*k*c patches into a (c*kh*kw) x (ho*wo) matrix, then
+/* Convolution: the choice between the direct kernel (conv_direct.c) and
+ * the lowering onto sgemm, and the lowering itself: for each image, im2col
+ * gathers the k*k*c patches into a (c*kh*kw) x (ho*wo) matrix, then
  * out (d x ho*wo) = W (d x c*kh*kw) * col, plus the bias. */
 #include <cblas.h>
 #include <string.h>
@@ -59,8 +60,8 @@ static void im2col(const lrc_layer *l, const float *img, float *col)
     }
 }
 
-lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
-                       float *out, float *work)
+static lrc_status conv_lowered(const lrc_layer *l, const float *in, int64_t n,
+                               float *out, float *work)
 {
     const int64_t in_sz = l->in_shape[0] * l->in_shape[1] * l->in_shape[2];
     const int64_t p = l->out_shape[1] * l->out_shape[2];
@@ -88,4 +89,94 @@ lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
                     (int)p);
     }
     return LRC_OK;
+}
+
+/* Where the direct kernel beats im2col + sgemm, measured with bench_conv
+ * (one thread, batch 1 and 8, best of 3; docs/BENCHMARKS.md, section 6) on
+ * an Intel Xeon with AVX-512 (2 FMA units of 16 floats; OpenBLAS 0.3.21):
+ *
+ * - 3x3, stride 1, d <= 128 output channels: AVX-512 kernel 1.0-4.2x the
+ *   lowering. Rates as % of the one-thread sgemm peak, direct vs lowered:
+ *   VGG-16 conv1_2 (64 -> 64, 224 x 224) 71% vs 39%, conv2_x (d = 128)
+ *   84-90% vs 58-64%; the low-rank A convs with d' = 16-64 65-93% vs
+ *   17-62%, d' = 128 at 28 x 28 78-86% vs 72-78%, at 14 x 14 a tie
+ *   (62-65%); c = 3 (conv1_1, bound by writing its output) 45% vs 42%,
+ *   within run-to-run noise. 5x5 and 7x7 (c = 32-256, d = 16-64)
+ *   1.4-5.4x.
+ * - d = 256 at 56 x 56 (conv3_x): a tie within noise (77-88% vs 77-83%),
+ *   at 14 x 14 0.89x; d = 512 (conv4_x, conv5_x): 0.8-0.9x (63-85% vs
+ *   77-92%): the kernel re-reads all d c k k weights for every block of
+ *   positions, so wide layers stay on sgemm. (On the Zen 4 of sections
+ *   1-5 the prototype also gained 1.15-1.2x at d = 256; this kernel was
+ *   not measured there.)
+ * - 1x1 (the B halves of the pairs): 0.4-0.9x (no lowering to save).
+ * - The AVX2 kernel (8 floats a vector), against OpenBLAS's AVX2 (Haswell)
+ *   sgemm, as on a CPU without AVX-512 (OPENBLAS_CORETYPE=Haswell): d <=
+ *   64 1.1-2.7x (65-80% vs 26-73% of that sgemm's peak), d = 128
+ *   0.85-1.05x: so d <= 64 there.
+ * Non-square kernels were not measured and stay on sgemm. The rule reads
+ * only the layer's shape and the CPU, never the batch. */
+#define DIRECT_MAX_D_AVX512 128
+#define DIRECT_MAX_D_AVX2 64
+
+static int direct_pays(const lrc_layer *l, int64_t max_d)
+{
+    return lrc_fw_conv_direct_shape_ok(l) && l->kh == l->kw && l->kh >= 2 &&
+           l->out_c <= max_d;
+}
+
+lrc_conv_algo lrc_fw_conv_choose(const lrc_layer *l)
+{
+    if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512))
+        return direct_pays(l, DIRECT_MAX_D_AVX512) ? LRC_CONV_DIRECT_AVX512
+                                                   : LRC_CONV_LOWERED;
+    if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX2) &&
+        direct_pays(l, DIRECT_MAX_D_AVX2))
+        return LRC_CONV_DIRECT_AVX2;
+    return LRC_CONV_LOWERED;
+}
+
+int lrc_fw_conv_can_run(const lrc_layer *l, lrc_conv_algo a)
+{
+    if (a == LRC_CONV_LOWERED)
+        return 1;
+    return lrc_fw_conv_direct_shape_ok(l) && lrc_fw_conv_cpu_has(a);
+}
+
+size_t lrc_fw_conv_workspace(const lrc_layer *l, lrc_conv_algo a)
+{
+    if (a != LRC_CONV_LOWERED)
+        return lrc_fw_conv_direct_workspace(l);
+    if (lrc_fw_conv_is_pointwise(l))
+        return 0;
+    return (size_t)(l->in_c * l->kh * l->kw) *
+           (size_t)(l->out_shape[1] * l->out_shape[2]);
+}
+
+size_t lrc_fw_conv_layer_workspace(const lrc_layer *l)
+{
+    size_t s = lrc_fw_conv_workspace(l, LRC_CONV_LOWERED);
+    /* where the rule may choose a direct kernel on some CPU: the size is
+     * the same on every CPU */
+    const int64_t max_d = DIRECT_MAX_D_AVX512 > DIRECT_MAX_D_AVX2
+                              ? DIRECT_MAX_D_AVX512
+                              : DIRECT_MAX_D_AVX2;
+    if (direct_pays(l, max_d) && lrc_fw_conv_direct_workspace(l) > s)
+        s = lrc_fw_conv_direct_workspace(l);
+    return s;
+}
+
+lrc_status lrc_fw_conv_with(const lrc_layer *l, lrc_conv_algo a,
+                            const float *in, int64_t n, float *out,
+                            float *work)
+{
+    if (a == LRC_CONV_LOWERED)
+        return conv_lowered(l, in, n, out, work);
+    return lrc_fw_conv_direct(l, a, in, n, out, work);
+}
+
+lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
+                       float *out, float *work)
+{
+    return lrc_fw_conv_with(l, lrc_fw_conv_choose(l), in, n, out, work);
 }

@@ -8,10 +8,9 @@ static int64_t shape_size(const int64_t s[3]) { return s[0] * s[1] * s[2]; }
 
 size_t lrc_layer_workspace(const lrc_layer *l)
 {
-    if (l->op != LRC_OP_CONV || lrc_fw_conv_is_pointwise(l))
+    if (l->op != LRC_OP_CONV)
         return 0;
-    return (size_t)(l->in_c * l->kh * l->kw) *
-           (size_t)(l->out_shape[1] * l->out_shape[2]);
+    return lrc_fw_conv_layer_workspace(l);
 }
 
 lrc_status lrc_layer_forward(const lrc_layer *l, const float *in, int64_t n,
@@ -50,7 +49,7 @@ struct lrc_forward {
     const lrc_net *net;
     int64_t first, last, batch;
     float *buf[2];  /* ping-pong activations, batch x largest activation */
-    float *work;    /* im2col scratch */
+    float *work;    /* conv scratch (im2col, or the direct kernel's) */
     size_t act_len, work_len;
 };
 
@@ -102,7 +101,8 @@ lrc_status lrc_forward_create(const lrc_net *net, int64_t first, int64_t last,
                        "activation buffer"));
     LRC_TRY(lrc_calloc(&fw->buf[1], fw->act_len, sizeof(float),
                        "activation buffer"));
-    LRC_TRY(lrc_calloc(&fw->work, fw->work_len, sizeof(float), "im2col buffer"));
+    LRC_TRY(lrc_calloc(&fw->work, fw->work_len, sizeof(float),
+                       "conv scratch buffer"));
     *out = fw;
     return LRC_OK;
 cleanup:

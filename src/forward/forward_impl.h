@@ -17,4 +17,43 @@ void lrc_fw_softmax(const float *in, int64_t n, int64_t k, float *out);
 /* Whether a conv needs no im2col (1x1, stride 1, no padding). */
 int lrc_fw_conv_is_pointwise(const lrc_layer *l);
 
+/* ---- conv algorithms (conv.c: choice and lowering; conv_direct.c) ---- */
+
+typedef enum lrc_conv_algo {
+    LRC_CONV_LOWERED,       /* im2col + OpenBLAS sgemm: any conv, any CPU */
+    LRC_CONV_DIRECT_AVX512, /* direct kernel, 16 floats a vector; stride 1 */
+    LRC_CONV_DIRECT_AVX2    /* the same with AVX2 + FMA, 8 floats a vector */
+} lrc_conv_algo;
+
+/* The algorithm lrc_fw_conv runs on layer l on this CPU (the rule and the
+ * measurements behind it are in conv.c). Depends on l's shapes and the
+ * CPU only, never on the batch, so that an image's output does not depend
+ * on the batch it is in. */
+lrc_conv_algo lrc_fw_conv_choose(const lrc_layer *l);
+/* Whether algorithm a can run layer l on this CPU (the CPU is asked on
+ * every call: __builtin_cpu_supports reads a table libgcc filled at
+ * startup). */
+int lrc_fw_conv_can_run(const lrc_layer *l, lrc_conv_algo a);
+/* Scratch floats algorithm a needs for layer l. */
+size_t lrc_fw_conv_workspace(const lrc_layer *l, lrc_conv_algo a);
+/* lrc_layer_workspace of a conv: the most that the lowering and, where the
+ * rule may choose it, the direct kernel need, on any CPU. */
+size_t lrc_fw_conv_layer_workspace(const lrc_layer *l);
+/* Runs layer l with algorithm a; LRC_ERR_INTERNAL if a cannot run it.
+ * lrc_fw_conv is this with lrc_fw_conv_choose(l). */
+lrc_status lrc_fw_conv_with(const lrc_layer *l, lrc_conv_algo a,
+                            const float *in, int64_t n, float *out,
+                            float *work);
+
+/* conv_direct.c: whether this build and CPU have the kernel of a (1 for
+ * LRC_CONV_LOWERED), whether l has a shape the direct kernels can run
+ * (stride 1, non-negative pads), the scratch floats they need (the same
+ * for both kernels), and the direct conv itself. */
+int lrc_fw_conv_cpu_has(lrc_conv_algo a);
+int lrc_fw_conv_direct_shape_ok(const lrc_layer *l);
+size_t lrc_fw_conv_direct_workspace(const lrc_layer *l);
+lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
+                              const float *in, int64_t n, float *out,
+                              float *work);
+
 #endif

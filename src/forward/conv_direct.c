@@ -1,0 +1,315 @@
+/* Direct convolution for stride-1 convs: no im2col, no packing.
+ *
+ * Each image is copied once into a zero-padded c x hp x wp buffer. Outputs
+ * are computed on a grid as wide as the padded image (wp columns, of which
+ * the first wo are real), so that grid position q = y wp + x reads tap
+ * (i, j) of every channel at q + i wp + j: a constant offset per tap. A
+ * block of DB output channels x QB consecutive grid positions lives in
+ * vector registers; for each input channel and tap the kernel loads the
+ * QB shifted inputs and DB broadcast weights and does DB x QB fused
+ * multiply-adds. The k k c multiply-adds of an output thus need no lowered
+ * matrix, and each loaded input serves DB output channels from registers,
+ * which is what im2col + sgemm loses on convs with few output channels
+ * (docs/BENCHMARKS.md, sections 3, 5 and 6; the rule for when it is used
+ * is in conv.c).
+ *
+ * Position blocks run outermost, so that a block's input rows stay in
+ * cache across the channel blocks. The weights are re-laid out per call as
+ * [channel block][c][kh][kw][DB] (zero past d), so the kernel reads them
+ * in order; this costs d c kh kw copies per call, against ho wo times as
+ * many multiply-adds per image.
+ *
+ * Every output is summed in the same order (bias, then channels, then taps
+ * row by row, one fused multiply-add each) whatever the block it falls in,
+ * the vector width and the batch: the result is the same bits on every
+ * run, for an image alone or in any batch, with either kernel. */
+#include <string.h>
+
+#include "forward/forward_impl.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LRC_DIRECT_X86 1
+#include <immintrin.h>
+#endif
+
+/* One block: bias + the conv of DB channels' weights `w` over QB grid
+ * positions starting at `x` (the padded image, channel 0, position q0);
+ * stores the first nd rows, QB floats each, `ldd` floats apart at `dst`. */
+typedef void (*direct_block_fn)(const float *x, int64_t cs, int64_t c,
+                                int64_t kh, int64_t kw, int64_t wp,
+                                const float *w, const float *bias, float *dst,
+                                int64_t ldd, int nd);
+
+typedef struct {
+    int db, qb; /* output channels and grid positions per block */
+    direct_block_fn block;
+} direct_kernel;
+
+/* Block shapes of the kernels (defined here also where the kernels are
+ * not built, so that the workspace size is the same on every machine). */
+#define A512_DB 8
+#define A512_NV 3
+#define A256_DB 4
+#define A256_NV 3
+/* Largest DB x QB of the two: the stack buffer of a block whose positions
+ * straddle a row end. */
+#define DIRECT_MAX_BLOCK (A512_DB * 16 * A512_NV > A256_DB * 8 * A256_NV \
+                              ? A512_DB * 16 * A512_NV                    \
+                              : A256_DB * 8 * A256_NV)
+
+#ifdef LRC_DIRECT_X86
+/* AVX-512: 8 channels x 3 vectors of 16 positions = 24 of the 32 zmm
+ * registers as accumulators; per tap 3 loads and 8 broadcasts feed 24
+ * fused multiply-adds. (Measured with bench_conv on an AVX-512 Xeon: 8 x 3
+ * ran the thin convs 5-15% faster than the prototype's 8 x 2, and 6 x 4
+ * and 12 x 2 were slower than 8 x 3.) */
+__attribute__((target("avx512f"))) static void
+block_avx512(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
+             int64_t wp, const float *w, const float *bias, float *dst,
+             int64_t ldd, int nd)
+{
+    __m512 acc[A512_DB][A512_NV];
+    for (int o = 0; o < A512_DB; o++)
+        for (int v = 0; v < A512_NV; v++)
+            acc[o][v] = _mm512_set1_ps(bias[o]);
+    for (int64_t ch = 0; ch < c; ch++, x += cs)
+        for (int64_t i = 0; i < kh; i++) {
+            const float *xr = x + i * wp;
+            for (int64_t j = 0; j < kw; j++, w += A512_DB) {
+                __m512 xv[A512_NV];
+                for (int v = 0; v < A512_NV; v++)
+                    xv[v] = _mm512_loadu_ps(xr + j + 16 * v);
+                for (int o = 0; o < A512_DB; o++) {
+                    const __m512 wv = _mm512_set1_ps(w[o]);
+                    for (int v = 0; v < A512_NV; v++)
+                        acc[o][v] = _mm512_fmadd_ps(wv, xv[v], acc[o][v]);
+                }
+            }
+        }
+    for (int o = 0; o < A512_DB; o++)
+        if (o < nd)
+            for (int v = 0; v < A512_NV; v++)
+                _mm512_storeu_ps(dst + o * ldd + 16 * v, acc[o][v]);
+}
+
+/* AVX2 + FMA: 4 channels x 3 vectors of 8 positions = 12 of the 16 ymm
+ * registers; per tap 3 loads and 4 broadcasts feed 12 fused multiply-adds. */
+__attribute__((target("avx2,fma"))) static void
+block_avx2(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
+           int64_t wp, const float *w, const float *bias, float *dst,
+           int64_t ldd, int nd)
+{
+    __m256 acc[A256_DB][A256_NV];
+    for (int o = 0; o < A256_DB; o++)
+        for (int v = 0; v < A256_NV; v++)
+            acc[o][v] = _mm256_set1_ps(bias[o]);
+    for (int64_t ch = 0; ch < c; ch++, x += cs)
+        for (int64_t i = 0; i < kh; i++) {
+            const float *xr = x + i * wp;
+            for (int64_t j = 0; j < kw; j++, w += A256_DB) {
+                __m256 xv[A256_NV];
+                for (int v = 0; v < A256_NV; v++)
+                    xv[v] = _mm256_loadu_ps(xr + j + 8 * v);
+                for (int o = 0; o < A256_DB; o++) {
+                    const __m256 wv = _mm256_set1_ps(w[o]);
+                    for (int v = 0; v < A256_NV; v++)
+                        acc[o][v] = _mm256_fmadd_ps(wv, xv[v], acc[o][v]);
+                }
+            }
+        }
+    for (int o = 0; o < A256_DB; o++)
+        if (o < nd)
+            for (int v = 0; v < A256_NV; v++)
+                _mm256_storeu_ps(dst + o * ldd + 8 * v, acc[o][v]);
+}
+#endif
+
+/* The kernel of algorithm a; 0 when a is not a direct one or this build
+ * has no kernel for it. */
+static int direct_kernel_of(lrc_conv_algo a, direct_kernel *k)
+{
+#ifdef LRC_DIRECT_X86
+    if (a == LRC_CONV_DIRECT_AVX512) {
+        k->db = A512_DB;
+        k->qb = 16 * A512_NV;
+        k->block = block_avx512;
+        return 1;
+    }
+    if (a == LRC_CONV_DIRECT_AVX2) {
+        k->db = A256_DB;
+        k->qb = 8 * A256_NV;
+        k->block = block_avx2;
+        return 1;
+    }
+#else
+    (void)a;
+    (void)k;
+#endif
+    return 0;
+}
+
+int lrc_fw_conv_cpu_has(lrc_conv_algo a)
+{
+    switch (a) {
+    case LRC_CONV_LOWERED:
+        return 1;
+#ifdef LRC_DIRECT_X86
+    case LRC_CONV_DIRECT_AVX512:
+        /* libgcc's check includes the OS saving the zmm state (XCR0) */
+        return __builtin_cpu_supports("avx512f");
+    case LRC_CONV_DIRECT_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    case LRC_CONV_DIRECT_AVX512:
+    case LRC_CONV_DIRECT_AVX2:
+        return 0;
+#endif
+    }
+    return 0;
+}
+
+int lrc_fw_conv_direct_shape_ok(const lrc_layer *l)
+{
+    return l->op == LRC_OP_CONV && l->sh == 1 && l->sw == 1 && l->pt >= 0 &&
+           l->pl >= 0 && l->pb >= 0 && l->pr >= 0 && l->kh >= 1 &&
+           l->kw >= 1 && l->in_c >= 1 && l->out_c >= 1 &&
+           l->out_shape[1] == l->in_shape[1] + l->pt + l->pb - l->kh + 1 &&
+           l->out_shape[2] == l->in_shape[2] + l->pl + l->pr - l->kw + 1;
+}
+
+/* Workspace layout of the direct path, in floats: weights (dpad x c x kh x
+ * kw), bias (dpad), padded image (c x hp x wp) and its slack. The slack
+ * covers the last block's reads past the grid: they reach at most
+ * QB + kw - 3 floats past the padded image (the grid is ho wp = (hp - kh
+ * + 1) wp positions, rounded up to QB, plus the last tap's offset). */
+typedef struct {
+    int64_t dpad, wt, bias, pad, slack, total;
+} direct_layout;
+
+static void direct_layout_of(const lrc_layer *l, const direct_kernel *k,
+                             direct_layout *g)
+{
+    const int64_t c = l->in_c, kk = l->kh * l->kw;
+    const int64_t hp = l->in_shape[1] + l->pt + l->pb;
+    const int64_t wp = l->in_shape[2] + l->pl + l->pr;
+    g->dpad = (l->out_c + k->db - 1) / k->db * k->db;
+    g->wt = 0;
+    g->bias = g->dpad * c * kk;
+    g->pad = g->bias + g->dpad;
+    g->slack = g->pad + c * hp * wp;
+    g->total = g->slack + k->qb + l->kw;
+}
+
+size_t lrc_fw_conv_direct_workspace(const lrc_layer *l)
+{
+    /* the most that either kernel needs, whichever the CPU has, so that
+     * the size does not depend on the CPU */
+    const direct_kernel shapes[2] = {{A512_DB, 16 * A512_NV, NULL},
+                                     {A256_DB, 8 * A256_NV, NULL}};
+    int64_t most = 0;
+    for (int i = 0; i < 2; i++) {
+        direct_layout g;
+        direct_layout_of(l, &shapes[i], &g);
+        if (g.total > most)
+            most = g.total;
+    }
+    return (size_t)most;
+}
+
+/* Copies image `img` (c x h x w) into the interior of `pad` (c x hp x wp)
+ * and zeroes its borders: the workspace is shared, so they are not zero
+ * from an earlier call. */
+static void pad_image(const lrc_layer *l, const float *img, float *pad)
+{
+    const int64_t c = l->in_c, h = l->in_shape[1], w = l->in_shape[2];
+    const int64_t wp = w + l->pl + l->pr, hp = h + l->pt + l->pb;
+    for (int64_t ch = 0; ch < c; ch++) {
+        float *p = pad + ch * hp * wp;
+        const float *s = img + ch * h * w;
+        memset(p, 0, (size_t)(l->pt * wp) * sizeof(float));
+        for (int64_t y = 0; y < h; y++) {
+            float *row = p + (l->pt + y) * wp;
+            memset(row, 0, (size_t)l->pl * sizeof(float));
+            memcpy(row + l->pl, s + y * w, (size_t)w * sizeof(float));
+            memset(row + l->pl + w, 0, (size_t)l->pr * sizeof(float));
+        }
+        memset(p + (l->pt + h) * wp, 0, (size_t)(l->pb * wp) * sizeof(float));
+    }
+}
+
+/* Copies the real outputs of a block computed into `blk` (nd rows, qb
+ * apart; grid positions q0 to q0 + len) to `out` (d planes of ho x wo):
+ * the block straddles a row end or the grid's end, so it holds pad
+ * columns (x >= wo), positions past the grid, or parts of several rows. */
+static void scatter_block(const float *blk, int64_t qb, int nd, int64_t q0,
+                          int64_t len, int64_t wp, int64_t wo, int64_t plane,
+                          float *out)
+{
+    for (int64_t q = q0; q < q0 + len;) {
+        const int64_t y = q / wp, x = q - y * wp;
+        int64_t run = wp - x;
+        if (run > q0 + len - q)
+            run = q0 + len - q;
+        const int64_t keep = x < wo ? (wo - x < run ? wo - x : run) : 0;
+        if (keep > 0)
+            for (int o = 0; o < nd; o++)
+                memcpy(out + o * plane + y * wo + x, blk + o * qb + (q - q0),
+                       (size_t)keep * sizeof(float));
+        q += run;
+    }
+}
+
+lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
+                              const float *in, int64_t n, float *out,
+                              float *work)
+{
+    direct_kernel k;
+    if (!direct_kernel_of(a, &k) || !lrc_fw_conv_cpu_has(a) ||
+        !lrc_fw_conv_direct_shape_ok(l))
+        LRC_RAISE(LRC_ERR_INTERNAL, "layer '%s': the direct conv kernel "
+                  "(algorithm %d) cannot run it here", l->name, (int)a);
+    direct_layout g;
+    direct_layout_of(l, &k, &g);
+    const int64_t c = l->in_c, d = l->out_c, kk = l->kh * l->kw;
+    const int64_t h = l->in_shape[1], w = l->in_shape[2];
+    const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
+    const int64_t wp = w + l->pl + l->pr, cs = (h + l->pt + l->pb) * wp;
+    const int64_t grid = ho * wp, plane = ho * wo, db = k.db, qb = k.qb;
+    float *wt = work + g.wt, *bias = work + g.bias, *pad = work + g.pad;
+
+    /* weights as [d / db][c][kh kw][db], bias as dpad, zero past d */
+    for (int64_t f = 0; f < g.dpad; f++) {
+        bias[f] = f < d ? l->bias[f] : 0.0f;
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t t = 0; t < kk; t++)
+                wt[((f / db * c + ch) * kk + t) * db + f % db] =
+                    f < d ? l->weight[(f * c + ch) * kk + t] : 0.0f;
+    }
+    memset(work + g.slack, 0, (size_t)(g.total - g.slack) * sizeof(float));
+
+    float blk[DIRECT_MAX_BLOCK];
+    for (int64_t b = 0; b < n; b++) {
+        pad_image(l, in + b * c * h * w, pad);
+        float *o = out + b * d * plane;
+        for (int64_t q0 = 0; q0 < grid; q0 += qb) {
+            const int64_t y = q0 / wp, x = q0 - y * wp;
+            const int64_t len = grid - q0 < qb ? grid - q0 : qb;
+            /* a block inside one row's real columns is stored in place */
+            const int inside = x + qb <= wo;
+            for (int64_t ob = 0; ob < d; ob += db) {
+                const int nd = (int)(d - ob < db ? d - ob : db);
+                const float *wb = wt + ob * c * kk;
+                if (inside) {
+                    k.block(pad + q0, cs, c, l->kh, l->kw, wp, wb, bias + ob,
+                            o + ob * plane + y * wo + x, plane, nd);
+                } else {
+                    k.block(pad + q0, cs, c, l->kh, l->kw, wp, wb, bias + ob,
+                            blk, qb, nd);
+                    scatter_block(blk, qb, nd, q0, len, wp, wo, plane,
+                                  o + ob * plane);
+                }
+            }
+        }
+    }
+    return LRC_OK;
+}

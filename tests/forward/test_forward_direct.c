@@ -1,0 +1,280 @@
+/* The conv algorithms (src/forward/conv.c, conv_direct.c) against a naive
+ * double-precision convolution, each forced on the shapes it can run: the
+ * lowering onto sgemm everywhere, the AVX-512 and AVX2 direct kernels when
+ * the CPU has them (skipped otherwise, and said so).
+ *
+ * Tolerance: max |got - naive| <= 1e-5 max |naive| (the naive sums are in
+ * double; float32 rounding over up to 17*5*5 products of numbers in
+ * [-1, 1] stays far below). Beyond the values, each case checks that the
+ * results are the same bits on a second run, that an image's output is the
+ * same bits alone and inside the batch, that both direct kernels give the
+ * same bits, and that the scratch and output buffers may hold anything
+ * beforehand (they are filled with NaN). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "forward/forward_impl.h"
+#include "lrc/model.h"
+#include "naive_conv.h"
+
+#define TOL 1e-5
+
+static double rnd(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*s >> 11) / (double)(1ULL << 53) * 2.0 - 1.0;
+}
+
+static float *rand_floats(size_t n, uint64_t *seed)
+{
+    float *p = malloc(n * sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)rnd(seed);
+    return p;
+}
+
+/* A buffer of exactly n floats (so that AddressSanitizer sees any read or
+ * write past it), every one NaN. */
+static float *nan_floats(size_t n)
+{
+    float *p = malloc((n > 0 ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = NAN;
+    return p;
+}
+
+
+static void assert_close(const float *got, const double *want, size_t n,
+                         const char *what)
+{
+    double scale = 0, worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(want[i]) > scale)
+            scale = fabs(want[i]);
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]);
+        if (isnan(e))
+            fail_msg("%s: NaN at %zu (want %g)", what, i, want[i]);
+        if (e > worst) {
+            worst = e;
+            at = i;
+        }
+    }
+    if (worst > TOL * scale)
+        fail_msg("%s: max error %g at %zu (got %g, want %g) exceeds %g", what,
+                 worst, at, (double)got[at], want[at], TOL * scale);
+}
+
+/* Runs l with algorithm a on n images into a fresh buffer (NaN-filled, as
+ * is the scratch); the caller frees it. */
+static float *run_algo(const lrc_layer *l, lrc_conv_algo a, const float *in,
+                       int64_t n)
+{
+    const size_t outn = (size_t)(n * l->out_c * l->out_shape[1] * l->out_shape[2]);
+    float *out = nan_floats(outn);
+    float *work = nan_floats(lrc_fw_conv_workspace(l, a));
+    assert_int_equal(lrc_fw_conv_with(l, a, in, n, out, work), LRC_OK);
+    free(work);
+    return out;
+}
+
+typedef struct {
+    int64_t c, h, w, d, kh, kw, pt, pl, pb, pr, n;
+} direct_case;
+
+static const char *algo_name(lrc_conv_algo a)
+{
+    return a == LRC_CONV_LOWERED ? "lowered"
+           : a == LRC_CONV_DIRECT_AVX512 ? "direct avx512" : "direct avx2";
+}
+
+static void test_direct_against_naive(void **state)
+{
+    (void)state;
+    const direct_case cases[] = {
+        /* c, h, w, d, kh, kw, pt, pl, pb, pr, n */
+        {1, 7, 13, 1, 1, 1, 0, 0, 0, 0, 2},     /* 1x1, one row block */
+        {3, 9, 19, 7, 1, 1, 1, 0, 0, 2, 3},     /* 1x1 with uneven pads */
+        {17, 11, 37, 16, 3, 3, 1, 1, 1, 1, 3},
+        {3, 12, 45, 33, 3, 3, 0, 2, 1, 0, 2},   /* asymmetric pads */
+        {1, 5, 9, 33, 5, 5, 2, 2, 2, 2, 2},     /* image smaller than a block */
+        {17, 10, 21, 7, 5, 5, 1, 3, 2, 0, 2},
+        {3, 15, 50, 16, 5, 5, 2, 2, 2, 2, 2},
+        {17, 8, 8, 1, 3, 5, 1, 2, 1, 2, 2},     /* non-square kernel */
+        {3, 7, 7, 7, 7, 7, 0, 0, 0, 0, 2},      /* kernel = input: 1 x 1 out */
+        {16, 3, 70, 33, 3, 3, 1, 1, 1, 1, 2},   /* whole blocks inside rows */
+        {1, 1, 31, 16, 1, 3, 0, 1, 0, 1, 3},    /* one row */
+    };
+    const lrc_conv_algo algos[3] = {LRC_CONV_LOWERED, LRC_CONV_DIRECT_AVX512,
+                                    LRC_CONV_DIRECT_AVX2};
+    int ran[3] = {0, 0, 0};
+    uint64_t seed = 7;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const direct_case *k = &cases[t];
+        lrc_layer p;
+        memset(&p, 0, sizeof p);
+        p.op = LRC_OP_CONV;
+        p.in_c = k->c;
+        p.out_c = k->d;
+        p.kh = k->kh;
+        p.kw = k->kw;
+        p.sh = p.sw = 1;
+        p.pt = k->pt;
+        p.pl = k->pl;
+        p.pb = k->pb;
+        p.pr = k->pr;
+        p.flatten_check = -1;
+        p.weight = rand_floats((size_t)(k->d * k->c * k->kh * k->kw), &seed);
+        p.bias = rand_floats((size_t)k->d, &seed);
+        lrc_net *net = NULL;
+        assert_int_equal(lrc_net_create(&net), LRC_OK);
+        assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+        assert_int_equal(lrc_net_set_input(net, k->c, k->h, k->w), LRC_OK);
+        const lrc_layer *l = lrc_net_layer(net, 0);
+        assert_true(lrc_fw_conv_direct_shape_ok(l));
+        const int64_t n = k->n, in_sz = k->c * k->h * k->w;
+        const int64_t out_sz = k->d * l->out_shape[1] * l->out_shape[2];
+        const size_t outn = (size_t)(n * out_sz);
+        float *in = rand_floats((size_t)(n * in_sz), &seed);
+        double *want = malloc(outn * sizeof *want);
+        assert_non_null(want);
+        naive_conv(l, in, n, want);
+        float *direct_bits = NULL;
+        for (int a = 0; a < 3; a++) {
+            if (!lrc_fw_conv_can_run(l, algos[a]))
+                continue;
+            ran[a]++;
+            char what[96];
+            snprintf(what, sizeof what, "case %zu, %s", t, algo_name(algos[a]));
+            float *got = run_algo(l, algos[a], in, n);
+            assert_close(got, want, outn, what);
+            /* the same bits on a second run */
+            float *again = run_algo(l, algos[a], in, n);
+            assert_memory_equal(got, again, outn * sizeof(float));
+            free(again);
+            /* an image alone gives the bits it gives inside the batch */
+            for (int64_t b = 0; b < n; b++) {
+                float *one = run_algo(l, algos[a], in + b * in_sz, 1);
+                assert_memory_equal(one, got + b * out_sz,
+                                    (size_t)out_sz * sizeof(float));
+                free(one);
+            }
+            /* both direct kernels sum in the same order */
+            if (algos[a] != LRC_CONV_LOWERED) {
+                if (direct_bits) {
+                    assert_memory_equal(got, direct_bits, outn * sizeof(float));
+                } else {
+                    direct_bits = got;
+                    got = NULL;
+                }
+            }
+            free(got);
+        }
+        /* what lrc_layer_forward runs is the chosen algorithm, in the
+         * workspace lrc_layer_workspace says */
+        const lrc_conv_algo chosen = lrc_fw_conv_choose(l);
+        assert_true(lrc_fw_conv_can_run(l, chosen));
+        assert_true(lrc_layer_workspace(l) >= lrc_fw_conv_workspace(l, chosen));
+        float *work = nan_floats(lrc_layer_workspace(l));
+        float *out = nan_floats(outn);
+        assert_int_equal(lrc_layer_forward(l, in, n, out, work), LRC_OK);
+        float *ref = run_algo(l, chosen, in, n);
+        assert_memory_equal(out, ref, outn * sizeof(float));
+        free(ref);
+        free(out);
+        free(work);
+        free(direct_bits);
+        free(want);
+        free(in);
+        free(p.weight);
+        free(p.bias);
+        lrc_net_destroy(&net);
+    }
+    assert_int_equal(ran[0], (int)(sizeof cases / sizeof cases[0]));
+    if (!ran[1])
+        print_message("[  NOTE    ] no AVX-512 on this CPU: its direct kernel was "
+                      "not tested\n");
+    if (!ran[2])
+        print_message("[  NOTE    ] no AVX2 + FMA on this CPU (or not x86-64): "
+                      "its direct kernel was not tested\n");
+}
+
+/* A shape of the rule (few output channels, 3x3, stride 1) gets the direct
+ * kernel when the CPU has one; strided, wide (d > 128) and 1x1 convs stay
+ * on sgemm; the direct path refuses what it cannot run instead of
+ * computing garbage. */
+static void test_choice(void **state)
+{
+    (void)state;
+    uint64_t seed = 11;
+    lrc_layer p;
+    memset(&p, 0, sizeof p);
+    p.op = LRC_OP_CONV;
+    p.in_c = 32;
+    p.out_c = 24;
+    p.kh = p.kw = 3;
+    p.sh = p.sw = 1;
+    p.pt = p.pl = p.pb = p.pr = 1;
+    p.flatten_check = -1;
+    p.weight = rand_floats(160 * 32 * 9, &seed);
+    p.bias = rand_floats(160, &seed);
+    lrc_net *net = NULL;
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    p.name = "thin";
+    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    p.name = "strided";
+    p.in_c = 24;
+    p.sh = p.sw = 2;
+    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    p.name = "wide";
+    p.out_c = 160;
+    p.sh = p.sw = 1;
+    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    p.name = "pointwise";
+    p.in_c = 160;
+    p.out_c = 8;
+    p.kh = p.kw = 1;
+    p.pt = p.pl = p.pb = p.pr = 0;
+    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    assert_int_equal(lrc_net_set_input(net, 32, 28, 28), LRC_OK);
+    const lrc_layer *thin = lrc_net_layer(net, 0), *strided = lrc_net_layer(net, 1);
+    assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 2)), LRC_CONV_LOWERED);
+    assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 3)), LRC_CONV_LOWERED);
+    if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512))
+        assert_int_equal(lrc_fw_conv_choose(thin), LRC_CONV_DIRECT_AVX512);
+    else if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX2))
+        assert_int_equal(lrc_fw_conv_choose(thin), LRC_CONV_DIRECT_AVX2);
+    else
+        assert_int_equal(lrc_fw_conv_choose(thin), LRC_CONV_LOWERED);
+    assert_int_equal(lrc_fw_conv_choose(strided), LRC_CONV_LOWERED);
+    assert_false(lrc_fw_conv_direct_shape_ok(strided));
+    assert_false(lrc_fw_conv_can_run(strided, LRC_CONV_DIRECT_AVX512));
+    assert_false(lrc_fw_conv_can_run(strided, LRC_CONV_DIRECT_AVX2));
+    float in = 0, out = 0, work = 0;
+    assert_int_equal(lrc_fw_conv_with(strided, LRC_CONV_DIRECT_AVX512, &in, 1,
+                                      &out, &work),
+                     LRC_ERR_INTERNAL);
+    free(p.weight);
+    free(p.bias);
+    lrc_net_destroy(&net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_direct_against_naive),
+        cmocka_unit_test(test_choice),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
