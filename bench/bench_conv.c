@@ -423,7 +423,7 @@ typedef struct {
 static void run_algo(void *p)
 {
     const algo_arg *a = p;
-    if (lrc_fw_conv_with(a->l, a->algo, a->in, a->n, a->out, a->work) != LRC_OK)
+    if (lrc_fw_conv_with(a->l, a->algo, a->in, a->n, a->out, a->work, 0) != LRC_OK)
         exit(1);
 }
 

@@ -30,6 +30,15 @@ size_t lrc_layer_workspace(const lrc_layer *l);
 lrc_status lrc_layer_forward(const lrc_layer *l, const float *in, int64_t n,
                              float *out, float *work);
 
+/* Whether `l` and the layer after it (`next`, may be NULL) run as one: a
+ * conv followed by a ReLU. */
+int lrc_layer_fuses_relu(const lrc_layer *l, const lrc_layer *next);
+/* A conv and the ReLU after it in one pass: the output is max(conv, 0),
+ * the same bits as lrc_layer_forward of the conv then of the ReLU, without
+ * a second pass over the activations. */
+lrc_status lrc_conv_relu_forward(const lrc_layer *conv, const float *in,
+                                 int64_t n, float *out, float *work);
+
 /* A forward plan: buffers for batches of up to `batch` images through layers
  * [first, last) of a shaped net. The net must outlive the plan and keep its
  * shapes. */

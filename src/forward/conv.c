@@ -61,7 +61,7 @@ static void im2col(const lrc_layer *l, const float *img, float *col)
 }
 
 static lrc_status conv_lowered(const lrc_layer *l, const float *in, int64_t n,
-                               float *out, float *work)
+                               float *out, float *work, int relu)
 {
     const int64_t in_sz = l->in_shape[0] * l->in_shape[1] * l->in_shape[2];
     const int64_t p = l->out_shape[1] * l->out_shape[2];
@@ -87,6 +87,8 @@ static lrc_status conv_lowered(const lrc_layer *l, const float *in, int64_t n,
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)p,
                     (int)k, 1.0f, l->weight, (int)k, col, (int)p, 1.0f, o,
                     (int)p);
+        if (relu) /* on the image just computed, while it is in cache */
+            lrc_fw_relu(o, (size_t)(d * p), o);
     }
     return LRC_OK;
 }
@@ -168,15 +170,15 @@ size_t lrc_fw_conv_layer_workspace(const lrc_layer *l)
 
 lrc_status lrc_fw_conv_with(const lrc_layer *l, lrc_conv_algo a,
                             const float *in, int64_t n, float *out,
-                            float *work)
+                            float *work, int relu)
 {
     if (a == LRC_CONV_LOWERED)
-        return conv_lowered(l, in, n, out, work);
-    return lrc_fw_conv_direct(l, a, in, n, out, work);
+        return conv_lowered(l, in, n, out, work, relu);
+    return lrc_fw_conv_direct(l, a, in, n, out, work, relu);
 }
 
 lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
-                       float *out, float *work)
+                       float *out, float *work, int relu)
 {
-    return lrc_fw_conv_with(l, lrc_fw_conv_choose(l), in, n, out, work);
+    return lrc_fw_conv_with(l, lrc_fw_conv_choose(l), in, n, out, work, relu);
 }

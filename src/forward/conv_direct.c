@@ -38,7 +38,7 @@
 typedef void (*direct_block_fn)(const float *x, int64_t cs, int64_t c,
                                 int64_t kh, int64_t kw, int64_t wp,
                                 const float *w, const float *bias, float *dst,
-                                int64_t ldd, int nd);
+                                int64_t ldd, int nd, int relu);
 
 typedef struct {
     int db, qb; /* output channels and grid positions per block */
@@ -66,7 +66,7 @@ typedef struct {
 __attribute__((target("avx512f"))) static void
 block_avx512(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
              int64_t wp, const float *w, const float *bias, float *dst,
-             int64_t ldd, int nd)
+             int64_t ldd, int nd, int relu)
 {
     __m512 acc[A512_DB][A512_NV];
     for (int o = 0; o < A512_DB; o++)
@@ -86,6 +86,10 @@ block_avx512(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
                 }
             }
         }
+    if (relu) /* max(x, 0): the same bits as a separate ReLU */
+        for (int o = 0; o < A512_DB; o++)
+            for (int v = 0; v < A512_NV; v++)
+                acc[o][v] = _mm512_max_ps(acc[o][v], _mm512_setzero_ps());
     for (int o = 0; o < A512_DB; o++)
         if (o < nd)
             for (int v = 0; v < A512_NV; v++)
@@ -97,7 +101,7 @@ block_avx512(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
 __attribute__((target("avx2,fma"))) static void
 block_avx2(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
            int64_t wp, const float *w, const float *bias, float *dst,
-           int64_t ldd, int nd)
+           int64_t ldd, int nd, int relu)
 {
     __m256 acc[A256_DB][A256_NV];
     for (int o = 0; o < A256_DB; o++)
@@ -117,6 +121,10 @@ block_avx2(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
                 }
             }
         }
+    if (relu)
+        for (int o = 0; o < A256_DB; o++)
+            for (int v = 0; v < A256_NV; v++)
+                acc[o][v] = _mm256_max_ps(acc[o][v], _mm256_setzero_ps());
     for (int o = 0; o < A256_DB; o++)
         if (o < nd)
             for (int v = 0; v < A256_NV; v++)
@@ -261,7 +269,7 @@ static void scatter_block(const float *blk, int64_t qb, int nd, int64_t q0,
 
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *in, int64_t n, float *out,
-                              float *work)
+                              float *work, int relu)
 {
     direct_kernel k;
     if (!direct_kernel_of(a, &k) || !lrc_fw_conv_cpu_has(a) ||
@@ -301,10 +309,10 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                 const float *wb = wt + ob * c * kk;
                 if (inside) {
                     k.block(pad + q0, cs, c, l->kh, l->kw, wp, wb, bias + ob,
-                            o + ob * plane + y * wo + x, plane, nd);
+                            o + ob * plane + y * wo + x, plane, nd, relu);
                 } else {
                     k.block(pad + q0, cs, c, l->kh, l->kw, wp, wb, bias + ob,
-                            blk, qb, nd);
+                            blk, qb, nd, relu);
                     scatter_block(blk, qb, nd, q0, len, wp, wo, plane,
                                   o + ob * plane);
                 }

@@ -19,7 +19,7 @@ lrc_status lrc_layer_forward(const lrc_layer *l, const float *in, int64_t n,
     const size_t in_count = (size_t)(n * shape_size(l->in_shape));
     switch (l->op) {
     case LRC_OP_CONV:
-        return lrc_fw_conv(l, in, n, out, work);
+        return lrc_fw_conv(l, in, n, out, work, 0);
     case LRC_OP_RELU:
         lrc_fw_relu(in, in_count, out);
         return LRC_OK;
@@ -43,6 +43,19 @@ lrc_status lrc_layer_forward(const lrc_layer *l, const float *in, int64_t n,
         return LRC_OK;
     }
     LRC_RAISE(LRC_ERR_INTERNAL, "layer '%s': unknown op %d", l->name, (int)l->op);
+}
+
+int lrc_layer_fuses_relu(const lrc_layer *l, const lrc_layer *next)
+{
+    return l && next && l->op == LRC_OP_CONV && next->op == LRC_OP_RELU;
+}
+
+lrc_status lrc_conv_relu_forward(const lrc_layer *conv, const float *in,
+                                 int64_t n, float *out, float *work)
+{
+    if (conv->op != LRC_OP_CONV)
+        LRC_RAISE(LRC_ERR_INTERNAL, "layer '%s' is not a conv", conv->name);
+    return lrc_fw_conv(conv, in, n, out, work, 1);
 }
 
 struct lrc_forward {
@@ -128,8 +141,15 @@ lrc_status lrc_forward_run(lrc_forward *fw, const float *in, int64_t n,
         int which = 0;
         for (int64_t i = fw->first; i < fw->last; i++) {
             const lrc_layer *l = lrc_net_layer(fw->net, i);
+            /* a conv and the ReLU after it in one pass over the output */
+            const int fuse = i + 1 < fw->last &&
+                             lrc_layer_fuses_relu(l, lrc_net_layer(fw->net, i + 1));
+            i += fuse;
             float *dst = (i == fw->last - 1) ? out + s * out_sz : fw->buf[which];
-            LRC_CALL(lrc_layer_forward(l, src, m, dst, fw->work));
+            if (fuse)
+                LRC_CALL(lrc_conv_relu_forward(l, src, m, dst, fw->work));
+            else
+                LRC_CALL(lrc_layer_forward(l, src, m, dst, fw->work));
             src = dst;
             which ^= 1;
         }

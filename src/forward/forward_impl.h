@@ -4,8 +4,10 @@
 
 #include "lrc/forward.h"
 
+/* relu != 0: max(x, 0) applied to the outputs as they are stored (the
+ * same bits as a separate ReLU layer). */
 lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
-                       float *out, float *work);
+                       float *out, float *work, int relu);
 void lrc_fw_maxpool(const lrc_layer *l, const float *in, int64_t n, float *out);
 void lrc_fw_avgpool(const lrc_layer *l, const float *in, int64_t n, float *out);
 void lrc_fw_globalavgpool(const lrc_layer *l, const float *in, int64_t n,
@@ -43,7 +45,7 @@ size_t lrc_fw_conv_layer_workspace(const lrc_layer *l);
  * lrc_fw_conv is this with lrc_fw_conv_choose(l). */
 lrc_status lrc_fw_conv_with(const lrc_layer *l, lrc_conv_algo a,
                             const float *in, int64_t n, float *out,
-                            float *work);
+                            float *work, int relu);
 
 /* conv_direct.c: whether this build and CPU have the kernel of a (1 for
  * LRC_CONV_LOWERED), whether l has a shape the direct kernels can run
@@ -54,6 +56,6 @@ int lrc_fw_conv_direct_shape_ok(const lrc_layer *l);
 size_t lrc_fw_conv_direct_workspace(const lrc_layer *l);
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *in, int64_t n, float *out,
-                              float *work);
+                              float *work, int relu);
 
 #endif

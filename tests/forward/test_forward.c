@@ -303,7 +303,8 @@ static void test_dense_softmax_flatten(void **state)
 }
 
 /* A conv-relu-pool-conv chain through a plan with a batch smaller than n
- * equals the layers applied one by one. */
+ * (the conv and its ReLU fused) equals the layers applied one by one,
+ * bitwise. */
 static void test_plan_matches_layers(void **state)
 {
     (void)state;
@@ -347,6 +348,17 @@ static void test_plan_matches_layers(void **state)
     float *d = run_layer(lrc_net_layer(net, 3), c, n);
     assert_memory_equal(out, d, outn * sizeof(float));
     lrc_forward_destroy(&fw);
+    /* plans that end on the fused pair's ReLU, and between conv and ReLU */
+    for (int64_t last = 1; last <= 2; last++) {
+        const size_t m = (size_t)(n * 4 * 10 * 9);
+        float *o = calloc(m, sizeof *o);
+        assert_non_null(o);
+        assert_int_equal(lrc_forward_create(net, 0, last, 2, &fw), LRC_OK);
+        assert_int_equal(lrc_forward_run(fw, in, n, o), LRC_OK);
+        assert_memory_equal(o, last == 1 ? a : b, m * sizeof(float));
+        lrc_forward_destroy(&fw);
+        free(o);
+    }
     free(a);
     free(b);
     free(c);

@@ -78,15 +78,28 @@ static void assert_close(const float *got, const double *want, size_t n,
 
 /* Runs l with algorithm a on n images into a fresh buffer (NaN-filled, as
  * is the scratch); the caller frees it. */
-static float *run_algo(const lrc_layer *l, lrc_conv_algo a, const float *in,
-                       int64_t n)
+/* A fused ReLU gives exactly max(x, 0) of the plain output. */
+static void again_or_relu_check(float fused, float plain)
+{
+    const float want = plain > 0.0f ? plain : 0.0f;
+    assert_memory_equal(&fused, &want, sizeof fused);
+}
+
+static float *run_algo_relu(const lrc_layer *l, lrc_conv_algo a,
+                            const float *in, int64_t n, int relu)
 {
     const size_t outn = (size_t)(n * l->out_c * l->out_shape[1] * l->out_shape[2]);
     float *out = nan_floats(outn);
     float *work = nan_floats(lrc_fw_conv_workspace(l, a));
-    assert_int_equal(lrc_fw_conv_with(l, a, in, n, out, work), LRC_OK);
+    assert_int_equal(lrc_fw_conv_with(l, a, in, n, out, work, relu), LRC_OK);
     free(work);
     return out;
+}
+
+static float *run_algo(const lrc_layer *l, lrc_conv_algo a, const float *in,
+                       int64_t n)
+{
+    return run_algo_relu(l, a, in, n, 0);
 }
 
 typedef struct {
@@ -163,6 +176,11 @@ static void test_direct_against_naive(void **state)
             float *again = run_algo(l, algos[a], in, n);
             assert_memory_equal(got, again, outn * sizeof(float));
             free(again);
+            /* with the ReLU fused: the bits of a separate ReLU */
+            float *fused = run_algo_relu(l, algos[a], in, n, 1);
+            for (size_t i = 0; i < outn; i++)
+                again_or_relu_check(fused[i], got[i]);
+            free(fused);
             /* an image alone gives the bits it gives inside the batch */
             for (int64_t b = 0; b < n; b++) {
                 float *one = run_algo(l, algos[a], in + b * in_sz, 1);
@@ -263,7 +281,7 @@ static void test_choice(void **state)
     assert_false(lrc_fw_conv_can_run(strided, LRC_CONV_DIRECT_AVX2));
     float in = 0, out = 0, work = 0;
     assert_int_equal(lrc_fw_conv_with(strided, LRC_CONV_DIRECT_AVX512, &in, 1,
-                                      &out, &work),
+                                      &out, &work, 0),
                      LRC_ERR_INTERNAL);
     free(p.weight);
     free(p.bias);
