@@ -106,16 +106,15 @@ typedef struct lrc_nonlinear_params {
     int mixed_precision;  /* 0 (default): all in double. 1: the iterations'
                              two products over the samples (Z^T Yh and the
                              prediction) in float sgemm and the sweeps on
-                             float arrays, every sum and every d x d solve in
-                             double: about twice faster, the same errors
-                             within 1e-4 relative, but the factor's
-                             dependence on the rank count grows from about
-                             1e-10 to about 1e-4 relative (float rounding of
-                             inputs that differ in the last bits amplified
-                             by the eigen-gap) */
-    int64_t mixed_chunk;  /* mixed: samples per chunk of Z^T Yh summed in
-                             float (default 512), aligned to the global
-                             sample index */
+                             float arrays, every d x d solve in double (on
+                             rank 0), and every sum over the samples formed
+                             per chunk and added exactly across ranks in
+                             fixed point: about twice faster, the same
+                             errors within 1e-4 relative, and the same bits
+                             on any rank count when every rank's samples
+                             are whole chunks (compress shards so) */
+    int64_t mixed_chunk;  /* mixed: samples per chunk (default 512),
+                             aligned to the global sample index */
 } lrc_nonlinear_params;
 
 void lrc_nonlinear_defaults(lrc_nonlinear_params *p);

@@ -68,6 +68,33 @@ void lrc_grid_shape(int nranks, int64_t d, int64_t nb, int *nprow, int *npcol);
 lrc_status lrc_peig_sym(MPI_Comm comm, int64_t d, const double *S, double *w,
                         double *V, int64_t nb);
 
+/* Exact sums across ranks, independent of the rank count and of the order
+ * of the terms: 64-bit fixed point. Every term is rounded to a multiple of
+ * 2^-e (the same e on every rank, from a bound that the caller computes
+ * with order-independent reductions: a count and MPI_MAX of magnitudes),
+ * and integers add exactly. A term is a partial sum that the caller
+ * computes the same way on any rank count (e.g. over a chunk of samples
+ * aligned to global indices), so the result is the same bits on 1, 2 or 64
+ * ranks. Rounding error: at most half a unit of 2^-e per term, with 2^-e
+ * about bound / 2^61. */
+typedef struct lrc_xsum {
+    int64_t n;      /* values */
+    int64_t *acc;   /* n fixed-point sums */
+    double scale;   /* 2^e */
+} lrc_xsum;
+
+/* n sums whose terms, in absolute value and added over every rank, stay
+ * below `bound` (bound <= 0: all terms are zero). The caller frees with
+ * lrc_xsum_free. Not Collective. */
+lrc_status lrc_xsum_init(lrc_xsum *x, int64_t n, double bound);
+void lrc_xsum_free(lrc_xsum *x);
+/* acc[i] += v[i] rounded to the fixed point (v holds n values). */
+void lrc_xsum_add(lrc_xsum *x, const double *v);
+void lrc_xsum_add_f(lrc_xsum *x, const float *v);
+/* Sums acc over the ranks (exactly) and writes the n sums as doubles to
+ * out. Collective on comm. */
+lrc_status lrc_xsum_reduce(MPI_Comm comm, lrc_xsum *x, double *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "lrc/parallel.h"
 #include "method/method_impl.h"
 
 #define RELU(x) ((x) > 0.0 ? (x) : 0.0)
@@ -115,19 +116,20 @@ double lrc_zstep(double t, double p, double lambda)
  *
  * Double: samples, predictions and z in double, products in dgemm.
  *
- * Mixed (the default): the iterations' two products over the samples,
- * Z^T Yh_c in the (M, b)-step and the prediction Yh_c Qt^T P^T, run as
- * sgemm on float copies (the samples are float activations to begin with),
- * and the sweeps read and write float; every sum is accumulated in double,
- * and the d x d solves are in double. Z^T Yh_c runs in chunks of
- * p->mixed_chunk samples, each chunk's float result added into double. The
- * chunks are aligned to the global sample index, so a chunk's float sum is
- * the same whatever the rank count, except for chunks that a shard boundary
- * splits (none when the caller shards in whole chunks, as the tests do).
- * That alone does not make the result independent of the rank count: the
- * double reductions' last-bit differences can round the factor's float copy
- * differently, and the eigen-gap amplifies what follows (see
- * lrc_nonlinear_params.mixed_precision).
+ * Mixed: the iterations' two products over the samples, Z^T Yh_c in the
+ * (M, b)-step and the prediction Yh_c Qt^T P^T, run as sgemm on float
+ * copies (the samples are float activations to begin with), and the sweeps
+ * read and write float; the d x d solves are in double, on rank 0. Every
+ * sum over the samples (the statistics, Z^T Yh_c, z's column sums, the
+ * objective and error sums) is formed per chunk of p->mixed_chunk samples
+ * aligned to the global sample index, and the chunks' partial sums are
+ * added across ranks exactly, in fixed point (lrc_xsum). A chunk holds the
+ * same samples in the same order on any rank count unless a shard boundary
+ * splits it (never when the caller shards in whole chunks, as compress
+ * does), so every sum, and from them the factor, is the same bits on any
+ * rank count. (Summed in double instead, the last-bit differences between
+ * rank counts rounded the factor's float copy differently, and the
+ * eigen-gap amplified that to about 1e-3 relative in the weights.)
  *
  * Either way the prediction arrays leave out a per-column bias (bias), the
  * products run on centred responses Yh - c, and the sweeps add it back.
@@ -147,7 +149,19 @@ typedef struct iter_ws {
     float *out, *Pf, *Qtf;            /* mixed: d x d scratch; the factor */
     double *bias, *q;                 /* d, rank */
     double *c;                        /* d: the centring of yh */
+    /* mixed: exact sums over chunks (see exact_chunk_sums) */
+    int64_t nck, nck_total;           /* this rank's chunks, all ranks' */
+    double maxyh;                     /* max |yh - c| over every rank */
+    double *ck;                       /* nck x (d + 5) per-chunk sums */
 } iter_ws;
+
+/* Samples of the chunk that starts at local sample a: chunks are aligned
+ * to multiples of w->chunk in the global sample index. */
+static int64_t chunk_len(const iter_ws *w, int64_t a)
+{
+    const int64_t len = w->chunk - (w->offset + a) % w->chunk;
+    return len < w->n - a ? len : w->n - a;
+}
 
 static void ws_free(iter_ws *w)
 {
@@ -166,6 +180,7 @@ static void ws_free(iter_ws *w)
     lrc_free(&w->bias);
     lrc_free(&w->q);
     lrc_free(&w->c);
+    lrc_free(&w->ck);
 }
 
 static lrc_status ws_alloc(MPI_Comm comm, const lrc_samples *s,
@@ -210,11 +225,20 @@ static lrc_status ws_alloc(MPI_Comm comm, const lrc_samples *s,
     LRC_TRY(lrc_calloc(&w->out, (size_t)(d * d), sizeof *w->out, "scratch"));
     LRC_TRY(lrc_calloc(&w->Pf, (size_t)(d * rank), sizeof *w->Pf, "scratch"));
     LRC_TRY(lrc_calloc(&w->Qtf, (size_t)(d * rank), sizeof *w->Qtf, "scratch"));
+    float m = 0.0f;
     for (int64_t i = 0; i < s->n; i++)
         for (int64_t j = 0; j < d; j++) {
             w->yf[i * d + j] = (float)s->y[i * d + j];
             w->yhcf[i * d + j] = (float)(s->yh[i * d + j] - w->c[j]);
+            m = fmaxf(m, fabsf(w->yhcf[i * d + j]));
         }
+    for (int64_t a = 0, len; a < w->n; a += len, w->nck++)
+        len = chunk_len(w, a);
+    double mx = (double)m;
+    LRC_TRY_MPI(MPI_Allreduce(&w->nck, &w->nck_total, 1, MPI_INT64_T, MPI_SUM, comm));
+    LRC_TRY_MPI(MPI_Allreduce(&mx, &w->maxyh, 1, MPI_DOUBLE, MPI_MAX, comm));
+    LRC_TRY(lrc_calloc(&w->ck, (size_t)(w->nck * (d + 5)) + 1, sizeof *w->ck,
+                       "chunk sums"));
     return LRC_OK;
 cleanup:
     ws_free(w);
@@ -252,44 +276,129 @@ static void ws_predict(iter_ws *w, const lrc_lowrank *f)
                 1.0f, w->t1f, (int)r, w->Pf, (int)r, 0.0f, w->predf, (int)d);
 }
 
-/* acc (d x d, double) = Z^T Yh_c over the local samples. */
+/* acc (d x d, double) = Z^T Yh_c over the local samples (double; the mixed
+ * path is ws_cross_exact). */
 static void ws_cross(iter_ws *w, double *acc)
 {
-    const int64_t d = w->d, dd = d * d;
-    if (!w->mixed) {
-        if (w->n > 0)
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
-                        (int)w->n, 1.0, w->z, (int)d, w->yhc, (int)d, 0.0, acc,
-                        (int)d);
-        return;
+    const int64_t d = w->d;
+    if (w->n > 0)
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
+                    (int)w->n, 1.0, w->z, (int)d, w->yhc, (int)d, 0.0, acc,
+                    (int)d);
+}
+
+/* ---- mixed precision: sums that do not depend on the rank count ----
+ *
+ * Every sum over the samples is formed per chunk (chunks aligned to the
+ * global sample index, so a chunk holds the same samples in the same order
+ * on any rank count when the shards are whole chunks, as compress makes
+ * them), and the chunks' partial sums are added exactly across ranks in
+ * fixed point (lrc_xsum). The factor then comes out the same bits on 1, 2
+ * or 64 ranks: nothing is left for the float copies to round differently. */
+
+/* t: nck rows (stride apart) of m per-chunk partial sums; out: the m
+ * totals over every rank's chunks (nck_total in all). Collective. */
+static lrc_status exact_chunk_sums(MPI_Comm comm, const double *t, int64_t nck,
+                                   int64_t stride, int64_t nck_total,
+                                   int64_t m, double *out)
+{
+    lrc_status st = LRC_OK;
+    lrc_xsum x;
+    double mx = 0.0;
+    memset(&x, 0, sizeof x);
+    for (int64_t k = 0; k < nck; k++)
+        for (int64_t i = 0; i < m; i++) {
+            const double v = fabs(t[k * stride + i]);
+            mx = isfinite(v) ? fmax(mx, v) : INFINITY;
+        }
+    LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_DOUBLE, MPI_MAX, comm));
+    LRC_TRY(lrc_xsum_init(&x, m, 2.0 * (double)nck_total * mx));
+    for (int64_t k = 0; k < nck; k++)
+        lrc_xsum_add(&x, t + k * stride);
+    LRC_TRY(lrc_xsum_reduce(comm, &x, out));
+cleanup:
+    lrc_xsum_free(&x);
+    return st;
+}
+
+/* The z-step over every chunk (mixed): z's column sums into zsum (d), the
+ * relaxed objective and the previous iterate's four error sums into red
+ * (5), and max |z| over every rank into *maxz. cols: 7 d scratch. */
+static lrc_status ws_zpass_exact(MPI_Comm comm, iter_ws *w, int prev,
+                                 double lambda, double *cols, double *zsum,
+                                 double red[5], double *maxz)
+{
+    lrc_status st = LRC_OK;
+    const int64_t d = w->d, stride = d + 5;
+    double *zm = cols + 6 * d;
+    int64_t k = 0;
+    memset(zm, 0, (size_t)d * sizeof *zm);
+    for (int64_t a = 0, len; a < w->n; a += len, k++) {
+        len = chunk_len(w, a);
+        memset(cols, 0, (size_t)(6 * d) * sizeof *cols);
+        double *acc[7] = {cols, cols + d, cols + 2 * d, cols + 3 * d,
+                          cols + 4 * d, cols + 5 * d, zm};
+        zpass_f(len, d, w->yf + a * d, w->predf + a * d, w->bias,
+                w->zf + a * d, prev, lambda, acc);
+        double *row = w->ck + k * stride;
+        memcpy(row, cols, (size_t)d * sizeof *row);
+        for (int q = 0; q < 5; q++) {
+            double sum = 0.0;
+            for (int64_t j = 0; j < d; j++)
+                sum += cols[(q + 1) * d + j];
+            row[d + q] = sum;
+        }
     }
+    double mzd = 0.0;
+    for (int64_t j = 0; j < d; j++)
+        mzd = isfinite(zm[j]) ? fmax(mzd, zm[j]) : INFINITY;
+    LRC_TRY_MPI(MPI_Allreduce(&mzd, maxz, 1, MPI_DOUBLE, MPI_MAX, comm));
+    LRC_TRY(exact_chunk_sums(comm, w->ck, w->nck, stride, w->nck_total, d, zsum));
+    LRC_TRY(exact_chunk_sums(comm, w->ck + d, w->nck, stride, w->nck_total, 5, red));
+cleanup:
+    return st;
+}
+
+/* Z^T (Yh - c) over every rank's samples (mixed): each chunk's float
+ * product added exactly; |terms| <= n_total max|z| max|yh - c|. */
+static lrc_status ws_cross_exact(MPI_Comm comm, iter_ws *w, int64_t n_total,
+                                 double maxz, double *out)
+{
+    lrc_status st = LRC_OK;
+    const int64_t d = w->d;
+    lrc_xsum x;
+    memset(&x, 0, sizeof x);
+    LRC_TRY(lrc_xsum_init(&x, d * d, 2.0 * (double)n_total * maxz * w->maxyh));
     for (int64_t a = 0, len; a < w->n; a += len) {
-        len = w->chunk - (w->offset + a) % w->chunk;
-        len = len < w->n - a ? len : w->n - a;
+        len = chunk_len(w, a);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
                     (int)len, 1.0f, w->zf + a * d, (int)d, w->yhcf + a * d,
                     (int)d, 0.0f, w->out, (int)d);
-        for (int64_t k = 0; k < dd; k++)
-            acc[k] += (double)w->out[k];
+        lrc_xsum_add_f(&x, w->out);
     }
+    LRC_TRY(lrc_xsum_reduce(comm, &x, out));
+cleanup:
+    lrc_xsum_free(&x);
+    return st;
 }
 
-static void ws_zpass(iter_ws *w, int prev, double lambda, double *acc[6])
+/* ws_errors over every rank (mixed), and in out[4] the sum of r(y)^2. */
+static lrc_status ws_errors_exact(MPI_Comm comm, iter_ws *w, int with_z,
+                                  double out[5])
 {
-    if (w->mixed)
-        zpass_f(w->n, w->d, w->yf, w->predf, w->bias, w->zf, prev, lambda, acc);
-    else
-        zpass_d(w->n, w->d, w->y, w->pred, w->bias, w->z, prev, lambda, acc);
-}
-
-static void ws_errors(const iter_ws *w, int with_z, double out[4])
-{
-    if (w->mixed)
-        errors_f(w->n, w->d, w->yf, w->predf, w->bias, with_z ? w->zf : NULL,
-                 out);
-    else
-        errors_d(w->n, w->d, w->y, w->pred, w->bias, with_z ? w->z : NULL,
-                 out);
+    const int64_t d = w->d, stride = d + 5;
+    int64_t k = 0;
+    for (int64_t a = 0, len; a < w->n; a += len, k++) {
+        len = chunk_len(w, a);
+        double *row = w->ck + k * stride;
+        errors_f(len, d, w->yf + a * d, w->predf + a * d, w->bias,
+                 with_z ? w->zf + a * d : NULL, row);
+        double e = 0.0;
+        for (int64_t i = a * d; i < (a + len) * d; i++)
+            e += RELU(w->y[i]) * RELU(w->y[i]);
+        row[4] = e;
+    }
+    return exact_chunk_sums(comm, w->ck, w->nck, stride, w->nck_total, 5, out);
 }
 
 /* Makes every rank hold rank 0's factor, so that all ranks return the very
@@ -352,6 +461,89 @@ cleanup:
     return st;
 }
 
+/* lrc_stats_reduce's means, A and B, exact (mixed): per chunk of `chunk`
+ * samples aligned to the global sample index, the column sums and then the
+ * centred products, each added across ranks in fixed point. Collective. */
+static lrc_status stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
+                                     int64_t chunk, double *my, double *myh,
+                                     double *A, double *B, int64_t *total)
+{
+    lrc_status st = LRC_OK;
+    const int64_t d = s->d;
+    int64_t n = s->n, n_all = 0, off = 0, nck = 0, nck_all = 0;
+    int me = 0;
+    double *t = NULL, *tot = NULL, *cx = NULL, *cy = NULL, *loc = NULL;
+    lrc_xsum xa, xb;
+    memset(&xa, 0, sizeof xa);
+    memset(&xb, 0, sizeof xb);
+    LRC_TRY_MPI(MPI_Comm_rank(comm, &me));
+    LRC_TRY_MPI(MPI_Exscan(&n, &off, 1, MPI_INT64_T, MPI_SUM, comm));
+    off = me == 0 ? 0 : off;
+    LRC_TRY_MPI(MPI_Allreduce(&n, &n_all, 1, MPI_INT64_T, MPI_SUM, comm));
+    if (n_all < 1)
+        LRC_FAIL(LRC_ERR_ARG, "no response samples on any rank");
+#define CHUNK_LEN(a) ((chunk - (off + (a)) % chunk) < n - (a) ? \
+                      (chunk - (off + (a)) % chunk) : n - (a))
+    for (int64_t a = 0; a < n; a += CHUNK_LEN(a))
+        nck++;
+    LRC_TRY_MPI(MPI_Allreduce(&nck, &nck_all, 1, MPI_INT64_T, MPI_SUM, comm));
+    LRC_TRY(lrc_calloc(&t, (size_t)(nck * 2 * d) + 1, sizeof *t, "chunk sums"));
+    LRC_TRY(lrc_calloc(&tot, (size_t)(2 * d), sizeof *tot, "sums"));
+    int64_t k = 0;
+    for (int64_t a = 0, len; a < n; a += len, k++) {
+        len = CHUNK_LEN(a);
+        for (int64_t i = a; i < a + len; i++)
+            for (int64_t j = 0; j < d; j++) {
+                t[k * 2 * d + j] += s->y[i * d + j];
+                t[k * 2 * d + d + j] += s->yh[i * d + j];
+            }
+    }
+    LRC_TRY(exact_chunk_sums(comm, t, nck, 2 * d, nck_all, 2 * d, tot));
+    double mx[2] = {0.0, 0.0};
+    for (int64_t j = 0; j < d; j++) {
+        my[j] = tot[j] / (double)n_all;
+        myh[j] = tot[d + j] / (double)n_all;
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) {
+            mx[0] = fmax(mx[0], fabs(s->y[i * d + j] - my[j]));
+            mx[1] = fmax(mx[1], fabs(s->yh[i * d + j] - myh[j]));
+        }
+    LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, mx, 2, MPI_DOUBLE, MPI_MAX, comm));
+    LRC_TRY(lrc_xsum_init(&xa, d * d, 2.0 * (double)n_all * mx[1] * mx[1]));
+    LRC_TRY(lrc_xsum_init(&xb, d * d, 2.0 * (double)n_all * mx[0] * mx[1]));
+    LRC_TRY(lrc_calloc(&cx, (size_t)(chunk * d), sizeof *cx, "scratch"));
+    LRC_TRY(lrc_calloc(&cy, (size_t)(chunk * d), sizeof *cy, "scratch"));
+    LRC_TRY(lrc_calloc(&loc, (size_t)(d * d), sizeof *loc, "scratch"));
+    for (int64_t a = 0, len; a < n; a += len) {
+        len = CHUNK_LEN(a);
+        for (int64_t i = 0; i < len; i++)
+            for (int64_t j = 0; j < d; j++) {
+                cx[i * d + j] = s->yh[(a + i) * d + j] - myh[j];
+                cy[i * d + j] = s->y[(a + i) * d + j] - my[j];
+            }
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
+                    (int)len, 1.0, cx, (int)d, cx, (int)d, 0.0, loc, (int)d);
+        lrc_xsum_add(&xa, loc);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
+                    (int)len, 1.0, cy, (int)d, cx, (int)d, 0.0, loc, (int)d);
+        lrc_xsum_add(&xb, loc);
+    }
+#undef CHUNK_LEN
+    LRC_TRY(lrc_xsum_reduce(comm, &xa, A));
+    LRC_TRY(lrc_xsum_reduce(comm, &xb, B));
+    *total = n_all;
+cleanup:
+    lrc_xsum_free(&xa);
+    lrc_xsum_free(&xb);
+    lrc_free(&t);
+    lrc_free(&tot);
+    lrc_free(&cx);
+    lrc_free(&cy);
+    lrc_free(&loc);
+    return st;
+}
+
 lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
                            int nonlinear, const lrc_nonlinear_params *p,
                            lrc_lowrank *f, lrc_solve_report *report)
@@ -386,15 +578,20 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
     LRC_TRY(lrc_calloc(&B, dd, sizeof *B, "cross-covariance"));
     LRC_TRY(lrc_calloc(&my, (size_t)d, sizeof *my, "mean"));
     LRC_TRY(lrc_calloc(&myh, (size_t)d, sizeof *myh, "mean"));
-    LRC_TRY(lrc_stats_reduce(comm, s, my, myh, A, B, NULL, &n));
+    const int64_t chunk = p->mixed_chunk > 0 ? p->mixed_chunk : 512;
+    if (p->mixed_precision)
+        LRC_TRY(stats_reduce_exact(comm, s, chunk, my, myh, A, B, &n));
+    else
+        LRC_TRY(lrc_stats_reduce(comm, s, my, myh, A, B, NULL, &n));
     LRC_TRY(lrc_lowrank_alloc(f, d, rank));
-    LRC_TRY(ws_alloc(comm, s, myh, rank, p->mixed_precision, p->mixed_chunk,
-                     &w));
+    LRC_TRY(ws_alloc(comm, s, myh, rank, p->mixed_precision, chunk, &w));
 
     /* Linear solution: Z = Y. A^+ serves every iteration after it. Wide
      * layers are solved by all ranks together with ScaLAPACK; narrow ones
      * by rank 0 alone (a process grid costs more than it saves there). */
-    const int scal = nranks > 1 && d >= p->scalapack_min_d;
+    /* (mixed: always rank 0, so that the factor does not depend on the
+     * rank count through the process grid either) */
+    const int scal = nranks > 1 && d >= p->scalapack_min_d && !p->mixed_precision;
     const MPI_Comm ec = scal ? comm : MPI_COMM_NULL;
     if (scal || myrank == 0) {
         LRC_TRY(lrc_calloc(&Ap, dd, sizeof *Ap, "pseudo-inverse"));
@@ -403,12 +600,17 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
     }
     LRC_TRY(bcast_factor(comm, f));
     ws_predict(&w, f);
-    double e[4];
-    ws_errors(&w, 0, e);
-    e[2] = 0.0;
-    for (int64_t i = 0; i < s->n * d; i++)
-        e[2] += RELU(s->y[i]) * RELU(s->y[i]);
-    LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, e, 3, MPI_DOUBLE, MPI_SUM, comm));
+    double e[5];
+    if (w.mixed) {
+        LRC_TRY(ws_errors_exact(comm, &w, 0, e));
+        e[2] = e[4];
+    } else {
+        errors_d(w.n, w.d, w.y, w.pred, w.bias, NULL, e);
+        e[2] = 0.0;
+        for (int64_t i = 0; i < s->n * d; i++)
+            e[2] += RELU(s->y[i]) * RELU(s->y[i]);
+        LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, e, 3, MPI_DOUBLE, MPI_SUM, comm));
+    }
     const double linear_err = e[0] / (double)n;
     if (report) {
         report->samples = n;
@@ -433,7 +635,7 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
     double best_err = linear_err;
     const size_t nbuf = dd + (size_t)d + 5;
     LRC_TRY(lrc_calloc(&buf, nbuf, sizeof *buf, "reduction"));
-    LRC_TRY(lrc_calloc(&cols, (size_t)(5 * d), sizeof *cols, "column sums"));
+    LRC_TRY(lrc_calloc(&cols, (size_t)(7 * d), sizeof *cols, "column sums"));
     LRC_TRY(lrc_calloc(&zbar, (size_t)d, sizeof *zbar, "mean of z"));
 
     /* Each sweep over the samples does the z-step of this iteration and, in
@@ -446,28 +648,40 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
         double *zsum = buf + dd, *red = buf + dd + d;
         double t0 = lrc_wtime(), t1;
         memset(buf, 0, nbuf * sizeof *buf);
-        if (it < iters) {
-            double *acc[6] = {zsum, cols, cols + d, cols + 2 * d, cols + 3 * d,
-                              cols + 4 * d};
+        double maxz = 0.0;
+        if (it < iters && w.mixed) {
+            LRC_TRY(ws_zpass_exact(comm, &w, it > 0, lambda, cols, zsum, red,
+                                   &maxz));
+        } else if (it < iters) {
+            double *acc[7] = {zsum, cols, cols + d, cols + 2 * d, cols + 3 * d,
+                              cols + 4 * d, NULL};
             memset(cols, 0, (size_t)(5 * d) * sizeof *cols);
-            ws_zpass(&w, it > 0, lambda, acc);
+            zpass_d(w.n, w.d, w.y, w.pred, w.bias, w.z, it > 0, lambda, acc);
             for (int k = 0; k < 5; k++)
                 for (int64_t j = 0; j < d; j++)
                     red[k] += cols[k * d + j];
+        } else if (w.mixed) {
+            double e5[5];
+            LRC_TRY(ws_errors_exact(comm, &w, 1, e5));
+            memcpy(red + 1, e5, 4 * sizeof *red);
         } else {
-            ws_errors(&w, 1, red + 1);
+            errors_d(w.n, w.d, w.y, w.pred, w.bias, w.z, red + 1);
         }
         t1 = lrc_wtime();
         if (report)
             report->seconds[0] += t1 - t0;
         if (it < iters) {
             /* (M, b)-step: B = Z_c Yh_c^T = sum_i z_i (yh_i - yhbar)^T. */
-            ws_cross(&w, buf);
+            if (w.mixed) {
+                LRC_TRY(ws_cross_exact(comm, &w, n, maxz, buf));
+            } else {
+                ws_cross(&w, buf);
+                LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, (int)nbuf,
+                                          MPI_DOUBLE, MPI_SUM, comm));
+            }
             if (report)
                 report->seconds[1] += lrc_wtime() - t1;
-            LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, buf, (int)nbuf, MPI_DOUBLE,
-                                      MPI_SUM, comm));
-        } else {
+        } else if (!w.mixed) {
             LRC_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, red, 5, MPI_DOUBLE,
                                       MPI_SUM, comm));
         }

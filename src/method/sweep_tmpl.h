@@ -16,17 +16,19 @@
  * Writes z and adds into the d-long per-column sums in acc: acc[0] z,
  * acc[1] relaxed objective after the z-step and, when prev is set (z holds
  * the previous iterate on entry), acc[2..5] the sums of (r(y) - r(p))^2,
- * (y - p)^2, (r(y) - r(z))^2 and (z - p)^2 for that iterate. Per-column
- * sums keep the inner loops free of cross-iteration reductions, so they
- * vectorise without reordering any sum. */
+ * (y - p)^2, (r(y) - r(z))^2 and (z - p)^2 for that iterate; acc[6], when
+ * not NULL, the largest |z| per column. Per-column sums keep the inner
+ * loops free of cross-iteration reductions, so they vectorise without
+ * reordering any sum. */
 LRC_NOINLINE static void SWEEP_FN(zpass)(int64_t n, int64_t d, const SWEEP_T *y,
                             const SWEEP_T *pred, const double *bias,
                             SWEEP_T *z, int prev, double lambda,
-                            double *acc[6])
+                            double *acc[7])
 {
     const double inv = 1.0 / (lambda + 1.0);
     double *restrict zs = acc[0], *restrict rl = acc[1], *restrict e0 = acc[2],
-           *restrict e1 = acc[3], *restrict e2 = acc[4], *restrict e3 = acc[5];
+           *restrict e1 = acc[3], *restrict e2 = acc[4], *restrict e3 = acc[5],
+           *restrict zm = acc[6];
     const double *restrict b = bias;
     for (int64_t i = 0; i < n; i++) {
         const SWEEP_T *restrict yi = y + i * d, *restrict pi = pred + i * d;
@@ -50,6 +52,11 @@ LRC_NOINLINE static void SWEEP_FN(zpass)(int64_t n, int64_t d, const SWEEP_T *y,
             zi[j] = zn;
             zs[j] += (double)zn;
         }
+        if (zm)
+            for (int64_t j = 0; j < d; j++) {
+                const double az = fabs((double)zi[j]);
+                zm[j] = az > zm[j] ? az : zm[j];
+            }
     }
 }
 

@@ -212,7 +212,9 @@ typedef struct ctx {
     int rank, size;
     const lrc_net *net;
     const lrc_compress_params *p;
+    lrc_nonlinear_params nl; /* p->nl, with the mixed chunk of the sharding */
     int64_t n_local, L;
+    int64_t per_max;         /* the largest shard's image count */
     const int64_t *img_ids;  /* this rank's data-set indices */
     lrc_dataset *ds;         /* the calibration images, read when needed */
     const lrc_norm *norm;
@@ -586,7 +588,7 @@ static lrc_status get_factor(ctx *c, int64_t j, const lrc_layer *conv,
         lrc_samples s = {r->d, c->n_local * c->L, c->t[j].y, yh};
         LRC_TRY(lrc_solve_layer(c->comm, &s, r->rank,
                                 lrc_method_is_nonlinear(c->p->method),
-                                &c->p->nl, f, &r->report));
+                                &c->nl, f, &r->report));
     }
     r->seconds = lrc_wtime() - t0;
     if (c->ck.n_targets > 0) {
@@ -906,7 +908,7 @@ static lrc_status plan_memory(ctx *c, lrc_compress_result *res)
     const lrc_compress_params *p = c->p;
     const lrc_net *net = c->net;
     const double MiB = 1048576.0, L = (double)p->locations;
-    const int64_t per = (p->images + c->size - 1) / c->size;
+    const int64_t per = c->per_max;
     const int64_t in_sz = lrc_net_input_size(net), last = c->t[c->nt - 1].index;
     int64_t width = in_sz;
     for (int64_t i = 0; i <= last; i++) {
@@ -1025,7 +1027,24 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
         lrc_log("%s: %" PRId64 " bad image files skipped; %" PRId64 " others "
                 "took their place", lrc_dataset_spec(ds), res->images_skipped,
                 res->images_skipped);
-    lrc_shard_range(p->images, c.rank, c.size, &start, &c.n_local);
+    c.nl = p->nl;
+    if (p->nl.mixed_precision) {
+        /* Mixed precision sums its products over chunks of samples and adds
+         * the chunks exactly, which gives the same bits on any rank count
+         * only if no chunk straddles two ranks: shards of whole blocks of
+         * images, each block one chunk of about 256 samples. */
+        const int64_t block = (256 + p->locations - 1) / p->locations;
+        lrc_shard_blocks(p->images, block, c.rank, c.size, &start, &c.n_local);
+        c.nl.mixed_chunk = block * p->locations;
+        for (int r = 0; r < c.size; r++) {
+            int64_t s0 = 0, m = 0;
+            lrc_shard_blocks(p->images, block, r, c.size, &s0, &m);
+            c.per_max = m > c.per_max ? m : c.per_max;
+        }
+    } else {
+        lrc_shard_range(p->images, c.rank, c.size, &start, &c.n_local);
+        c.per_max = (p->images + c.size - 1) / c.size;
+    }
     c.img_ids = chosen + start;
     res->images = p->images;
     res->samples = p->images * p->locations;

@@ -181,7 +181,8 @@ static void test_zstep_brute_force(void **state)
 }
 
 /* Nonlinear: relaxed objective monotone under a fixed lambda, final error
- * below the linear solution's, same answer on 1 rank and on P ranks. */
+ * below the linear solution's, same answer on 1 rank and on P ranks (in
+ * mixed precision, with shards of whole chunks, the same bits). */
 static void nonlinear_case(int mixed)
 {
     enum { N = 900, D = 10, R = 3 };
@@ -220,6 +221,14 @@ static void nonlinear_case(int mixed)
     }
     assert_true(diff <= 1e-7 * scale);
     assert_true(fabs(rep1.final_error - rep.final_error) <= 1e-9 * rep.final_error);
+    if (mixed) {
+        /* exact sums over aligned chunks: the same bits on any rank count */
+        assert_memory_equal(f1.P, f.P, sizeof(double) * D * R);
+        assert_memory_equal(f1.Qt, f.Qt, sizeof(double) * D * R);
+        assert_memory_equal(f1.b, f.b, sizeof(double) * D);
+        assert_true(rep1.final_error == rep.final_error);
+        assert_true(rep1.linear_error == rep.linear_error);
+    }
     lrc_lowrank_free(&f);
     lrc_lowrank_free(&f1);
     lrc_solve_report_free(&rep);

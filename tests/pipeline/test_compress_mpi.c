@@ -1,7 +1,7 @@
 /* lrc_compress under mpirun (1, 2, 3 ranks): for every method, the chosen
  * ranks are identical and the compressed weights agree within 1e-5
  * (relative to the layer's largest weight) with a run of the same images on
- * one rank (MPI_COMM_SELF). The compressed net has the two-conv structure
+ * one rank (MPI_COMM_SELF); in mixed precision they are the same bits. The compressed net has the two-conv structure
  * and its outputs stay close to the original's. */
 #include <hdf5.h>
 #include <math.h>
@@ -120,7 +120,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static void compare_nets(const lrc_net *a, const lrc_net *b)
+static void compare_nets(const lrc_net *a, const lrc_net *b, int exact)
 {
     assert_int_equal(lrc_net_num_layers(a), lrc_net_num_layers(b));
     for (int64_t i = 0; i < lrc_net_num_layers(a); i++) {
@@ -141,10 +141,13 @@ static void compare_nets(const lrc_net *a, const lrc_net *b)
         }
         if (diff > 1e-5 * scale)
             fail_msg("layer %s: weights differ by %g (scale %g)", la->name, diff, scale);
+        if (exact && diff != 0.0)
+            fail_msg("layer %s: weights differ by %g: mixed precision must give "
+                     "the same bits on any rank count", la->name, diff);
     }
 }
 
-static void run_method(lrc_method m)
+static void run_method_prec(lrc_method m, int mixed)
 {
     lrc_net *net = make_net(), *out = NULL, *ref = NULL;
     lrc_dataset *ds = NULL;
@@ -158,27 +161,30 @@ static void run_method(lrc_method m)
     p.method = m;
     p.speedup = 2.0;
     p.images = 40;
-    p.locations = 6;
+    /* mixed shards in blocks of ceil(256 / locations) images: 64 locations
+     * make blocks of 4 images, so that every rank holds some */
+    p.locations = mixed ? 64 : 6;
     p.seed = 3;
     p.batch = 7;
     p.nl.iters_small = 4;
     p.nl.iters_large = 4;
+    p.nl.mixed_precision = mixed;
     p.quiet = 1;
     lrc_compress_result r, r1;
     assert_int_equal(lrc_compress(MPI_COMM_WORLD, net, ds, &norm, &p, &out, &r), LRC_OK);
     assert_int_equal(lrc_compress(MPI_COMM_SELF, net, ds, &norm, &p, &ref, &r1), LRC_OK);
     assert_int_equal(r.n, 2); /* every conv but the first */
-    assert_int_equal(r.samples, 240);
+    assert_int_equal(r.samples, p.images * p.locations);
     for (int64_t j = 0; j < r.n; j++) {
         assert_int_equal(r.layers[j].rank, r1.layers[j].rank);
         assert_true(r.layers[j].rank >= 1 && r.layers[j].rank < r.layers[j].d);
-        assert_int_equal(r.layers[j].report.samples, 240);
+        assert_int_equal(r.layers[j].report.samples, p.images * p.locations);
         for (int64_t a = 0; a < r.layers[j].d; a++)
             assert_true(fabs(r.layers[j].eig[a] - r1.layers[j].eig[a]) <=
                         1e-9 * (r1.layers[j].eig[0] + 1e-300));
     }
     assert_true(r.speedup >= 2.0);
-    compare_nets(out, ref);
+    compare_nets(out, ref, mixed);
     /* two convs per approximated layer (three with the spatial split) */
     const int per = m == LRC_METHOD_3D ? 3 : 2;
     assert_int_equal(lrc_net_num_layers(out), 10 + 2 * (per - 1));
@@ -202,7 +208,12 @@ static void run_method(lrc_method m)
     lrc_net_destroy(&net);
 }
 
+static void run_method(lrc_method m) { run_method_prec(m, 0); }
+
 static void test_nonlinear_asym(void **state) { (void)state; run_method(LRC_METHOD_NONLINEAR_ASYM); }
+/* mixed precision: bitwise the weights of one rank */
+static void test_nonlinear_asym_mixed(void **state) { (void)state; run_method_prec(LRC_METHOD_NONLINEAR_ASYM, 1); }
+static void test_3d_mixed(void **state) { (void)state; run_method_prec(LRC_METHOD_3D, 1); }
 static void test_linear_asym(void **state) { (void)state; run_method(LRC_METHOD_LINEAR_ASYM); }
 static void test_nonlinear(void **state) { (void)state; run_method(LRC_METHOD_NONLINEAR); }
 static void test_linear(void **state) { (void)state; run_method(LRC_METHOD_LINEAR); }
@@ -265,6 +276,8 @@ int main(int argc, char **argv)
     snprintf(data_path, sizeof data_path, "%s/compress_mpi_np%d.h5", tmp ? tmp : ".", g_size);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nonlinear_asym),
+        cmocka_unit_test(test_nonlinear_asym_mixed),
+        cmocka_unit_test(test_3d_mixed),
         cmocka_unit_test(test_linear_asym),
         cmocka_unit_test(test_nonlinear),
         cmocka_unit_test(test_linear),
