@@ -71,6 +71,15 @@ typedef struct lrc_samples {
 lrc_status lrc_stats_reduce(MPI_Comm comm, const lrc_samples *s,
                             double *mean_y, double *mean_yh, double *A,
                             double *B, double *C, int64_t *total);
+/* The same means, A and B, exact: formed per chunk of `chunk` samples
+ * aligned to the global sample index and added across ranks in fixed point
+ * (lrc_xsum), so they are the same bits on any rank count when every
+ * rank's samples are whole chunks (mixed precision). mean_y and mean_yh are
+ * required; A and B may be NULL. Collective. */
+lrc_status lrc_stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
+                                  int64_t chunk, double *mean_y,
+                                  double *mean_yh, double *A, double *B,
+                                  int64_t *total);
 
 /* Eigen-decomposition of a symmetric d x d matrix (row-major), eigenvalues
  * in DESCENDING order; V (may be NULL) receives eigenvectors as columns

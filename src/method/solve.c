@@ -461,12 +461,9 @@ cleanup:
     return st;
 }
 
-/* lrc_stats_reduce's means, A and B, exact (mixed): per chunk of `chunk`
- * samples aligned to the global sample index, the column sums and then the
- * centred products, each added across ranks in fixed point. Collective. */
-static lrc_status stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
-                                     int64_t chunk, double *my, double *myh,
-                                     double *A, double *B, int64_t *total)
+lrc_status lrc_stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
+                                  int64_t chunk, double *my, double *myh,
+                                  double *A, double *B, int64_t *total)
 {
     lrc_status st = LRC_OK;
     const int64_t d = s->d;
@@ -482,6 +479,8 @@ static lrc_status stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
     LRC_TRY_MPI(MPI_Allreduce(&n, &n_all, 1, MPI_INT64_T, MPI_SUM, comm));
     if (n_all < 1)
         LRC_FAIL(LRC_ERR_ARG, "no response samples on any rank");
+    if (chunk < 1)
+        LRC_FAIL(LRC_ERR_INTERNAL, "chunk of %" PRId64 " samples", chunk);
 #define CHUNK_LEN(a) ((chunk - (off + (a)) % chunk) < n - (a) ? \
                       (chunk - (off + (a)) % chunk) : n - (a))
     for (int64_t a = 0; a < n; a += CHUNK_LEN(a))
@@ -522,16 +521,22 @@ static lrc_status stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
                 cx[i * d + j] = s->yh[(a + i) * d + j] - myh[j];
                 cy[i * d + j] = s->y[(a + i) * d + j] - my[j];
             }
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
-                    (int)len, 1.0, cx, (int)d, cx, (int)d, 0.0, loc, (int)d);
-        lrc_xsum_add(&xa, loc);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
-                    (int)len, 1.0, cy, (int)d, cx, (int)d, 0.0, loc, (int)d);
-        lrc_xsum_add(&xb, loc);
+        if (A) {
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
+                        (int)len, 1.0, cx, (int)d, cx, (int)d, 0.0, loc, (int)d);
+            lrc_xsum_add(&xa, loc);
+        }
+        if (B) {
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d,
+                        (int)len, 1.0, cy, (int)d, cx, (int)d, 0.0, loc, (int)d);
+            lrc_xsum_add(&xb, loc);
+        }
     }
 #undef CHUNK_LEN
-    LRC_TRY(lrc_xsum_reduce(comm, &xa, A));
-    LRC_TRY(lrc_xsum_reduce(comm, &xb, B));
+    if (A)
+        LRC_TRY(lrc_xsum_reduce(comm, &xa, A));
+    if (B)
+        LRC_TRY(lrc_xsum_reduce(comm, &xb, B));
     *total = n_all;
 cleanup:
     lrc_xsum_free(&xa);
@@ -580,7 +585,7 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
     LRC_TRY(lrc_calloc(&myh, (size_t)d, sizeof *myh, "mean"));
     const int64_t chunk = p->mixed_chunk > 0 ? p->mixed_chunk : 512;
     if (p->mixed_precision)
-        LRC_TRY(stats_reduce_exact(comm, s, chunk, my, myh, A, B, &n));
+        LRC_TRY(lrc_stats_reduce_exact(comm, s, chunk, my, myh, A, B, &n));
     else
         LRC_TRY(lrc_stats_reduce(comm, s, my, myh, A, B, NULL, &n));
     LRC_TRY(lrc_lowrank_alloc(f, d, rank));
