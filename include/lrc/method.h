@@ -74,8 +74,8 @@ lrc_status lrc_stats_reduce(MPI_Comm comm, const lrc_samples *s,
 /* The same means, A and B, exact: formed per chunk of `chunk` samples
  * aligned to the global sample index and added across ranks in fixed point
  * (lrc_xsum), so they are the same bits on any rank count when every
- * rank's samples are whole chunks (mixed precision). mean_y and mean_yh are
- * required; A and B may be NULL. Collective. */
+ * rank's samples are whole chunks (mixed precision). Any output may be
+ * NULL. Collective. */
 lrc_status lrc_stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
                                   int64_t chunk, double *mean_y,
                                   double *mean_yh, double *A, double *B,

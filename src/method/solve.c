@@ -155,12 +155,18 @@ typedef struct iter_ws {
     double *ck;                       /* nck x (d + 5) per-chunk sums */
 } iter_ws;
 
-/* Samples of the chunk that starts at local sample a: chunks are aligned
- * to multiples of w->chunk in the global sample index. */
+/* Samples of the chunk that starts at local sample a of a rank holding n
+ * samples from global index off: chunks are aligned to multiples of
+ * `chunk` in the global sample index. */
+static int64_t aligned_len(int64_t chunk, int64_t off, int64_t a, int64_t n)
+{
+    const int64_t len = chunk - (off + a) % chunk;
+    return len < n - a ? len : n - a;
+}
+
 static int64_t chunk_len(const iter_ws *w, int64_t a)
 {
-    const int64_t len = w->chunk - (w->offset + a) % w->chunk;
-    return len < w->n - a ? len : w->n - a;
+    return aligned_len(w->chunk, w->offset, a, w->n);
 }
 
 static void ws_free(iter_ws *w)
@@ -469,10 +475,19 @@ lrc_status lrc_stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
     const int64_t d = s->d;
     int64_t n = s->n, n_all = 0, off = 0, nck = 0, nck_all = 0;
     int me = 0;
-    double *t = NULL, *tot = NULL, *cx = NULL, *cy = NULL, *loc = NULL;
+    double *t = NULL, *tot = NULL, *cx = NULL, *cy = NULL, *loc = NULL,
+           *my_own = NULL, *myh_own = NULL;
     lrc_xsum xa, xb;
     memset(&xa, 0, sizeof xa);
     memset(&xb, 0, sizeof xb);
+    if (!my) {
+        LRC_TRY(lrc_calloc(&my_own, (size_t)d, sizeof *my_own, "means"));
+        my = my_own;
+    }
+    if (!myh) {
+        LRC_TRY(lrc_calloc(&myh_own, (size_t)d, sizeof *myh_own, "means"));
+        myh = myh_own;
+    }
     LRC_TRY_MPI(MPI_Comm_rank(comm, &me));
     LRC_TRY_MPI(MPI_Exscan(&n, &off, 1, MPI_INT64_T, MPI_SUM, comm));
     off = me == 0 ? 0 : off;
@@ -481,16 +496,14 @@ lrc_status lrc_stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
         LRC_FAIL(LRC_ERR_ARG, "no response samples on any rank");
     if (chunk < 1)
         LRC_FAIL(LRC_ERR_INTERNAL, "chunk of %" PRId64 " samples", chunk);
-#define CHUNK_LEN(a) ((chunk - (off + (a)) % chunk) < n - (a) ? \
-                      (chunk - (off + (a)) % chunk) : n - (a))
-    for (int64_t a = 0; a < n; a += CHUNK_LEN(a))
+    for (int64_t a = 0; a < n; a += aligned_len(chunk, off, a, n))
         nck++;
     LRC_TRY_MPI(MPI_Allreduce(&nck, &nck_all, 1, MPI_INT64_T, MPI_SUM, comm));
     LRC_TRY(lrc_calloc(&t, (size_t)(nck * 2 * d) + 1, sizeof *t, "chunk sums"));
     LRC_TRY(lrc_calloc(&tot, (size_t)(2 * d), sizeof *tot, "sums"));
     int64_t k = 0;
     for (int64_t a = 0, len; a < n; a += len, k++) {
-        len = CHUNK_LEN(a);
+        len = aligned_len(chunk, off, a, n);
         for (int64_t i = a; i < a + len; i++)
             for (int64_t j = 0; j < d; j++) {
                 t[k * 2 * d + j] += s->y[i * d + j];
@@ -515,7 +528,7 @@ lrc_status lrc_stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
     LRC_TRY(lrc_calloc(&cy, (size_t)(chunk * d), sizeof *cy, "scratch"));
     LRC_TRY(lrc_calloc(&loc, (size_t)(d * d), sizeof *loc, "scratch"));
     for (int64_t a = 0, len; a < n; a += len) {
-        len = CHUNK_LEN(a);
+        len = aligned_len(chunk, off, a, n);
         for (int64_t i = 0; i < len; i++)
             for (int64_t j = 0; j < d; j++) {
                 cx[i * d + j] = s->yh[(a + i) * d + j] - myh[j];
@@ -532,7 +545,6 @@ lrc_status lrc_stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
             lrc_xsum_add(&xb, loc);
         }
     }
-#undef CHUNK_LEN
     if (A)
         LRC_TRY(lrc_xsum_reduce(comm, &xa, A));
     if (B)
@@ -546,6 +558,8 @@ cleanup:
     lrc_free(&cx);
     lrc_free(&cy);
     lrc_free(&loc);
+    lrc_free(&my_own);
+    lrc_free(&myh_own);
     return st;
 }
 

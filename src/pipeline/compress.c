@@ -409,19 +409,8 @@ static lrc_status spectra(ctx *c, lrc_compress_result *res)
         if (c->nl.mixed_precision) {
             /* exact, as the solver's sums: the ranks (chosen from these
              * spectra) then cannot differ between rank counts either */
-            double *m1 = NULL, *m2 = NULL;
-            st = lrc_calloc(&m1, (size_t)d, sizeof *m1, "means");
-            if (st == LRC_OK)
-                st = lrc_calloc(&m2, (size_t)d, sizeof *m2, "means");
-            if (st == LRC_OK)
-                st = lrc_stats_reduce_exact(c->comm, &s, c->nl.mixed_chunk, m1,
-                                            m2, C, NULL, &n);
-            if (st == LRC_OK && r->mean_y)
-                memcpy(r->mean_y, m1, (size_t)d * sizeof *m1);
-            lrc_free(&m1);
-            lrc_free(&m2);
-            if (st != LRC_OK)
-                goto cleanup;
+            LRC_TRY(lrc_stats_reduce_exact(c->comm, &s, c->nl.mixed_chunk,
+                                           r->mean_y, NULL, C, NULL, &n));
         } else {
             LRC_TRY(lrc_stats_reduce(c->comm, &s, r->mean_y, NULL, NULL, NULL, C,
                                      &n));

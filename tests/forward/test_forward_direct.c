@@ -79,7 +79,7 @@ static void assert_close(const float *got, const double *want, size_t n,
 /* Runs l with algorithm a on n images into a fresh buffer (NaN-filled, as
  * is the scratch); the caller frees it. */
 /* A fused ReLU gives exactly max(x, 0) of the plain output. */
-static void again_or_relu_check(float fused, float plain)
+static void assert_relu_of(float fused, float plain)
 {
     const float want = plain > 0.0f ? plain : 0.0f;
     assert_memory_equal(&fused, &want, sizeof fused);
@@ -179,7 +179,7 @@ static void test_direct_against_naive(void **state)
             /* with the ReLU fused: the bits of a separate ReLU */
             float *fused = run_algo_relu(l, algos[a], in, n, 1);
             for (size_t i = 0; i < outn; i++)
-                again_or_relu_check(fused[i], got[i]);
+                assert_relu_of(fused[i], got[i]);
             free(fused);
             /* an image alone gives the bits it gives inside the batch */
             for (int64_t b = 0; b < n; b++) {
