@@ -5,7 +5,7 @@
  *
  *   build/bench/bench_model ORIGINAL.onnx [COMPRESSED.onnx ...]
  *       [--input 3,224,224] [--batches 1,8] [--images N] [--reps 3]
- *       [--threads 1] [--json bench_model.json]
+ *       [--threads 1] [--backend openblas|onednn] [--json bench_model.json]
  *
  * Inputs are seeded random floats (timing does not depend on the values).
  * Every model is loaded first; then --reps passes, each timing every model
@@ -18,7 +18,10 @@
  * the first model the theoretical speedup (ratio of multiply-adds), the
  * measured speedup (ratio of times) and measured / theoretical, for the
  * whole net and for its convs. Also measured: the sgemm rate on as many
- * threads (n = 2048), to read the layers' rates against. */
+ * threads (n = 2048), to read the layers' rates against. With --backend
+ * onednn (a build with -DLRC_WITH_DNNL=ON) the whole-net times are those
+ * of the oneDNN backend; the per-layer split, and so the conv columns,
+ * stay those of the OpenBLAS paths. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,13 +58,13 @@ static void keep_min(double *best, double t)
 /* One pass of model r at batch B over the N images of `in`: the whole net
  * through lrc_forward_run, then layer by layer; each after an untimed
  * batch. Keeps the best times in r. */
-static void time_pass(model_row *r, int b, int64_t B, int64_t N, const float *in,
-                      float *out)
+static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
+                      int64_t N, const float *in, float *out)
 {
     const lrc_net *net = r->net;
     const int64_t nl = r->layers;
     lrc_forward *fw = NULL;
-    check(lrc_forward_create(net, 0, nl, B, &fw));
+    check(lrc_forward_create_with(net, 0, nl, B, backend, &fw));
     check(lrc_forward_run(fw, in, B, out)); /* warm-up */
     double t0 = lrc_wtime();
     check(lrc_forward_run(fw, in, N, out));
@@ -107,7 +110,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_model MODEL [MODEL ...] [--input C,H,W] "
                     "[--batches 1,8] [--images N] [--reps R] [--threads T] "
-                    "[--json FILE]\n");
+                    "[--backend openblas|onednn] [--json FILE]\n");
     exit(2);
 }
 
@@ -117,6 +120,9 @@ int main(int argc, char **argv)
     int np = 0, nb = 2, reps = 3, threads = 1;
     long long batches[MAXV] = {1, 8}, chw[MAXV] = {3, 224, 224}, images = 8;
     const char *json = "bench_model.json";
+    /* the engine of the whole-net timing (the per-layer split always runs
+     * the OpenBLAS paths, layer by layer) */
+    lrc_backend backend = LRC_BACKEND_OPENBLAS;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) != 0) {
             if (np == MAXV)
@@ -139,6 +145,8 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             json = argv[++i];
+        else if (!strcmp(argv[i], "--backend"))
+            check(lrc_backend_parse(argv[++i], &backend));
         else
             usage();
     }
@@ -192,7 +200,7 @@ int main(int argc, char **argv)
         for (int m = 0; m < np; m++)
             for (int b = 0; b < nb; b++) {
                 const int64_t B = batches[b], N = (images + B - 1) / B * B;
-                time_pass(&rows[m], b, B, N, in, out);
+                time_pass(&rows[m], backend, b, B, N, in, out);
                 fprintf(stderr, "bench_model: pass %d of %d: %s batch %lld: %.1f ms per "
                         "image (best so far)\n", pass + 1, reps, rows[m].path,
                         (long long)B, 1e3 * rows[m].t[b]);
@@ -218,6 +226,7 @@ int main(int argc, char **argv)
     bench_json_machine(&j);
     bench_json_int(&j, "reps", reps);
     bench_json_int(&j, "threads", threads);
+    bench_json_str(&j, "backend", lrc_backend_name(backend));
     bench_json_num(&j, "sgemm_peak_gflops", peak);
     bench_json_begin_array(&j, "models");
     for (int m = 0; m < np; m++) {
@@ -270,8 +279,9 @@ int main(int argc, char **argv)
         return 1;
 
     printf("bench_model: %lld x %lld x %lld input, %d thread%s, best of %d, "
-           "speedups against %s; sgemm (n = 2048) %.1f GFLOP/s\n", chw[0], chw[1],
-           chw[2], threads, threads > 1 ? "s" : "", reps, rows[0].path, peak);
+           "speedups against %s; sgemm (n = 2048) %.1f GFLOP/s; backend %s\n",
+           chw[0], chw[1], chw[2], threads, threads > 1 ? "s" : "", reps,
+           rows[0].path, peak, lrc_backend_name(backend));
     for (int b = 0; b < nb; b++) {
         printf("\n  batch %lld\n", batches[b]);
         printf("  %-40s %7s %9s | %8s %8s %6s | %8s %8s %6s\n", "model", "GMAC",

@@ -9,6 +9,7 @@ pkgs=(
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
   libopenblas-dev liblapacke-dev libscalapack-openmpi-dev
+  libdnnl-dev
   libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
   libcmocka-dev libcyaml-dev libturbojpeg0-dev libpng-dev
   python3-onnx python3-numpy python3-h5py python3-pil darknet

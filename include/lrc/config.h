@@ -30,6 +30,7 @@ typedef struct lrc_config {
     char *calibration;         /* data spec (required) */
     char *evaluation;          /* data spec for the final evaluation */
     int64_t *evaluation_limit; /* first N evaluation images; 0 = all */
+    char *evaluation_backend;  /* "openblas" (default) or "onednn" */
     lrc_config_norm *normalization; /* default: the model's metadata */
     char *method;              /* default nonlinear-asym */
     double *speedup;           /* whole-model conv speedup (or ranks) */

@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include "lrc/data.h"
+#include "lrc/forward.h"
 #include "lrc/model.h"
 
 #ifdef __cplusplus
@@ -16,6 +17,8 @@ typedef struct lrc_eval_params {
     int64_t batch;           /* images per forward batch; 0 = 64 */
     const char *logits_path; /* HDF5 file for the logits, or NULL */
     int quiet;               /* no progress lines */
+    lrc_backend backend;     /* engine of the forward plan (lrc/forward.h);
+                                0 = OpenBLAS */
 } lrc_eval_params;
 
 typedef struct lrc_eval_result {

@@ -45,7 +45,8 @@ lrc_status lrc_cli_check_writable(MPI_Comm comm, const char *path);
 lrc_status lrc_cli_eval_both(MPI_Comm comm, const lrc_net *orig,
                              const lrc_net *comp, const char *spec,
                              const lrc_norm *norm, int64_t limit, int quiet,
-                             int skip_bad, lrc_eval_result out[2]);
+                             int skip_bad, lrc_backend backend,
+                             lrc_eval_result out[2]);
 
 /* A compression job: paths and specs (mean/std/results/eval may be NULL). */
 typedef struct lrc_cli_job {
@@ -55,6 +56,7 @@ typedef struct lrc_cli_job {
     const char *stats;
     const char *output_h5;   /* the compressed model as HDF5, or NULL */
     int skip_bad;            /* skip and count bad image files (both sets) */
+    lrc_backend eval_backend; /* forward engine of the evaluation */
 } lrc_cli_job;
 
 /* Loads, compresses, writes the model (and results), evaluates both models

@@ -4,7 +4,8 @@
  *   [--seed X] [--mean M --std S] [--iters A,B] [--lambda A,B] [--batch B]
  *   [--precision mixed|double] [--memory-limit MB [--scratch DIR]]
  *   [--output-h5 OUT.h5]
- *   [--results RESULTS.h5] [--eval SPEC [--eval-limit N]] [--quiet] */
+ *   [--results RESULTS.h5] [--eval SPEC [--eval-limit N]
+ *   [--eval-backend openblas|onednn]] [--quiet] */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -65,7 +66,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
                *locations = NULL, *seed = NULL, *mean = NULL, *std = NULL,
                *iters = NULL, *lambda = NULL, *batch = NULL, *output = NULL,
                *results = NULL, *eval = NULL, *eval_limit = NULL,
-               *stats = NULL, *precision = NULL, *memlimit = NULL,
+               *eval_backend = NULL, *stats = NULL, *precision = NULL, *memlimit = NULL,
                *scratch = NULL, *model_h5 = NULL;
     int quiet = 0, verbose = 0;
     lrc_compress_defaults(&p);
@@ -82,6 +83,7 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
         {"--memory-limit", &memlimit, NULL}, {"--scratch", &scratch, NULL},
         {"--output-h5", &model_h5, NULL},
         {"--eval-limit", &eval_limit, NULL}, {"--quiet", NULL, &quiet},
+        {"--eval-backend", &eval_backend, NULL},
         {"--verbose", NULL, &verbose}};
     LRC_TRY(lrc_cli_parse("compress", argc, argv, opts,
                           sizeof opts / sizeof opts[0], &model));
@@ -156,10 +158,13 @@ lrc_status lrc_cmd_compress(MPI_Comm comm, int argc, char **argv)
     int64_t eval_n = 0;
     if (eval_limit)
         LRC_TRY(lrc_cli_int("--eval-limit", eval_limit, &eval_n));
+    lrc_backend backend = LRC_BACKEND_OPENBLAS;
+    if (eval_backend)
+        LRC_TRY(lrc_backend_parse(eval_backend, &backend));
 
     {
         const lrc_cli_job job = {model, data, mean, std, output, results, eval,
-                                 eval_n, stats, model_h5, 0};
+                                 eval_n, stats, model_h5, 0, backend};
         LRC_TRY(lrc_cli_run_job(comm, &job, &p));
     }
 cleanup:

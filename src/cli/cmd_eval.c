@@ -1,5 +1,6 @@
 /* lrcompress eval MODEL.onnx --data SPEC [--mean M --std S] [--limit N]
- *                 [--batch B] [--save-logits OUT.h5] */
+ *                 [--batch B] [--save-logits OUT.h5]
+ *                 [--backend openblas|onednn] */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,8 +13,9 @@ lrc_status lrc_cmd_eval(MPI_Comm comm, int argc, char **argv)
     lrc_net *net = NULL;
     lrc_dataset *ds = NULL;
     const char *model = NULL, *data = NULL, *mean = NULL, *std = NULL,
-               *limit = NULL, *batch = NULL, *logits = NULL;
-    lrc_eval_params p = {0, 0, NULL, 0};
+               *limit = NULL, *batch = NULL, *logits = NULL,
+               *backend = NULL;
+    lrc_eval_params p = {0, 0, NULL, 0, LRC_BACKEND_OPENBLAS};
     lrc_eval_result r;
     lrc_norm norm;
     int rank = 0, size = 1;
@@ -22,7 +24,7 @@ lrc_status lrc_cmd_eval(MPI_Comm comm, int argc, char **argv)
     const lrc_cli_option opts[] = {
         {"--data", &data, NULL}, {"--mean", &mean, NULL}, {"--std", &std, NULL},
         {"--limit", &limit, NULL}, {"--batch", &batch, NULL},
-        {"--save-logits", &logits, NULL}};
+        {"--save-logits", &logits, NULL}, {"--backend", &backend, NULL}};
     LRC_TRY(lrc_cli_parse("eval", argc, argv, opts, sizeof opts / sizeof opts[0],
                           &model));
     if (!model || !data)
@@ -36,6 +38,8 @@ lrc_status lrc_cmd_eval(MPI_Comm comm, int argc, char **argv)
             LRC_FAIL(LRC_ERR_ARG, "--batch must be at least 1");
     }
     p.logits_path = logits;
+    if (backend)
+        LRC_TRY(lrc_backend_parse(backend, &p.backend));
 
     LRC_TRY(lrc_model_load(model, &net));
     LRC_TRY(lrc_dataset_open(data, &ds));
@@ -54,8 +58,9 @@ lrc_status lrc_cmd_eval(MPI_Comm comm, int argc, char **argv)
         printf("\n");
         fflush(stdout);
         fprintf(stderr, "lrcompress: %" PRId64 " images in %.3f s of forward "
-                "time (slowest rank): %.1f images/s on %d rank%s\n", r.images,
-                r.seconds, r.images_per_s, size, size > 1 ? "s" : "");
+                "time (slowest rank): %.1f images/s on %d rank%s, %s backend\n",
+                r.images, r.seconds, r.images_per_s, size, size > 1 ? "s" : "",
+                lrc_backend_name(p.backend));
         if (logits)
             fprintf(stderr, "lrcompress: logits written to %s\n", logits);
     }

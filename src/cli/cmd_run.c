@@ -100,7 +100,11 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
             cfg->normalization ? cfg->normalization->std : NULL,
             onnx, results, cfg->evaluation,
             cfg->evaluation_limit ? *cfg->evaluation_limit : 0, stats, model_h5,
-            cfg->bad_images && strcmp(cfg->bad_images, "skip") == 0};
+            cfg->bad_images && strcmp(cfg->bad_images, "skip") == 0,
+            cfg->evaluation_backend &&
+                    strcmp(cfg->evaluation_backend, "onednn") == 0
+                ? LRC_BACKEND_ONEDNN
+                : LRC_BACKEND_OPENBLAS};
         LRC_TRY(lrc_cli_run_job(comm, &job, &p));
     }
     int rank = 0;

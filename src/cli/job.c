@@ -81,7 +81,7 @@ lrc_status lrc_cli_run_job(MPI_Comm comm, const lrc_cli_job *job,
         lrc_eval_result ev[2];
         LRC_TRY(lrc_cli_eval_both(comm, net, comp, job->eval, &norm,
                                   job->eval_limit, p->quiet, job->skip_bad,
-                                  ev));
+                                  job->eval_backend, ev));
         if (job->results)
             LRC_TRY(lrc_results_add_eval(comm, job->results, job->eval, &ev[0],
                                          &ev[1], res.speedup));

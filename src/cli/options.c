@@ -111,11 +111,12 @@ lrc_status lrc_cli_check_writable(MPI_Comm comm, const char *path)
 lrc_status lrc_cli_eval_both(MPI_Comm comm, const lrc_net *orig,
                             const lrc_net *comp, const char *spec,
                             const lrc_norm *norm, int64_t limit, int quiet,
-                            int skip_bad, lrc_eval_result out[2])
+                            int skip_bad, lrc_backend backend,
+                            lrc_eval_result out[2])
 {
     lrc_status st = LRC_OK;
     lrc_dataset *ds = NULL;
-    lrc_eval_params ep = {limit, 64, NULL, quiet};
+    const lrc_eval_params ep = {limit, 64, NULL, quiet, backend};
     lrc_eval_result ro, rc;
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
@@ -136,9 +137,10 @@ lrc_status lrc_cli_eval_both(MPI_Comm comm, const lrc_net *orig,
         printf("compressed top1=%.4f top5=%.4f images=%" PRId64 " (%.1f images/s)\n",
                rc.top1 / n, rc.top5 / n, rc.images, rc.images_per_s);
         printf("accuracy change: top1 %+.2f pp, top5 %+.2f pp; measured speedup "
-               "%.2fx\n", 100.0 * (double)(rc.top1 - ro.top1) / n,
+               "%.2fx (%s backend)\n", 100.0 * (double)(rc.top1 - ro.top1) / n,
                100.0 * (double)(rc.top5 - ro.top5) / n,
-               ro.seconds > 0 && rc.seconds > 0 ? ro.seconds / rc.seconds : 0.0);
+               ro.seconds > 0 && rc.seconds > 0 ? ro.seconds / rc.seconds : 0.0,
+               lrc_backend_name(backend));
         fflush(stdout);
     }
 cleanup:

@@ -58,30 +58,114 @@ lrc_status lrc_conv_relu_forward(const lrc_layer *conv, const float *in,
     return lrc_fw_conv(conv, in, n, out, work, 1);
 }
 
+lrc_status lrc_backend_parse(const char *name, lrc_backend *b)
+{
+    if (name && strcmp(name, "openblas") == 0) {
+        *b = LRC_BACKEND_OPENBLAS;
+        return LRC_OK;
+    }
+    if (name && strcmp(name, "onednn") == 0) {
+        *b = LRC_BACKEND_ONEDNN;
+        return LRC_OK;
+    }
+    LRC_RAISE(LRC_ERR_ARG, "unknown backend '%s' (openblas or onednn)",
+              name ? name : "(null)");
+}
+
+const char *lrc_backend_name(lrc_backend b)
+{
+    return b == LRC_BACKEND_ONEDNN ? "onednn" : "openblas";
+}
+
+int lrc_backend_available(lrc_backend b)
+{
+#ifdef LRC_HAVE_DNNL
+    return b == LRC_BACKEND_OPENBLAS || b == LRC_BACKEND_ONEDNN;
+#else
+    return b == LRC_BACKEND_OPENBLAS;
+#endif
+}
+
 struct lrc_forward {
     const lrc_net *net;
     int64_t first, last, batch;
+    lrc_backend backend;
     float *buf[2];  /* ping-pong activations, batch x largest activation */
     float *work;    /* conv scratch (im2col, or the direct kernel's) */
     size_t act_len, work_len;
+#ifdef LRC_HAVE_DNNL
+    /* oneDNN: seg[i - first] runs layers [i, seg_end[i - first]) when set */
+    lrc_dnnl_seg **seg;
+    int64_t *seg_end;
+    char impl[512];
+#endif
 };
 
 void lrc_forward_destroy(lrc_forward **fw)
 {
     if (!fw || !*fw)
         return;
+#ifdef LRC_HAVE_DNNL
+    if ((*fw)->seg)
+        for (int64_t i = 0; i < (*fw)->last - (*fw)->first; i++)
+            lrc_dnnl_seg_destroy(&(*fw)->seg[i]);
+    lrc_free(&(*fw)->seg);
+    lrc_free(&(*fw)->seg_end);
+#endif
     lrc_free(&(*fw)->buf[0]);
     lrc_free(&(*fw)->buf[1]);
     lrc_free(&(*fw)->work);
     lrc_free(fw);
 }
 
+#ifdef LRC_HAVE_DNNL
+/* Cuts [first, last) into oneDNN segments: each starts at a conv and runs
+ * over the convs, ReLUs and poolings after it. */
+static lrc_status plan_segments(lrc_forward *fw)
+{
+    lrc_status st = LRC_OK;
+    const int64_t nl = fw->last - fw->first;
+    LRC_TRY(lrc_calloc(&fw->seg, (size_t)nl, sizeof *fw->seg, "oneDNN plan"));
+    LRC_TRY(lrc_calloc(&fw->seg_end, (size_t)nl, sizeof *fw->seg_end,
+                       "oneDNN plan"));
+    for (int64_t i = fw->first; i < fw->last; i++) {
+        if (lrc_net_layer(fw->net, i)->op != LRC_OP_CONV)
+            continue;
+        int64_t e = i + 1;
+        while (e < fw->last && lrc_dnnl_runs(lrc_net_layer(fw->net, e)))
+            e++;
+        LRC_TRY(lrc_dnnl_seg_create(fw->net, i, e, fw->batch,
+                                    &fw->seg[i - fw->first]));
+        fw->seg_end[i - fw->first] = e;
+        const size_t used = strlen(fw->impl);
+        snprintf(fw->impl + used, sizeof fw->impl - used, "%s%s",
+                 used ? " " : "", lrc_dnnl_seg_impl(fw->seg[i - fw->first]));
+        i = e - 1;
+    }
+cleanup:
+    return st;
+}
+#endif
+
 lrc_status lrc_forward_create(const lrc_net *net, int64_t first, int64_t last,
                               int64_t batch, lrc_forward **out)
+{
+    return lrc_forward_create_with(net, first, last, batch,
+                                   LRC_BACKEND_OPENBLAS, out);
+}
+
+lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
+                                   int64_t last, int64_t batch,
+                                   lrc_backend backend, lrc_forward **out)
 {
     lrc_status st = LRC_OK;
     lrc_forward *fw = NULL;
     *out = NULL;
+    if (!lrc_backend_available(backend))
+        LRC_RAISE(LRC_ERR_UNSUPPORTED, "this lrcompress was built without the "
+                  "%s backend: install libdnnl-dev and configure with cmake "
+                  "-DLRC_WITH_DNNL=ON, or use the openblas backend",
+                  lrc_backend_name(backend));
     if (first < 0 || last > lrc_net_num_layers(net) || first >= last)
         LRC_RAISE(LRC_ERR_ARG, "%s: layer range [%" PRId64 ", %" PRId64
                   ") is empty or outside the net", lrc_net_source(net), first,
@@ -93,6 +177,7 @@ lrc_status lrc_forward_create(const lrc_net *net, int64_t first, int64_t last,
     fw->first = first;
     fw->last = last;
     fw->batch = batch;
+    fw->backend = backend;
     int64_t max_act = 0;
     for (int64_t i = first; i < last; i++) {
         const lrc_layer *l = lrc_net_layer(net, i);
@@ -116,6 +201,10 @@ lrc_status lrc_forward_create(const lrc_net *net, int64_t first, int64_t last,
                        "activation buffer"));
     LRC_TRY(lrc_calloc(&fw->work, fw->work_len, sizeof(float),
                        "conv scratch buffer"));
+#ifdef LRC_HAVE_DNNL
+    if (backend == LRC_BACKEND_ONEDNN)
+        LRC_TRY(plan_segments(fw));
+#endif
     *out = fw;
     return LRC_OK;
 cleanup:
@@ -125,7 +214,26 @@ cleanup:
 
 size_t lrc_forward_bytes(const lrc_forward *fw)
 {
-    return (2 * fw->act_len + fw->work_len) * sizeof(float);
+    size_t b = (2 * fw->act_len + fw->work_len) * sizeof(float);
+#ifdef LRC_HAVE_DNNL
+    if (fw->seg)
+        for (int64_t i = 0; i < fw->last - fw->first; i++)
+            if (fw->seg[i])
+                b += lrc_dnnl_seg_bytes(fw->seg[i]);
+#endif
+    return b;
+}
+
+lrc_backend lrc_forward_backend(const lrc_forward *fw) { return fw->backend; }
+
+const char *lrc_forward_impl(const lrc_forward *fw)
+{
+#ifdef LRC_HAVE_DNNL
+    return fw->impl;
+#else
+    (void)fw;
+    return "";
+#endif
 }
 
 lrc_status lrc_forward_run(lrc_forward *fw, const float *in, int64_t n,
@@ -141,6 +249,17 @@ lrc_status lrc_forward_run(lrc_forward *fw, const float *in, int64_t n,
         int which = 0;
         for (int64_t i = fw->first; i < fw->last; i++) {
             const lrc_layer *l = lrc_net_layer(fw->net, i);
+#ifdef LRC_HAVE_DNNL
+            if (fw->seg && fw->seg[i - fw->first]) {
+                const int64_t e = fw->seg_end[i - fw->first];
+                float *dst = (e == fw->last) ? out + s * out_sz : fw->buf[which];
+                LRC_CALL(lrc_dnnl_seg_run(fw->seg[i - fw->first], src, m, dst));
+                i = e - 1;
+                src = dst;
+                which ^= 1;
+                continue;
+            }
+#endif
             /* a conv and the ReLU after it in one pass over the output */
             const int fuse = i + 1 < fw->last &&
                              lrc_layer_fuses_relu(l, lrc_net_layer(fw->net, i + 1));

@@ -58,4 +58,28 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *in, int64_t n, float *out,
                               float *work, int relu);
 
+/* ---- dnnl.c: the oneDNN backend (only with cmake -DLRC_WITH_DNNL=ON) ---- */
+
+#ifdef LRC_HAVE_DNNL
+/* Layers [first, last) run as one chain of oneDNN primitives, NCHW in and
+ * out, activations in oneDNN's layouts in between. */
+typedef struct lrc_dnnl_seg lrc_dnnl_seg;
+
+/* Whether layer l can be part of a segment (convs, ReLUs, and poolings whose
+ * pads oneDNN can express). */
+int lrc_dnnl_runs(const lrc_layer *l);
+/* Builds the primitives for `batch` images (every layer must pass
+ * lrc_dnnl_runs); LRC_ERR_UNSUPPORTED naming the layer when oneDNN has no
+ * implementation for it. */
+lrc_status lrc_dnnl_seg_create(const lrc_net *net, int64_t first, int64_t last,
+                               int64_t batch, lrc_dnnl_seg **seg);
+void lrc_dnnl_seg_destroy(lrc_dnnl_seg **seg);
+/* n images (rebuilds the primitives when n differs from the last call's). */
+lrc_status lrc_dnnl_seg_run(lrc_dnnl_seg *seg, const float *in, int64_t n,
+                            float *out);
+size_t lrc_dnnl_seg_bytes(const lrc_dnnl_seg *seg);
+/* oneDNN's names of the conv implementations, space-separated. */
+const char *lrc_dnnl_seg_impl(const lrc_dnnl_seg *seg);
+#endif
+
 #endif

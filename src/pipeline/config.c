@@ -43,6 +43,8 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_STRING_PTR("evaluation", OPT_PTR, lrc_config, evaluation, 1,
                            CYAML_UNLIMITED),
     CYAML_FIELD_INT_PTR("evaluation_limit", OPT_PTR, lrc_config, evaluation_limit),
+    CYAML_FIELD_STRING_PTR("evaluation_backend", OPT_PTR, lrc_config,
+                           evaluation_backend, 1, CYAML_UNLIMITED),
     CYAML_FIELD_MAPPING_PTR("normalization", OPT_PTR, lrc_config, normalization,
                             norm_fields),
     CYAML_FIELD_STRING_PTR("method", OPT_PTR, lrc_config, method, 1,
@@ -202,6 +204,7 @@ static lrc_status apply_set(lrc_config *c, const char *set)
         {"calibration", (void **)&c->calibration, K_STR},
         {"evaluation", (void **)&c->evaluation, K_STR},
         {"evaluation_limit", (void **)&c->evaluation_limit, K_INT},
+        {"evaluation_backend", (void **)&c->evaluation_backend, K_STR},
         {"method", (void **)&c->method, K_STR},
         {"speedup", (void **)&c->speedup, K_DBL},
         {"images", (void **)&c->images, K_INT},
@@ -390,6 +393,10 @@ lrc_status lrc_config_params(const lrc_config *c, const char *path,
         strcmp(c->bad_images, "skip"))
         LRC_RAISE(LRC_ERR_ARG, "%s: key 'bad_images': '%s' is not one of "
                   "error, skip", path, c->bad_images);
+    if (c->evaluation_backend && strcmp(c->evaluation_backend, "openblas") &&
+        strcmp(c->evaluation_backend, "onednn"))
+        LRC_RAISE(LRC_ERR_ARG, "%s: key 'evaluation_backend': '%s' is not one "
+                  "of openblas, onednn", path, c->evaluation_backend);
     if (c->memory_limit_mb && *c->memory_limit_mb < 0)
         LRC_RAISE(LRC_ERR_ARG, "%s: key 'memory_limit_mb' must not be negative",
                   path);

@@ -74,7 +74,8 @@ lrc_status lrc_eval(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
     if (count < 0)
         count = 0;
 
-    LRC_TRY(lrc_forward_create(net, 0, lrc_net_num_layers(net), batch, &fw));
+    LRC_TRY(lrc_forward_create_with(net, 0, lrc_net_num_layers(net), batch,
+                                    params->backend, &fw));
     LRC_TRY(lrc_calloc(&in, (size_t)(batch * in_sz), sizeof(float),
                        "input batch"));
     LRC_TRY(lrc_calloc(&logits, (size_t)(count * k), sizeof(float), "logits"));

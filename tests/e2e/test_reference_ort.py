@@ -14,6 +14,10 @@ labels (read here with gzip); logits within 1e-4 of ORT's (absolute up to
 1, relative to the row's largest logit above); printed top1/top5 follow from the saved logits.
 Then the same images given as `idx:IMAGES.gz,LABELS.gz` and as an `h5:` file
 of uint8 pixels must print the same line and save bitwise-equal logits.
+Last, `eval --backend onednn`: in a build with the oneDNN backend, its
+logits are within the same 1e-4 of ORT's; in a build without it, the
+command fails with a message that names the CMake option, and writes no
+logits file.
 """
 import argparse
 import gzip
@@ -99,6 +103,25 @@ def main():
                   f"--data {spec}: logits differ from fashion-mnist:test's "
                   f"(max abs diff {np.abs(lg2.astype(np.float64) - logits).max():.3e})")
             log(f"--data {spec.split(':')[0]}: same result line and bitwise-equal logits")
+
+        # The oneDNN backend against the same independent reference.
+        dn = os.path.join(d, "onednn.h5")
+        p3 = run([args.lrcompress, "eval", args.model, "--data", "fashion-mnist:test",
+                  "--limit", str(args.limit), "--save-logits", dn, "--backend", "onednn",
+                  *norm_args], timeout=900)
+        if p3.returncode != 0:
+            check("LRC_WITH_DNNL" in p3.stderr,
+                  f"eval --backend onednn failed without naming LRC_WITH_DNNL:\n{describe(p3)}")
+            check(not os.path.exists(dn), "a failed eval --backend onednn left a logits file")
+            log("--backend onednn: this build has no oneDNN backend, refused with a message")
+        else:
+            lg3, lb3 = read_saved(dn, "onednn")
+            check(np.array_equal(lb3, lab), "--backend onednn: labels differ")
+            top1_3, top5_3, _ = parse_result(p3, "eval --backend onednn")
+            check_printed_accuracy(top1_3, top5_3, lg3, lb3, "onednn")
+            summary = compare(dn, ort_out, ["--shape-k", str(logits.shape[1]),
+                                            "--atol", str(ATOL)], "oneDNN backend vs ORT")
+            log(f"--backend onednn vs ORT: {summary}; printed '{p3.stdout.strip()}'")
 
 
 if __name__ == "__main__":

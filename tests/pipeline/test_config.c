@@ -92,6 +92,14 @@ static void test_defaults_and_sets(void **state)
     assert_null(p.layers);
     assert_string_equal(c->output, "elsewhere");
     assert_true(*c->checkpoint);
+    assert_null(c->evaluation_backend);
+    lrc_config_destroy(&c);
+    /* the evaluation's backend, from the file or --set */
+    char *set_be[] = {"evaluation_backend=openblas"};
+    assert_int_equal(load("model: m\ncalibration: c\noutput: o\nspeedup: 2\n"
+                          "evaluation_backend: onednn\n", set_be, 1, &c), LRC_OK);
+    assert_int_equal(lrc_config_params(c, path, &p), LRC_OK);
+    assert_string_equal(c->evaluation_backend, "openblas");
     lrc_config_destroy(&c);
     /* explicit ranks instead of a speedup */
     assert_int_equal(load("model: m\ncalibration: c\noutput: o\nranks: [3, 5]\n",
@@ -125,7 +133,8 @@ static void test_bad_files(void **state)
     const char *ranges[] = {"speedup: 1\n", "speedup: 0.5\n", "speedup: 2\nimages: 0\n",
                             "speedup: 2\nlocations: -1\n", "speedup: 2\nmethod: magic\n",
                             "speedup: 2\nnonlinear:\n  lambda_small: 0\n",
-                            "speedup: 2\nseed: -4\n", "ranks: [3, 0]\n", "images: 5\n"};
+                            "speedup: 2\nseed: -4\n", "ranks: [3, 0]\n", "images: 5\n",
+                            "speedup: 2\nevaluation_backend: cuda\n"};
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
         snprintf(buf, sizeof buf, "%s%s", base, ranges[i]);
         assert_int_equal(load(buf, NULL, 0, &c), LRC_OK);

@@ -110,7 +110,7 @@ static void test_eval_matches_serial(void **state)
         top5 += better < 5;
     }
 
-    lrc_eval_params p = {0, 4, logits_path, 1};
+    lrc_eval_params p = {0, 4, logits_path, 1, LRC_BACKEND_OPENBLAS};
     lrc_eval_result r;
     assert_int_equal(lrc_eval(MPI_COMM_WORLD, net, ds, &norm, &p, &r), LRC_OK);
     assert_int_equal(r.images, N);
@@ -136,7 +136,7 @@ static void test_eval_matches_serial(void **state)
     assert_memory_equal(glab, lab, sizeof lab);
 
     /* --limit beyond the set is refused on every rank alike */
-    lrc_eval_params bad = {N + 1, 4, NULL, 1};
+    lrc_eval_params bad = {N + 1, 4, NULL, 1, LRC_BACKEND_OPENBLAS};
     assert_int_equal(lrc_eval(MPI_COMM_WORLD, net, ds, &norm, &bad, &r), LRC_ERR_ARG);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
