@@ -109,7 +109,8 @@ static void ops_clear(lrc_dnnl_seg *s)
         if (o->b)
             dnnl_memory_destroy(o->b);
     }
-    memset(s->ops, 0, (size_t)s->cap * sizeof *s->ops);
+    if (s->ops)
+        memset(s->ops, 0, (size_t)s->cap * sizeof *s->ops);
     s->nops = 0;
     s->n = 0;
     s->impl[0] = '\0';
