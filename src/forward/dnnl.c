@@ -65,6 +65,21 @@ struct lrc_dnnl_seg {
         }                                                                    \
     } while (0)
 
+/* The right and bottom pads oneDNN needs for a pooling to give our output
+ * size: the declared ones where its floor formula gives it, else (ceil
+ * mode) the larger ones that do. */
+static void pool_pads(const lrc_layer *l, int64_t *pb, int64_t *pr)
+{
+    const int64_t ih = l->in_shape[1], iw = l->in_shape[2];
+    const int64_t oh = l->out_shape[1], ow = l->out_shape[2];
+    *pb = (ih + l->pt + l->pb - l->kh) / l->sh + 1 == oh
+              ? l->pb
+              : (oh - 1) * l->sh + l->kh - ih - l->pt;
+    *pr = (iw + l->pl + l->pr - l->kw) / l->sw + 1 == ow
+              ? l->pr
+              : (ow - 1) * l->sw + l->kw - iw - l->pl;
+}
+
 int lrc_dnnl_runs(const lrc_layer *l)
 {
     switch (l->op) {
@@ -73,19 +88,15 @@ int lrc_dnnl_runs(const lrc_layer *l)
         return 1;
     case LRC_OP_MAXPOOL:
     case LRC_OP_AVGPOOL: {
-        /* oneDNN's output size is the floor formula: the right and bottom
-         * pads it needs for ours (ceil mode makes them larger) */
-        const int64_t ph = (l->out_shape[1] - 1) * l->sh + l->kh -
-                           l->in_shape[1] - l->pt;
-        const int64_t pw = (l->out_shape[2] - 1) * l->sw + l->kw -
-                           l->in_shape[2] - l->pl;
-        if (ph < 0 || pw < 0 || l->pt >= l->kh || l->pl >= l->kw ||
-            ph >= l->kh || pw >= l->kw)
+        int64_t pb, pr;
+        pool_pads(l, &pb, &pr);
+        if (pb < 0 || pr < 0 || l->pt >= l->kh || l->pl >= l->kw ||
+            pb >= l->kh || pr >= l->kw)
             return 0;
         /* average with pads in the divisor: oneDNN counts the whole
          * window, ours the part inside the declared pads */
         if (l->op == LRC_OP_AVGPOOL && l->count_include_pad &&
-            (ph > l->pb || pw > l->pr))
+            (pb > l->pb || pr > l->pr))
             return 0;
         return 1;
     }
@@ -372,12 +383,10 @@ static lrc_status add_pool(lrc_dnnl_seg *s, int64_t i, dnnl_memory_desc_t *cur,
     dnnl_memory_desc_t d_any;
     const dnnl_dims_t dd = {s->n, l->out_shape[0], l->out_shape[1],
                             l->out_shape[2]};
+    int64_t pad_b, pad_r;
+    pool_pads(l, &pad_b, &pad_r);
     const dnnl_dims_t strides = {l->sh, l->sw}, kernel = {l->kh, l->kw},
-                      pl = {l->pt, l->pl},
-                      pr = {(l->out_shape[1] - 1) * l->sh + l->kh -
-                                l->in_shape[1] - l->pt,
-                            (l->out_shape[2] - 1) * l->sw + l->kw -
-                                l->in_shape[2] - l->pl};
+                      pl = {l->pt, l->pl}, pr = {pad_b, pad_r};
     const dnnl_alg_kind_t alg =
         l->op == LRC_OP_MAXPOOL ? dnnl_pooling_max
         : l->count_include_pad  ? dnnl_pooling_avg_include_padding
