@@ -4,7 +4,8 @@
     /usr/bin/python3 bench/bench_vgg16.py [--speedups 2,3,4,5] [--images 32]
         [--locations 10] [--method linear] [--ranks 2] [--batches 1,8]
         [--time-images 8] [--reps 3] [--workdir /tmp/lrc_bench_vgg16]
-        [--keep] [--eval-check] [--json bench_vgg16.json]
+        [--keep] [--eval-check] [--backend openblas|onednn]
+        [--json bench_vgg16.json]
 
 1. Writes VGG-16 (torchvision's layout: 13 3x3 convs with ReLU, 5 max-pools,
    Flatten, 3 fully connected layers; 138 M parameters) as ONNX with
@@ -18,7 +19,9 @@
    warm-up excluded, best of --reps) and reports, for each S, the
    theoretical speedup (ratio of multiply-adds, whole net and convs alone),
    the measured one (ratio of forward times) and measured / theoretical
-   (the issue's target: >= 90% at 4x), then each original conv against
+   (the issue's target: >= 90% at 4x); --backend onednn times both on the
+   optional oneDNN backend (a build with -DLRC_WITH_DNNL=ON; the per-layer
+   split stays OpenBLAS's); then each original conv against
    the pair that replaced it in the model closest to 4x, and the
    bench_conv command that times those ranks conv by conv.
 
@@ -166,6 +169,8 @@ def main():
     ap.add_argument("--lrcompress", default=os.path.join(ROOT, "build", "lrcompress"))
     ap.add_argument("--bench-model",
                     default=os.path.join(ROOT, "build", "bench", "bench_model"))
+    ap.add_argument("--backend", default="openblas", choices=("openblas", "onednn"),
+                    help="bench_model's engine for the whole-net times")
     ap.add_argument("--json", default="bench_vgg16.json")
     a = ap.parse_args()
     speedups = [float(s) for s in a.speedups.split(",")]
@@ -211,7 +216,8 @@ def main():
     bm_json = os.path.join(a.workdir, "bench_model.json")
     so, _, dt_time = run([a.bench_model, model] + compressed +
                          ["--batches", a.batches, "--images", str(a.time_images),
-                          "--reps", str(a.reps), "--threads", "1", "--json", bm_json],
+                          "--reps", str(a.reps), "--threads", "1", "--backend", a.backend,
+                          "--json", bm_json],
                          env)
     print(so, end="")
     with open(bm_json) as f:
