@@ -120,8 +120,9 @@ void lrc_forward_destroy(lrc_forward **fw)
 
 #ifdef LRC_HAVE_DNNL
 /* Cuts [first, last) into oneDNN segments: each starts at a conv and runs
- * over the convs, ReLUs and poolings after it. */
-static lrc_status plan_segments(lrc_forward *fw)
+ * over the convs, ReLUs and poolings after it; seg_end[i - first] is the
+ * end of the segment that starts at layer i, 0 elsewhere. */
+static lrc_status find_segments(lrc_forward *fw)
 {
     lrc_status st = LRC_OK;
     const int64_t nl = fw->last - fw->first;
@@ -134,18 +135,41 @@ static lrc_status plan_segments(lrc_forward *fw)
         int64_t e = i + 1;
         while (e < fw->last && lrc_dnnl_runs(lrc_net_layer(fw->net, e)))
             e++;
-        LRC_TRY(lrc_dnnl_seg_create(fw->net, i, e, fw->batch,
-                                    &fw->seg[i - fw->first]));
         fw->seg_end[i - fw->first] = e;
-        const size_t used = strlen(fw->impl);
-        snprintf(fw->impl + used, sizeof fw->impl - used, "%s%s",
-                 used ? " " : "", lrc_dnnl_seg_impl(fw->seg[i - fw->first]));
         i = e - 1;
     }
 cleanup:
     return st;
 }
+
+/* Builds the oneDNN primitives of the segments find_segments chose. */
+static lrc_status create_segments(lrc_forward *fw)
+{
+    for (int64_t i = fw->first; i < fw->last; i++) {
+        const int64_t e = fw->seg_end[i - fw->first];
+        if (e == 0)
+            continue;
+        LRC_CALL(lrc_dnnl_seg_create(fw->net, i, e, fw->batch,
+                                     &fw->seg[i - fw->first]));
+        const size_t used = strlen(fw->impl);
+        snprintf(fw->impl + used, sizeof fw->impl - used, "%s%s",
+                 used ? " " : "", lrc_dnnl_seg_impl(fw->seg[i - fw->first]));
+        i = e - 1;
+    }
+    return LRC_OK;
+}
 #endif
+
+/* The end of the step of the plan that starts at layer i: the end of the
+ * oneDNN segment that starts there, else i + 1. */
+static int64_t step_end(const lrc_forward *fw, int64_t i)
+{
+#ifdef LRC_HAVE_DNNL
+    if (fw->seg_end && fw->seg_end[i - fw->first] > 0)
+        return fw->seg_end[i - fw->first];
+#endif
+    return i + 1;
+}
 
 lrc_status lrc_forward_create(const lrc_net *net, int64_t first, int64_t last,
                               int64_t batch, lrc_forward **out)
@@ -178,20 +202,31 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
     fw->last = last;
     fw->batch = batch;
     fw->backend = backend;
-    int64_t max_act = 0;
     for (int64_t i = first; i < last; i++) {
         const lrc_layer *l = lrc_net_layer(net, i);
         if (shape_size(l->in_shape) <= 0 || shape_size(l->out_shape) <= 0)
             LRC_FAIL(LRC_ERR_INTERNAL, "layer '%s' has no shapes: call "
                      "lrc_net_set_input first", l->name);
-        if (shape_size(l->out_shape) > max_act)
-            max_act = shape_size(l->out_shape);
-        if (lrc_layer_workspace(l) > fw->work_len)
-            fw->work_len = lrc_layer_workspace(l);
         if (l->op == LRC_OP_DENSE &&
             (batch * l->in_c > INT32_MAX || l->out_c * l->in_c > INT32_MAX))
             LRC_FAIL(LRC_ERR_UNSUPPORTED, "layer '%s': matrix too large for "
                      "BLAS int sizes", l->name);
+    }
+#ifdef LRC_HAVE_DNNL
+    if (backend == LRC_BACKEND_ONEDNN)
+        LRC_TRY(find_segments(fw));
+#endif
+    /* The ping-pong buffers hold the output of every step (a oneDNN
+     * segment's intermediate activations live in its own buffers), and
+     * the scratch serves the layers outside segments only. */
+    int64_t max_act = 0;
+    for (int64_t i = first, e; i < last; i = e) {
+        e = step_end(fw, i);
+        const lrc_layer *lo = lrc_net_layer(net, e - 1);
+        if (shape_size(lo->out_shape) > max_act)
+            max_act = shape_size(lo->out_shape);
+        if (e == i + 1 && lrc_layer_workspace(lo) > fw->work_len)
+            fw->work_len = lrc_layer_workspace(lo);
     }
     LRC_TRY(lrc_mul_size((size_t)batch, (size_t)max_act, &fw->act_len,
                          "activation buffer"));
@@ -203,7 +238,7 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
                        "conv scratch buffer"));
 #ifdef LRC_HAVE_DNNL
     if (backend == LRC_BACKEND_ONEDNN)
-        LRC_TRY(plan_segments(fw));
+        LRC_TRY(create_segments(fw));
 #endif
     *out = fw;
     return LRC_OK;
