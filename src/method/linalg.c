@@ -96,10 +96,10 @@ cleanup:
  * descending eigenvalue order) of a symmetric matrix S (destroyed).
  * dsyevr (MRRR) computes just those, at a cost that grows with their
  * number; dsyevd (divide and conquer) computes all of them at a fixed cost,
- * and is the faster one beyond about d / 6 of them (one core, OpenBLAS
- * 0.3.21, matrices with a decaying spectrum: d = 512: 13.5 ms for 17, 23 ms
- * for 64, 34 ms for 128, against 27-30 ms for all; d = 256: 4.3 ms for 32,
- * 7.1 ms for 64, against 4.9 ms). The choice depends on d and rank only,
+ * and is the faster one beyond about d / 6 of them (bench/bench_eig, one
+ * core, OpenBLAS 0.3.21, a decaying spectrum: d = 512: 11.9 ms for 17,
+ * 20.6 ms for 64, 31.2 ms for 128, against 23.5 ms for all; d = 256: 4.5
+ * ms for 32, 7.1 ms for 64, against 4.4 ms). The choice depends on d and rank only,
  * so every run of a layer takes the same path. */
 static lrc_status top_eigvecs(int64_t d, int64_t rank, double *S, double *U)
 {
