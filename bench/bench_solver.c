@@ -71,8 +71,8 @@ int main(int argc, char **argv)
     const int iters = argc > 4 ? atoi(argv[4]) : 50;
     /* 5th argument: the solver's scalapack_min_d (default: the library's) */
     const long long scal_min = argc > 5 ? atoll(argv[5]) : -1;
-    /* 6th argument: 0 all double (the default), 1 mixed precision */
-    const int mixed = argc > 6 ? atoi(argv[6]) : 0;
+    /* 6th argument: 1 mixed precision (the default, as in the library), 0 all double */
+    const int mixed = argc > 6 ? atoi(argv[6]) : 1;
     int64_t start, count;
     lrc_shard_range(n, rank, size, &start, &count);
     const int64_t planted = d / 4;

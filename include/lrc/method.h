@@ -112,16 +112,18 @@ typedef struct lrc_nonlinear_params {
                                 iteration on one core: ScaLAPACK on 2
                                 ranks was no faster, and VGG-16's compress
                                 took 8% longer with it) */
-    int mixed_precision;  /* 0 (default): all in double. 1: the iterations'
-                             two products over the samples (Z^T Yh and the
-                             prediction) in float sgemm and the sweeps on
-                             float arrays, every d x d solve in double (on
-                             rank 0), and every sum over the samples formed
-                             per chunk and added exactly across ranks in
-                             fixed point: about twice faster, the same
-                             errors within 1e-4 relative, and the same bits
-                             on any rank count when every rank's samples
-                             are whole chunks (compress shards so) */
+    int mixed_precision;  /* 1 (default): the iterations' two products over
+                             the samples (Z^T Yh and the prediction) in
+                             float sgemm and the sweeps on float arrays,
+                             every d x d solve in double (on rank 0), and
+                             every sum over the samples formed per chunk
+                             and added exactly across ranks in fixed point
+                             (the samples of a chunk that straddles two
+                             ranks are moved to one first): about twice
+                             faster than 0, the same errors within 1e-4
+                             relative, and the same bits on any rank
+                             count. 0: all in double (weights agree across
+                             rank counts within about 1e-10). */
     int64_t mixed_chunk;  /* mixed: samples per chunk (default 512),
                              aligned to the global sample index */
 } lrc_nonlinear_params;

@@ -91,7 +91,7 @@ void lrc_nonlinear_defaults(lrc_nonlinear_params *p)
     p->lambda_large = 1.0;
     p->rel_tol = 1e-10;
     p->scalapack_min_d = 1024;
-    p->mixed_precision = 0;
+    p->mixed_precision = 1;
     p->mixed_chunk = 512;
 }
 

@@ -72,6 +72,101 @@ cleanup:
     return st;
 }
 
+/* ---- mixed precision: whole chunks on every rank ----
+ *
+ * The exact sums of mixed precision (below) are the same bits on any rank
+ * count only if every chunk of `chunk` samples (aligned to the global
+ * sample index) lies on one rank. Callers shard the images evenly, so a
+ * chunk may straddle a shard boundary; this moves the samples of each
+ * such chunk to the rank that holds its first sample (at most chunk - 1
+ * samples per boundary, sent point to point). *out is *in when nothing
+ * has to move; otherwise it points at copies in *own (y then yh), which
+ * the caller frees. Collective. */
+static lrc_status realign_chunks(MPI_Comm comm, const lrc_samples *in,
+                                 int64_t chunk, lrc_samples *out, double **own)
+{
+    lrc_status st = LRC_OK;
+    int me = 0, size = 1, nreq = 0;
+    int64_t *n = NULL, *off = NULL, *lead = NULL;
+    int *owner = NULL;
+    MPI_Request *req = NULL;
+    const int64_t d = in->d;
+    *out = *in;
+    *own = NULL;
+    LRC_TRY_MPI(MPI_Comm_rank(comm, &me));
+    LRC_TRY_MPI(MPI_Comm_size(comm, &size));
+    if (chunk < 1)
+        LRC_FAIL(LRC_ERR_INTERNAL, "chunk of %" PRId64 " samples", chunk);
+    LRC_TRY(lrc_calloc(&n, (size_t)size, sizeof *n, "sample counts"));
+    LRC_TRY(lrc_calloc(&off, (size_t)size, sizeof *off, "sample offsets"));
+    LRC_TRY(lrc_calloc(&lead, (size_t)size, sizeof *lead, "sample counts"));
+    LRC_TRY(lrc_calloc(&owner, (size_t)size, sizeof *owner, "chunk owners"));
+    LRC_TRY(lrc_calloc(&req, (size_t)(2 * size), sizeof *req, "requests"));
+    int64_t mine = in->n, moved = 0;
+    LRC_TRY_MPI(MPI_Allgather(&mine, 1, MPI_INT64_T, n, 1, MPI_INT64_T, comm));
+    /* lead[q]: rank q's first samples, those that continue a chunk begun
+     * on an earlier rank; owner[q]: the rank holding that chunk's first
+     * sample (shards are contiguous and in rank order) */
+    for (int q = 0; q < size; q++)
+        off[q] = q == 0 ? 0 : off[q - 1] + n[q - 1];
+    for (int q = 0; q < size; q++) {
+        const int64_t into = off[q] % chunk, base = off[q] - into;
+        owner[q] = -1;
+        if (into == 0 || n[q] == 0)
+            continue;
+        for (int p = 0; p < q; p++)
+            if (off[p] <= base && base < off[p] + n[p])
+                owner[q] = p;
+        lead[q] = chunk - into < n[q] ? chunk - into : n[q];
+        moved += lead[q];
+    }
+    if (moved == 0)
+        goto cleanup;
+    int64_t keep = n[me] - lead[me], m = keep;
+    for (int q = me + 1; q < size; q++)
+        if (owner[q] == me)
+            m += lead[q];
+    if (m * d > INT32_MAX || chunk * d > INT32_MAX)
+        LRC_FAIL(LRC_ERR_UNSUPPORTED, "%" PRId64 " samples of width %" PRId64
+                 " on one rank exceed MPI int counts", m, d);
+    LRC_TRY(lrc_calloc(own, (size_t)(2 * m * d) + 1, sizeof **own,
+                       "realigned samples"));
+    double *y = *own, *yh = *own + m * d;
+    memcpy(y, in->y + lead[me] * d, (size_t)(keep * d) * sizeof *y);
+    memcpy(yh, in->yh + lead[me] * d, (size_t)(keep * d) * sizeof *yh);
+    int64_t at = keep;
+    for (int q = me + 1; q < size; q++) {
+        if (owner[q] != me || lead[q] == 0)
+            continue;
+        const int cnt = (int)(lead[q] * d);
+        LRC_TRY_MPI(MPI_Irecv(y + at * d, cnt, MPI_DOUBLE, q, 71, comm, &req[nreq++]));
+        LRC_TRY_MPI(MPI_Irecv(yh + at * d, cnt, MPI_DOUBLE, q, 72, comm, &req[nreq++]));
+        at += lead[q];
+    }
+    if (lead[me] > 0 && owner[me] >= 0) {
+        const int cnt = (int)(lead[me] * d);
+        LRC_TRY_MPI(MPI_Send(in->y, cnt, MPI_DOUBLE, owner[me], 71, comm));
+        LRC_TRY_MPI(MPI_Send(in->yh, cnt, MPI_DOUBLE, owner[me], 72, comm));
+    }
+    LRC_TRY_MPI(MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE));
+    nreq = 0;
+    out->n = m;
+    out->y = y;
+    out->yh = yh;
+cleanup:
+    if (nreq > 0) /* an error after posting receives: do not leave them */
+        for (int k = 0; k < nreq; k++)
+            MPI_Cancel(&req[k]);
+    if (st != LRC_OK)
+        lrc_free(own);
+    lrc_free(&n);
+    lrc_free(&off);
+    lrc_free(&lead);
+    lrc_free(&owner);
+    lrc_free(&req);
+    return st;
+}
+
 /* The z-step's two candidates: z0 <= 0 (r(z) = 0) and z1 >= 0 (r(z) = z);
  * inv = 1 / (lambda + 1). Inline: it runs on every sample element of every
  * iteration. */
@@ -467,19 +562,23 @@ cleanup:
     return st;
 }
 
-lrc_status lrc_stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
+lrc_status lrc_stats_reduce_exact(MPI_Comm comm, const lrc_samples *s_in,
                                   int64_t chunk, double *my, double *myh,
                                   double *A, double *B, int64_t *total)
 {
     lrc_status st = LRC_OK;
-    const int64_t d = s->d;
-    int64_t n = s->n, n_all = 0, off = 0, nck = 0, nck_all = 0;
+    const int64_t d = s_in->d;
+    int64_t n = 0, n_all = 0, off = 0, nck = 0, nck_all = 0;
     int me = 0;
     double *t = NULL, *tot = NULL, *cx = NULL, *cy = NULL, *loc = NULL,
-           *my_own = NULL, *myh_own = NULL;
+           *my_own = NULL, *myh_own = NULL, *moved = NULL;
+    lrc_samples al;
+    const lrc_samples *s = &al;
     lrc_xsum xa, xb;
     memset(&xa, 0, sizeof xa);
     memset(&xb, 0, sizeof xb);
+    LRC_TRY(realign_chunks(comm, s_in, chunk, &al, &moved));
+    n = s->n;
     if (!my) {
         LRC_TRY(lrc_calloc(&my_own, (size_t)d, sizeof *my_own, "means"));
         my = my_own;
@@ -560,18 +659,22 @@ cleanup:
     lrc_free(&loc);
     lrc_free(&my_own);
     lrc_free(&myh_own);
+    lrc_free(&moved);
     return st;
 }
 
-lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
-                           int nonlinear, const lrc_nonlinear_params *p,
-                           lrc_lowrank *f, lrc_solve_report *report)
+lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s_in,
+                           int64_t rank, int nonlinear,
+                           const lrc_nonlinear_params *p, lrc_lowrank *f,
+                           lrc_solve_report *report)
 {
     lrc_status st = LRC_OK;
-    const int64_t d = s->d;
+    const int64_t d = s_in->d;
     const size_t dd = (size_t)(d * d);
     double *A = NULL, *Ap = NULL, *B = NULL, *my = NULL, *myh = NULL,
-           *buf = NULL, *zbar = NULL, *cols = NULL;
+           *buf = NULL, *zbar = NULL, *cols = NULL, *moved = NULL;
+    lrc_samples al = *s_in;
+    const lrc_samples *s = &al;
     lrc_lowrank best;
     lrc_nonlinear_params defaults;
     iter_ws w;
@@ -598,6 +701,8 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s, int64_t rank,
     LRC_TRY(lrc_calloc(&my, (size_t)d, sizeof *my, "mean"));
     LRC_TRY(lrc_calloc(&myh, (size_t)d, sizeof *myh, "mean"));
     const int64_t chunk = p->mixed_chunk > 0 ? p->mixed_chunk : 512;
+    if (p->mixed_precision) /* whole chunks on every rank (see above) */
+        LRC_TRY(realign_chunks(comm, s_in, chunk, &al, &moved));
     if (p->mixed_precision)
         LRC_TRY(lrc_stats_reduce_exact(comm, s, chunk, my, myh, A, B, &n));
     else
@@ -764,6 +869,7 @@ cleanup:
     lrc_free(&buf);
     lrc_free(&zbar);
     lrc_free(&cols);
+    lrc_free(&moved);
     if (st != LRC_OK) {
         lrc_lowrank_free(f);
         if (report)

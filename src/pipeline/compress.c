@@ -1036,23 +1036,15 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
                 "took their place", lrc_dataset_spec(ds), res->images_skipped,
                 res->images_skipped);
     c.nl = p->nl;
-    if (p->nl.mixed_precision) {
-        /* Mixed precision sums its products over chunks of samples and adds
-         * the chunks exactly, which gives the same bits on any rank count
-         * only if no chunk straddles two ranks: shards of whole blocks of
-         * images, each block one chunk of about 256 samples. */
-        const int64_t block = (256 + p->locations - 1) / p->locations;
-        lrc_shard_blocks(p->images, block, c.rank, c.size, &start, &c.n_local);
-        c.nl.mixed_chunk = block * p->locations;
-        for (int r = 0; r < c.size; r++) {
-            int64_t s0 = 0, m = 0;
-            lrc_shard_blocks(p->images, block, r, c.size, &s0, &m);
-            c.per_max = m > c.per_max ? m : c.per_max;
-        }
-    } else {
-        lrc_shard_range(p->images, c.rank, c.size, &start, &c.n_local);
-        c.per_max = (p->images + c.size - 1) / c.size;
-    }
+    /* Mixed precision sums its products over chunks of samples aligned to
+     * the global sample index and adds the chunks exactly; the solver moves
+     * the samples of a chunk that straddles two shards to one rank, so the
+     * images are sharded evenly either way. A chunk is a whole number of
+     * images' samples, about 256. */
+    if (p->nl.mixed_precision)
+        c.nl.mixed_chunk = (256 + p->locations - 1) / p->locations * p->locations;
+    lrc_shard_range(p->images, c.rank, c.size, &start, &c.n_local);
+    c.per_max = (p->images + c.size - 1) / c.size;
     c.img_ids = chosen + start;
     res->images = p->images;
     res->samples = p->images * p->locations;

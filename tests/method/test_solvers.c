@@ -59,14 +59,28 @@ static void planted(int64_t n, int64_t d, int64_t r, double noise, int asym,
 
 /* Samples per mixed-precision chunk in these tests; shard() splits in whole
  * chunks, as the pipeline does, so results hold across rank counts. */
-enum { CHUNK = 50 };
+/* Even shards whose boundaries fall inside chunks (900 samples: 450 or 300
+ * per rank against chunks of 64), so mixed precision must move samples. */
+enum { CHUNK = 64 };
 
 static lrc_samples shard(int64_t n, int64_t d, const double *y, const double *yh)
 {
     int64_t start, count;
-    lrc_shard_blocks(n, CHUNK, g_rank, g_size, &start, &count);
+    lrc_shard_range(n, g_rank, g_size, &start, &count);
     lrc_samples s = {d, count, y + start * d, yh + start * d};
     return s;
+}
+
+/* The solver's defaults with `iters` iterations at each lambda. */
+static lrc_nonlinear_params params(int iters, int mixed)
+{
+    lrc_nonlinear_params p;
+    lrc_nonlinear_defaults(&p);
+    p.iters_small = iters;
+    p.iters_large = iters;
+    p.mixed_precision = mixed;
+    p.mixed_chunk = CHUNK;
+    return p;
 }
 
 /* || U1 U1^T - U2 U2^T ||_max for d x r orthonormal bases (row-major). */
@@ -188,12 +202,7 @@ static void nonlinear_case(int mixed)
     enum { N = 900, D = 10, R = 3 };
     static double y[N * D], yh[N * D], G[D * 6];
     planted(N, D, 6, 0.2, 1, y, yh, G); /* rank 6 planted, fit rank 3 */
-    lrc_nonlinear_params p;
-    lrc_nonlinear_defaults(&p);
-    p.iters_small = 8;
-    p.iters_large = 8;
-    p.mixed_precision = mixed;
-    p.mixed_chunk = CHUNK;
+    lrc_nonlinear_params p = params(8, mixed);
     lrc_samples s = shard(N, D, y, yh);
     lrc_lowrank f;
     lrc_solve_report rep;
@@ -222,7 +231,8 @@ static void nonlinear_case(int mixed)
     assert_true(diff <= 1e-7 * scale);
     assert_true(fabs(rep1.final_error - rep.final_error) <= 1e-9 * rep.final_error);
     if (mixed) {
-        /* exact sums over aligned chunks: the same bits on any rank count */
+        /* exact sums over aligned chunks (the chunks that straddle a shard
+         * boundary moved to one rank): the same bits on any rank count */
         assert_memory_equal(f1.P, f.P, sizeof(double) * D * R);
         assert_memory_equal(f1.Qt, f.Qt, sizeof(double) * D * R);
         assert_memory_equal(f1.b, f.b, sizeof(double) * D);
@@ -242,6 +252,48 @@ static void test_nonlinear(void **state)
     nonlinear_case(1);
 }
 
+/* Mixed precision on shards that cut chunks anywhere: a rank holding only
+ * part of one chunk, a rank holding nothing, a rank whose samples continue
+ * a chunk begun two ranks back. The factor and errors are the same bits as
+ * on one rank holding everything. */
+static void test_mixed_uneven_shards(void **state)
+{
+    (void)state;
+    enum { N = 900, D = 12, R = 4 };
+    static double y[N * D], yh[N * D], G[D * 6];
+    planted(N, D, 6, 0.2, 1, y, yh, G);
+    lrc_nonlinear_params p = params(4, 1);
+    lrc_samples all = {D, N, y, yh};
+    lrc_lowrank f1;
+    lrc_solve_report r1;
+    assert_int_equal(lrc_solve_layer(MPI_COMM_SELF, &all, R, 1, &p, &f1, &r1), LRC_OK);
+    /* shard boundaries per layout: rank q holds [b_q, b_q+1), b_0 = 0, the
+     * last rank's end N, the others' ends from the table */
+    static const int64_t cut[4][3] = {
+        {70, 100, 300}, /* rank 1: 30 samples inside chunk [64, 128) */
+        {70, 70, 500},  /* rank 1 empty; rank 2 continues rank 0's chunk */
+        {66, 127, 128}, /* ranks 1 and 2 inside one chunk begun on rank 0 */
+        {N, N, N}};     /* everything on rank 0 */
+    for (int k = 0; k < 4; k++) {
+        const int64_t a = g_rank == 0 ? 0 : cut[k][g_rank - 1 < 2 ? g_rank - 1 : 2];
+        const int64_t hi = g_rank == g_size - 1 ? N : cut[k][g_rank < 2 ? g_rank : 2];
+        lrc_samples s = {D, hi - a, y + a * D, yh + a * D};
+        lrc_lowrank f;
+        lrc_solve_report r;
+        assert_int_equal(lrc_solve_layer(MPI_COMM_WORLD, &s, R, 1, &p, &f, &r), LRC_OK);
+        assert_memory_equal(f1.P, f.P, sizeof(double) * D * R);
+        assert_memory_equal(f1.Qt, f.Qt, sizeof(double) * D * R);
+        assert_memory_equal(f1.b, f.b, sizeof(double) * D);
+        assert_true(r1.final_error == r.final_error);
+        assert_true(r1.linear_error == r.linear_error);
+        assert_true(r.samples == N);
+        lrc_lowrank_free(&f);
+        lrc_solve_report_free(&r);
+    }
+    lrc_lowrank_free(&f1);
+    lrc_solve_report_free(&r1);
+}
+
 /* The solver's eigen problems through ScaLAPACK (all ranks, any grid) give
  * the factor that serial LAPACK gives on one rank, within 1e-8 after six
  * nonlinear iterations (the eigen solves alone agree within 1e-10:
@@ -251,12 +303,7 @@ static void scalapack_case(int mixed)
     enum { N = 700, D = 40, R = 9 };
     static double y[N * D], yh[N * D], G[D * 12];
     planted(N, D, 12, 0.1, 1, y, yh, G);
-    lrc_nonlinear_params p;
-    lrc_nonlinear_defaults(&p);
-    p.iters_small = 3;
-    p.iters_large = 3;
-    p.mixed_precision = mixed;
-    p.mixed_chunk = CHUNK;
+    lrc_nonlinear_params p = params(3, mixed);
     lrc_samples s = shard(N, D, y, yh), all = {D, N, y, yh};
     lrc_lowrank fs, fl;
     lrc_nonlinear_params ps = p;
@@ -590,6 +637,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_zstep_brute_force),
         cmocka_unit_test(test_nonlinear),
         cmocka_unit_test(test_mixed_matches_double),
+        cmocka_unit_test(test_mixed_uneven_shards),
         cmocka_unit_test(test_scalapack_vs_lapack),
         cmocka_unit_test(test_asymmetric_beats_symmetric),
         cmocka_unit_test(test_decomposition_exact),
