@@ -190,7 +190,7 @@ double lrc_zstep(double t, double p, double lambda)
  * at load time: for AVX2 and for the base ISA. The two give identical
  * values (no FMA: ISO C mode keeps -ffp-contract=off). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define LRC_NOINLINE __attribute__((noinline, target_clones("avx2", "default")))
+#define LRC_NOINLINE __attribute__((noinline, target_clones("avx512f", "avx2", "default")))
 #elif defined(__GNUC__)
 #define LRC_NOINLINE __attribute__((noinline))
 #else

@@ -1039,10 +1039,9 @@ lrc_status lrc_compress(MPI_Comm comm, const lrc_net *net, lrc_dataset *ds,
     /* Mixed precision sums its products over chunks of samples aligned to
      * the global sample index and adds the chunks exactly; the solver moves
      * the samples of a chunk that straddles two shards to one rank, so the
-     * images are sharded evenly either way. A chunk is a whole number of
-     * images' samples, about 256. */
-    if (p->nl.mixed_precision)
-        c.nl.mixed_chunk = (256 + p->locations - 1) / p->locations * p->locations;
+     * images are sharded evenly either way. The chunk is the library's
+     * (512 samples): each one's d x d product is converted to fixed point,
+     * so smaller chunks cost more conversions. */
     lrc_shard_range(p->images, c.rank, c.size, &start, &c.n_local);
     c.per_max = (p->images + c.size - 1) / c.size;
     c.img_ids = chosen + start;
