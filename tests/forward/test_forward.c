@@ -302,6 +302,66 @@ static void test_dense_softmax_flatten(void **state)
     lrc_net_destroy(&net);
 }
 
+/* A dense layer on batches of 1 to 7 images (the few-image path streams W
+ * once, larger batches run sgemm; lrc_fw_dense) against a double
+ * reference, with a length that leaves a tail after the 16-wide partial
+ * sums; on the few-image path an image gives the same bits in any batch. */
+static void test_dense_batches(void **state)
+{
+    (void)state;
+    enum { K = 1031, O = 37, N = 7 };
+    uint64_t seed = 11;
+    lrc_net *net = NULL;
+    lrc_layer fl, dn;
+    memset(&fl, 0, sizeof fl);
+    memset(&dn, 0, sizeof dn);
+    fl.op = LRC_OP_FLATTEN;
+    fl.flatten_check = -1;
+    dn.op = LRC_OP_DENSE;
+    dn.in_c = K;
+    dn.out_c = O;
+    dn.kh = dn.kw = 1;
+    dn.weight = rand_floats((size_t)K * O, &seed);
+    dn.bias = rand_floats(O, &seed);
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    assert_int_equal(lrc_net_append(net, &fl), LRC_OK);
+    assert_int_equal(lrc_net_append(net, &dn), LRC_OK);
+    assert_int_equal(lrc_net_set_input(net, 1, 1, K), LRC_OK);
+    float *in = rand_floats((size_t)N * K, &seed);
+    float *out = calloc((size_t)N * O, sizeof *out);
+    float *one = calloc((size_t)N * O, sizeof *one);
+    assert_non_null(out);
+    assert_non_null(one);
+    double worst = 0.0, scale = 1.0;
+    for (int64_t batch = 1; batch <= N; batch++) {
+        lrc_forward *fw = NULL;
+        assert_int_equal(lrc_forward_create(net, 0, 2, batch, &fw), LRC_OK);
+        assert_int_equal(lrc_forward_run(fw, in, batch, out), LRC_OK);
+        for (int64_t b = 0; b < batch; b++)
+            for (int o = 0; o < O; o++) {
+                double z = dn.bias[o];
+                for (int i = 0; i < K; i++)
+                    z += (double)dn.weight[(size_t)o * K + i] * in[b * K + i];
+                worst = fmax(worst, fabs(out[b * O + o] - z));
+                scale = fmax(scale, fabs(z));
+            }
+        if (batch == 1)
+            for (int64_t b = 0; b < N; b++) /* each image alone */
+                assert_int_equal(lrc_forward_run(fw, in + b * K, 1, one + b * O),
+                                 LRC_OK);
+        else if (batch <= 4)
+            assert_memory_equal(out, one, (size_t)(batch * O) * sizeof *out);
+        lrc_forward_destroy(&fw);
+    }
+    assert_true(worst <= TOL * scale);
+    free(in);
+    free(out);
+    free(one);
+    free(dn.weight);
+    free(dn.bias);
+    lrc_net_destroy(&net);
+}
+
 /* A conv-relu-pool-conv chain through a plan with a batch smaller than n
  * (the conv and its ReLU fused) equals the layers applied one by one,
  * bitwise. */
@@ -407,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_pooling),
         cmocka_unit_test(test_globalavgpool),
         cmocka_unit_test(test_dense_softmax_flatten),
+        cmocka_unit_test(test_dense_batches),
         cmocka_unit_test(test_plan_matches_layers),
         cmocka_unit_test(test_shape_errors),
     };
