@@ -2,9 +2,11 @@
  *
  * A batch of a few images is bound by reading W (VGG-16's fc6 is 411 MB):
  * sgemm packs W before using it, so at n = 1 it moves W about twice and
- * took 2x as long as one pass over it (fc6 on one core: 54 against 27 ms).
- * Up to LRC_DENSE_SKINNY images therefore stream W once, each row of W
- * dotted with every image while it is in cache; larger batches use sgemm. */
+ * took 2x as long as one pass over it (fc6 on one core: 54 against 32 ms).
+ * A single image therefore streams W once; batches use sgemm. (The same
+ * loop over 2 to 4 images, one row of W dotted with each while in cache,
+ * was slower than sgemm: 65-76 against 54-56 ms for fc6; two rows of W at
+ * a time, 48-53 ms at 1 to 8 images, gained too little to keep.) */
 #include <cblas.h>
 
 #include "forward/forward_impl.h"
@@ -60,12 +62,8 @@ LRC_DENSE_CLONES static void skinny(int64_t n, int64_t o, int64_t k,
                                     const float *x, const float *w,
                                     const float *bias, float *out)
 {
-    switch (n) {
-    case 1: skinny_rows(1, o, k, x, w, bias, out); break;
-    case 2: skinny_rows(2, o, k, x, w, bias, out); break;
-    case 3: skinny_rows(3, o, k, x, w, bias, out); break;
-    default: skinny_rows(4, o, k, x, w, bias, out); break;
-    }
+    if (n == 1)
+        skinny_rows(1, o, k, x, w, bias, out);
 }
 
 void lrc_fw_dense(const lrc_layer *l, const float *in, int64_t n, float *out)

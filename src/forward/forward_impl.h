@@ -14,7 +14,7 @@ void lrc_fw_globalavgpool(const lrc_layer *l, const float *in, int64_t n,
                           float *out);
 /* Batches of up to LRC_DENSE_SKINNY images stream W once (dense.c); larger
  * ones run one sgemm. */
-#define LRC_DENSE_SKINNY 4
+#define LRC_DENSE_SKINNY 1
 void lrc_fw_dense(const lrc_layer *l, const float *in, int64_t n, float *out);
 void lrc_fw_relu(const float *in, size_t count, float *out);
 void lrc_fw_softmax(const float *in, int64_t n, int64_t k, float *out);
