@@ -371,10 +371,19 @@ static void ws_predict(iter_ws *w, const lrc_lowrank *f)
         w->Pf[k] = (float)f->P[k];
         w->Qtf[k] = (float)f->Qt[k];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)r, (int)d,
-                1.0f, w->yhcf, (int)d, w->Qtf, (int)d, 0.0f, w->t1f, (int)r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)d, (int)r,
-                1.0f, w->t1f, (int)r, w->Pf, (int)r, 0.0f, w->predf, (int)d);
+    /* One product per chunk: a chunk has the same rows on any rank count,
+     * while OpenBLAS may sum a row in another order when the product's
+     * size changes (its small-matrix kernels), so one product over all of
+     * a rank's samples would not give the same bits on any rank count. */
+    for (int64_t a = 0, len; a < w->n; a += len) {
+        len = chunk_len(w, a);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)len, (int)r,
+                    (int)d, 1.0f, w->yhcf + a * d, (int)d, w->Qtf, (int)d, 0.0f,
+                    w->t1f + a * r, (int)r);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)len, (int)d,
+                    (int)r, 1.0f, w->t1f + a * r, (int)r, w->Pf, (int)r, 0.0f,
+                    w->predf + a * d, (int)d);
+    }
 }
 
 /* acc (d x d, double) = Z^T Yh_c over the local samples (double; the mixed

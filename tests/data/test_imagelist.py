@@ -252,7 +252,8 @@ def test(exe, mpiexec, npflag):
               f"run with bad_images: skip: images/skipped/eval-skipped {runs[0][:3]} on 1 rank, "
               f"{runs[1][:3]} on 3 ranks")
         worst = max(float(np.abs(w1[k] - w3[k]).max() / (np.abs(w1[k]).max() + 1e-30)) for k in w1)
-        check(w1.keys() == w3.keys() and worst <= 1e-5,
+        # mixed precision (the default) gives the same bits on any rank count
+        check(w1.keys() == w3.keys() and worst == 0.0,
               f"run with bad_images: skip: 1 and 3 ranks differ by {worst:.2e} relative")
         p = run([exe, "run", cfg, "--set", "bad_images=maybe"], timeout=60)
         check(p.returncode != 0 and "bad_images" in p.stderr and "maybe" in p.stderr,

@@ -259,9 +259,12 @@ static void test_nonlinear(void **state)
 static void test_mixed_uneven_shards(void **state)
 {
     (void)state;
-    enum { N = 900, D = 12, R = 4 };
-    static double y[N * D], yh[N * D], G[D * 6];
-    planted(N, D, 6, 0.2, 1, y, yh, G);
+    /* wide enough that a product over every sample and one over a few
+     * samples take different paths in OpenBLAS (its small-matrix kernels
+     * sum in another order) */
+    enum { N = 900, D = 96, R = 24 };
+    static double y[N * D], yh[N * D], G[D * 32];
+    planted(N, D, 32, 0.2, 1, y, yh, G);
     lrc_nonlinear_params p = params(4, 1);
     lrc_samples all = {D, N, y, yh};
     lrc_lowrank f1;
@@ -269,12 +272,14 @@ static void test_mixed_uneven_shards(void **state)
     assert_int_equal(lrc_solve_layer(MPI_COMM_SELF, &all, R, 1, &p, &f1, &r1), LRC_OK);
     /* shard boundaries per layout: rank q holds [b_q, b_q+1), b_0 = 0, the
      * last rank's end N, the others' ends from the table */
-    static const int64_t cut[4][3] = {
+    static const int64_t cut[6][3] = {
         {70, 100, 300}, /* rank 1: 30 samples inside chunk [64, 128) */
         {70, 70, 500},  /* rank 1 empty; rank 2 continues rank 0's chunk */
         {66, 127, 128}, /* ranks 1 and 2 inside one chunk begun on rank 0 */
+        {70, 200, 600}, /* rank 1 sends its first samples and receives */
+        {450, 860, 896}, /* a few samples on the last rank */
         {N, N, N}};     /* everything on rank 0 */
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 6; k++) {
         const int64_t a = g_rank == 0 ? 0 : cut[k][g_rank - 1 < 2 ? g_rank - 1 : 2];
         const int64_t hi = g_rank == g_size - 1 ? N : cut[k][g_rank < 2 ? g_rank : 2];
         lrc_samples s = {D, hi - a, y + a * D, yh + a * D};
