@@ -203,6 +203,8 @@ static void pool_case(lrc_op op, int64_t c, int64_t h, int64_t w, int64_t k,
     float *want = calloc(outn, sizeof *want);
     naive_pool(l, in, n, want, op == LRC_OP_MAXPOOL);
     assert_close(got, want, outn);
+    if (op == LRC_OP_MAXPOOL) /* a max is exact */
+        assert_memory_equal(got, want, outn * sizeof *got);
     free(in);
     free(got);
     free(want);
@@ -216,6 +218,9 @@ static void test_pooling(void **state)
     pool_case(LRC_OP_MAXPOOL, 3, 28, 28, 2, 2, 0, 0, 0, 14, 14);
     pool_case(LRC_OP_MAXPOOL, 2, 7, 9, 2, 2, 0, 0, 0, 3, 4);
     pool_case(LRC_OP_MAXPOOL, 2, 7, 9, 2, 2, 0, 1, 0, 4, 5);   /* ceil */
+    pool_case(LRC_OP_MAXPOOL, 3, 16, 70, 2, 2, 0, 0, 0, 8, 35); /* long rows */
+    pool_case(LRC_OP_MAXPOOL, 2, 9, 37, 2, 2, 0, 1, 0, 5, 19); /* ceil, long */
+    pool_case(LRC_OP_MAXPOOL, 2, 8, 36, 2, 2, 1, 0, 0, 5, 19); /* padded: generic */
     pool_case(LRC_OP_MAXPOOL, 1, 6, 11, 3, 2, 1, 1, 0, 4, 6);  /* ceil + pad */
     pool_case(LRC_OP_MAXPOOL, 4, 13, 10, 3, 2, 1, 0, 0, 7, 5);
     pool_case(LRC_OP_AVGPOOL, 3, 9, 8, 3, 2, 1, 0, 0, 5, 4);   /* excl. pad */
