@@ -32,17 +32,18 @@
 #include <immintrin.h>
 #endif
 
-/* One block: bias + the conv of DB channels' weights `w` over QB grid
- * positions starting at `x` (the padded image, channel 0, position q0);
- * stores the first nd rows, QB floats each, `ldd` floats apart at `dst`. */
+/* One block: bias + the conv of nd channels' weights `w` (DB apart per
+ * tap) over QB grid positions starting at `x` (the padded image, channel
+ * 0, position q0); stores nd rows, QB floats each, `ldd` floats apart at
+ * `dst`. nd is fixed per instance (direct_kernel.block[nd]). */
 typedef void (*direct_block_fn)(const float *x, int64_t cs, int64_t c,
                                 int64_t kh, int64_t kw, int64_t wp,
                                 const float *w, const float *bias, float *dst,
-                                int64_t ldd, int nd, int relu);
+                                int64_t ldd, int relu);
 
 typedef struct {
     int db, qb; /* output channels and grid positions per block */
-    direct_block_fn block;
+    const direct_block_fn *block; /* [nd], 1 <= nd <= db: nd channels */
 } direct_kernel;
 
 /* Block shapes of the kernels (defined here also where the kernels are
@@ -62,14 +63,18 @@ typedef struct {
  * registers as accumulators; per tap 3 loads and 8 broadcasts feed 24
  * fused multiply-adds. (Measured with bench_conv on an AVX-512 Xeon: 8 x 3
  * ran the thin convs 5-15% faster than the prototype's 8 x 2, and 6 x 4
- * and 12 x 2 were slower than 8 x 3.) */
-__attribute__((target("avx512f"))) static void
-block_avx512(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
-             int64_t wp, const float *w, const float *bias, float *dst,
-             int64_t ldd, int nd, int relu)
+ * and 12 x 2 were slower than 8 x 3.) ND, a constant in each instance
+ * below, is the number of channels computed: 8, or fewer when d is not a
+ * multiple of 8 (lrc_fw_conv_direct balances the blocks: d' = 17 computed
+ * 24 channels before, now 6 + 6 + 5); the weights keep their stride of 8
+ * per tap. Each channel's sums are the same whatever ND. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+block512_body(const int ND, const float *x, int64_t cs, int64_t c, int64_t kh,
+              int64_t kw, int64_t wp, const float *w, const float *bias,
+              float *dst, int64_t ldd, int relu)
 {
     __m512 acc[A512_DB][A512_NV];
-    for (int o = 0; o < A512_DB; o++)
+    for (int o = 0; o < ND; o++)
         for (int v = 0; v < A512_NV; v++)
             acc[o][v] = _mm512_set1_ps(bias[o]);
     for (int64_t ch = 0; ch < c; ch++, x += cs)
@@ -79,7 +84,7 @@ block_avx512(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
                 __m512 xv[A512_NV];
                 for (int v = 0; v < A512_NV; v++)
                     xv[v] = _mm512_loadu_ps(xr + j + 16 * v);
-                for (int o = 0; o < A512_DB; o++) {
+                for (int o = 0; o < ND; o++) {
                     const __m512 wv = _mm512_set1_ps(w[o]);
                     for (int v = 0; v < A512_NV; v++)
                         acc[o][v] = _mm512_fmadd_ps(wv, xv[v], acc[o][v]);
@@ -87,24 +92,24 @@ block_avx512(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
             }
         }
     if (relu) /* max(x, 0): the same bits as a separate ReLU */
-        for (int o = 0; o < A512_DB; o++)
+        for (int o = 0; o < ND; o++)
             for (int v = 0; v < A512_NV; v++)
                 acc[o][v] = _mm512_max_ps(acc[o][v], _mm512_setzero_ps());
-    for (int o = 0; o < A512_DB; o++)
-        if (o < nd)
-            for (int v = 0; v < A512_NV; v++)
-                _mm512_storeu_ps(dst + o * ldd + 16 * v, acc[o][v]);
+    for (int o = 0; o < ND; o++)
+        for (int v = 0; v < A512_NV; v++)
+            _mm512_storeu_ps(dst + o * ldd + 16 * v, acc[o][v]);
 }
 
 /* AVX2 + FMA: 4 channels x 3 vectors of 8 positions = 12 of the 16 ymm
- * registers; per tap 3 loads and 4 broadcasts feed 12 fused multiply-adds. */
-__attribute__((target("avx2,fma"))) static void
-block_avx2(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
-           int64_t wp, const float *w, const float *bias, float *dst,
-           int64_t ldd, int nd, int relu)
+ * registers; per tap 3 loads and 4 broadcasts feed 12 fused multiply-adds.
+ * ND as above, at most 4. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+block256_body(const int ND, const float *x, int64_t cs, int64_t c, int64_t kh,
+              int64_t kw, int64_t wp, const float *w, const float *bias,
+              float *dst, int64_t ldd, int relu)
 {
     __m256 acc[A256_DB][A256_NV];
-    for (int o = 0; o < A256_DB; o++)
+    for (int o = 0; o < ND; o++)
         for (int v = 0; v < A256_NV; v++)
             acc[o][v] = _mm256_set1_ps(bias[o]);
     for (int64_t ch = 0; ch < c; ch++, x += cs)
@@ -114,7 +119,7 @@ block_avx2(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
                 __m256 xv[A256_NV];
                 for (int v = 0; v < A256_NV; v++)
                     xv[v] = _mm256_loadu_ps(xr + j + 8 * v);
-                for (int o = 0; o < A256_DB; o++) {
+                for (int o = 0; o < ND; o++) {
                     const __m256 wv = _mm256_set1_ps(w[o]);
                     for (int v = 0; v < A256_NV; v++)
                         acc[o][v] = _mm256_fmadd_ps(wv, xv[v], acc[o][v]);
@@ -122,14 +127,39 @@ block_avx2(const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,
             }
         }
     if (relu)
-        for (int o = 0; o < A256_DB; o++)
+        for (int o = 0; o < ND; o++)
             for (int v = 0; v < A256_NV; v++)
                 acc[o][v] = _mm256_max_ps(acc[o][v], _mm256_setzero_ps());
-    for (int o = 0; o < A256_DB; o++)
-        if (o < nd)
-            for (int v = 0; v < A256_NV; v++)
-                _mm256_storeu_ps(dst + o * ldd + 8 * v, acc[o][v]);
+    for (int o = 0; o < ND; o++)
+        for (int v = 0; v < A256_NV; v++)
+            _mm256_storeu_ps(dst + o * ldd + 8 * v, acc[o][v]);
 }
+
+#define DIRECT_INSTANCE(ISA, TARGET, ND)                                      \
+    __attribute__((target(TARGET))) static void block_##ISA##_##ND(           \
+        const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,        \
+        int64_t wp, const float *w, const float *bias, float *dst,            \
+        int64_t ldd, int relu)                                                \
+    {                                                                         \
+        ISA##_body(ND, x, cs, c, kh, kw, wp, w, bias, dst, ldd, relu);       \
+    }
+#define DIRECT_INSTANCES4(ISA, TARGET, A, B, C, D)                            \
+    DIRECT_INSTANCE(ISA, TARGET, A) DIRECT_INSTANCE(ISA, TARGET, B)           \
+    DIRECT_INSTANCE(ISA, TARGET, C) DIRECT_INSTANCE(ISA, TARGET, D)
+DIRECT_INSTANCES4(block512, "avx512f", 1, 2, 3, 4)
+DIRECT_INSTANCES4(block512, "avx512f", 5, 6, 7, 8)
+DIRECT_INSTANCES4(block256, "avx2,fma", 1, 2, 3, 4)
+#undef DIRECT_INSTANCES4
+#undef DIRECT_INSTANCE
+
+/* [nd]: the instance computing nd channels */
+static const direct_block_fn blocks512[A512_DB + 1] = {
+    NULL, block_block512_1, block_block512_2, block_block512_3,
+    block_block512_4, block_block512_5, block_block512_6, block_block512_7,
+    block_block512_8};
+static const direct_block_fn blocks256[A256_DB + 1] = {
+    NULL, block_block256_1, block_block256_2, block_block256_3,
+    block_block256_4};
 #endif
 
 /* The kernel of algorithm a; 0 when a is not a direct one or this build
@@ -140,13 +170,13 @@ static int direct_kernel_of(lrc_conv_algo a, direct_kernel *k)
     if (a == LRC_CONV_DIRECT_AVX512) {
         k->db = A512_DB;
         k->qb = 16 * A512_NV;
-        k->block = block_avx512;
+        k->block = blocks512;
         return 1;
     }
     if (a == LRC_CONV_DIRECT_AVX2) {
         k->db = A256_DB;
         k->qb = 8 * A256_NV;
-        k->block = block_avx2;
+        k->block = blocks256;
         return 1;
     }
 #else
@@ -285,14 +315,21 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
     const int64_t grid = ho * wp, plane = ho * wo, db = k.db, qb = k.qb;
     float *wt = work + g.wt, *bias = work + g.bias, *pad = work + g.pad;
 
-    /* weights as [d / db][c][kh kw][db], bias as dpad, zero past d */
-    for (int64_t f = 0; f < g.dpad; f++) {
+    /* The d channels in nb = ceil(d / db) blocks of balanced sizes (the
+     * first d % nb one larger): d' = 17 runs as 6 + 6 + 5 channels, each
+     * block bound by its multiply-adds, rather than 8 + 8 + 1, whose last
+     * block is bound by its loads. Weights as [nb][c][kh kw][db] (the
+     * first `size` of each db used), bias by channel. */
+    const int64_t nb = (d + db - 1) / db, base = d / nb, extra = d % nb;
+    for (int64_t f = 0; f < g.dpad; f++)
         bias[f] = f < d ? l->bias[f] : 0.0f;
-        for (int64_t ch = 0; ch < c; ch++)
-            for (int64_t t = 0; t < kk; t++)
-                wt[((f / db * c + ch) * kk + t) * db + f % db] =
-                    f < d ? l->weight[(f * c + ch) * kk + t] : 0.0f;
-    }
+    memset(wt, 0, (size_t)(g.dpad * c * kk) * sizeof *wt);
+    for (int64_t bl = 0, f0 = 0; bl < nb; f0 += base + (bl < extra), bl++)
+        for (int64_t f = f0; f < f0 + base + (bl < extra); f++)
+            for (int64_t ch = 0; ch < c; ch++)
+                for (int64_t t = 0; t < kk; t++)
+                    wt[((bl * c + ch) * kk + t) * db + (f - f0)] =
+                        l->weight[(f * c + ch) * kk + t];
     memset(work + g.slack, 0, (size_t)(g.total - g.slack) * sizeof(float));
 
     float blk[DIRECT_MAX_BLOCK];
@@ -304,15 +341,15 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
             const int64_t len = grid - q0 < qb ? grid - q0 : qb;
             /* a block inside one row's real columns is stored in place */
             const int inside = x + qb <= wo;
-            for (int64_t ob = 0; ob < d; ob += db) {
-                const int nd = (int)(d - ob < db ? d - ob : db);
-                const float *wb = wt + ob * c * kk;
+            for (int64_t bl = 0, ob = 0; bl < nb; ob += base + (bl < extra), bl++) {
+                const int nd = (int)(base + (bl < extra));
+                const float *wb = wt + bl * db * c * kk;
                 if (inside) {
-                    k.block(pad + q0, cs, c, l->kh, l->kw, wp, wb, bias + ob,
-                            o + ob * plane + y * wo + x, plane, nd, relu);
+                    k.block[nd](pad + q0, cs, c, l->kh, l->kw, wp, wb, bias + ob,
+                                o + ob * plane + y * wo + x, plane, relu);
                 } else {
-                    k.block(pad + q0, cs, c, l->kh, l->kw, wp, wb, bias + ob,
-                            blk, qb, nd, relu);
+                    k.block[nd](pad + q0, cs, c, l->kh, l->kw, wp, wb, bias + ob,
+                                blk, qb, relu);
                     scatter_block(blk, qb, nd, q0, len, wp, wo, plane,
                                   o + ob * plane);
                 }

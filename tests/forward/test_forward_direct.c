@@ -128,6 +128,8 @@ static void test_direct_against_naive(void **state)
         {3, 7, 7, 7, 7, 7, 0, 0, 0, 0, 2},      /* kernel = input: 1 x 1 out */
         {16, 3, 70, 33, 3, 3, 1, 1, 1, 1, 2},   /* whole blocks inside rows */
         {1, 1, 31, 16, 1, 3, 0, 1, 0, 1, 3},    /* one row */
+        {5, 9, 30, 22, 3, 3, 1, 1, 1, 1, 2},    /* last block of 6 (2) channels */
+        {4, 6, 40, 13, 3, 3, 1, 1, 1, 1, 2},    /* last block of 5 (1) channels */
     };
     const lrc_conv_algo algos[3] = {LRC_CONV_LOWERED, LRC_CONV_DIRECT_AVX512,
                                     LRC_CONV_DIRECT_AVX2};
