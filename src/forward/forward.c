@@ -91,6 +91,7 @@ struct lrc_forward {
     int64_t first, last, batch;
     lrc_backend backend;
     float *buf[2];  /* ping-pong activations, batch x largest activation */
+    int64_t slot;   /* the largest activation of one image, in floats */
     float *work;    /* conv scratch (im2col, or the direct kernel's) */
     size_t act_len, work_len;
 #ifdef LRC_HAVE_DNNL
@@ -228,6 +229,7 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
         if (e == i + 1 && lrc_layer_workspace(lo) > fw->work_len)
             fw->work_len = lrc_layer_workspace(lo);
     }
+    fw->slot = max_act;
     LRC_TRY(lrc_mul_size((size_t)batch, (size_t)max_act, &fw->act_len,
                          "activation buffer"));
     LRC_TRY(lrc_calloc(&fw->buf[0], fw->act_len, sizeof(float),
@@ -271,6 +273,64 @@ const char *lrc_forward_impl(const lrc_forward *fw)
 #endif
 }
 
+/* Whether layer l computes each image on its own (every op but the dense
+ * layers and softmax, whose batch is one sgemm). */
+static int per_image(const lrc_layer *l)
+{
+    return l->op != LRC_OP_DENSE && l->op != LRC_OP_SOFTMAX;
+}
+
+/* One step of the plan on n images: layer i, or a conv and its ReLU in
+ * one pass over the output; *i moves to the step's last layer. */
+static lrc_status run_step(lrc_forward *fw, int64_t *i, const float *src,
+                           int64_t n, float *dst)
+{
+    const lrc_layer *l = lrc_net_layer(fw->net, *i);
+    const int fuse = *i + 1 < fw->last &&
+                     lrc_layer_fuses_relu(l, lrc_net_layer(fw->net, *i + 1));
+    *i += fuse;
+    if (fuse)
+        return lrc_conv_relu_forward(l, src, n, dst, fw->work);
+    return lrc_layer_forward(l, src, n, dst, fw->work);
+}
+
+/* Layers [i0, e) (all per image) on m images, image by image, so that an
+ * image's activations pass from one layer to the next while they are in
+ * cache (layer by layer, a batch of 8 of VGG-16's 224 x 224 activations,
+ * 100 MB, goes through memory between every two layers). Image b keeps
+ * its activations in slot b of the ping-pong buffers (fw->slot floats
+ * apart); the last step writes it packed at dst, which may be one of the
+ * buffers: its packed images never reach a later image's slot. The
+ * buffers alternate as in the layer-by-layer order, so *which ends as
+ * that order would leave it. src must not be one of the buffers. The
+ * same bits as layer by layer: every layer computes each image alone. */
+static lrc_status run_images(lrc_forward *fw, int64_t i0, int64_t e,
+                             const float *src, int64_t m, float *dst,
+                             int *which)
+{
+    const int64_t in_sz = shape_size(lrc_net_layer(fw->net, i0)->in_shape);
+    const int64_t out_sz = shape_size(lrc_net_layer(fw->net, e - 1)->out_shape);
+    int w = *which;
+    for (int64_t b = 0; b < m; b++) {
+        const float *x = src + b * in_sz;
+        w = *which;
+        for (int64_t i = i0; i < e; i++) {
+            int64_t j = i;
+            const int64_t last = j + (j + 1 < e && lrc_layer_fuses_relu(
+                                         lrc_net_layer(fw->net, j),
+                                         lrc_net_layer(fw->net, j + 1)));
+            float *y = last == e - 1 ? dst + b * out_sz
+                                     : fw->buf[w] + b * fw->slot;
+            LRC_CALL(run_step(fw, &j, x, 1, y));
+            i = j;
+            x = y;
+            w ^= 1;
+        }
+    }
+    *which = w;
+    return LRC_OK;
+}
+
 lrc_status lrc_forward_run(lrc_forward *fw, const float *in, int64_t n,
                            float *out)
 {
@@ -283,7 +343,6 @@ lrc_status lrc_forward_run(lrc_forward *fw, const float *in, int64_t n,
         const float *src = in + s * in_sz;
         int which = 0;
         for (int64_t i = fw->first; i < fw->last; i++) {
-            const lrc_layer *l = lrc_net_layer(fw->net, i);
 #ifdef LRC_HAVE_DNNL
             if (fw->seg && fw->seg[i - fw->first]) {
                 const int64_t e = fw->seg_end[i - fw->first];
@@ -295,15 +354,36 @@ lrc_status lrc_forward_run(lrc_forward *fw, const float *in, int64_t n,
                 continue;
             }
 #endif
-            /* a conv and the ReLU after it in one pass over the output */
-            const int fuse = i + 1 < fw->last &&
-                             lrc_layer_fuses_relu(l, lrc_net_layer(fw->net, i + 1));
-            i += fuse;
-            float *dst = (i == fw->last - 1) ? out + s * out_sz : fw->buf[which];
-            if (fuse)
-                LRC_CALL(lrc_conv_relu_forward(l, src, m, dst, fw->work));
-            else
-                LRC_CALL(lrc_layer_forward(l, src, m, dst, fw->work));
+            /* the per-image layers at the start, image by image (their
+             * source is the caller's input, not one of the buffers) */
+            if (i == fw->first && m > 1 && step_end(fw, i) == i + 1) {
+                int64_t e = i;
+                while (e < fw->last && step_end(fw, e) == e + 1 &&
+                       per_image(lrc_net_layer(fw->net, e)))
+                    e++;
+                if (e > i + 1) {
+                    float *dst = (e == fw->last) ? out + s * out_sz : NULL;
+                    if (!dst) { /* the buffer layer by layer would end in */
+                        int w = which;
+                        for (int64_t j = i; j < e; j++, w ^= 1)
+                            j += j + 1 < e && lrc_layer_fuses_relu(
+                                                  lrc_net_layer(fw->net, j),
+                                                  lrc_net_layer(fw->net, j + 1));
+                        dst = fw->buf[w ^ 1];
+                    }
+                    LRC_CALL(run_images(fw, i, e, src, m, dst, &which));
+                    i = e - 1;
+                    src = dst;
+                    continue;
+                }
+            }
+            int64_t j = i;
+            const int64_t last = j + (j + 1 < fw->last && lrc_layer_fuses_relu(
+                                         lrc_net_layer(fw->net, j),
+                                         lrc_net_layer(fw->net, j + 1)));
+            float *dst = (last == fw->last - 1) ? out + s * out_sz : fw->buf[which];
+            LRC_CALL(run_step(fw, &j, src, m, dst));
+            i = j;
             src = dst;
             which ^= 1;
         }

@@ -247,24 +247,46 @@ static void test_globalavgpool(void **state)
     lrc_net_destroy(&net);
 }
 
+/* A layer with no parameters: ReLU, softmax, flatten, 2x2 max pooling of
+ * stride 2. */
+static lrc_layer plain(lrc_op op)
+{
+    lrc_layer l;
+    memset(&l, 0, sizeof l);
+    l.op = op;
+    if (op == LRC_OP_MAXPOOL)
+        l.kh = l.kw = l.sh = l.sw = 2;
+    if (op == LRC_OP_FLATTEN)
+        l.flatten_check = -1;
+    return l;
+}
+
+/* A layer with random weights (the caller frees): a dense layer, or a
+ * 3x3 conv of stride 1 and pads 1. */
+static lrc_layer weighted(lrc_op op, int64_t in_c, int64_t out_c, uint64_t *seed)
+{
+    lrc_layer l;
+    memset(&l, 0, sizeof l);
+    l.op = op;
+    l.in_c = in_c;
+    l.out_c = out_c;
+    l.kh = l.kw = op == LRC_OP_CONV ? 3 : 1;
+    if (op == LRC_OP_CONV) {
+        l.sh = l.sw = 1;
+        l.pt = l.pl = l.pb = l.pr = 1;
+    }
+    l.weight = rand_floats((size_t)(out_c * in_c * l.kh * l.kw), seed);
+    l.bias = rand_floats((size_t)out_c, seed);
+    return l;
+}
+
 static void test_dense_softmax_flatten(void **state)
 {
     (void)state;
     uint64_t seed = 7;
     lrc_net *net = NULL;
-    lrc_layer fl, dn, sm;
-    memset(&fl, 0, sizeof fl);
-    memset(&dn, 0, sizeof dn);
-    memset(&sm, 0, sizeof sm);
-    fl.op = LRC_OP_FLATTEN;
-    fl.flatten_check = -1;
-    dn.op = LRC_OP_DENSE;
-    dn.in_c = 2 * 3 * 5;
-    dn.out_c = 11;
-    dn.kh = dn.kw = 1;
-    dn.weight = rand_floats(30 * 11, &seed);
-    dn.bias = rand_floats(11, &seed);
-    sm.op = LRC_OP_SOFTMAX;
+    lrc_layer fl = plain(LRC_OP_FLATTEN), dn = weighted(LRC_OP_DENSE, 2 * 3 * 5, 11, &seed),
+              sm = plain(LRC_OP_SOFTMAX);
     assert_int_equal(lrc_net_create(&net), LRC_OK);
     assert_int_equal(lrc_net_append(net, &fl), LRC_OK);
     assert_int_equal(lrc_net_append(net, &dn), LRC_OK);
@@ -307,6 +329,64 @@ static void test_dense_softmax_flatten(void **state)
     lrc_net_destroy(&net);
 }
 
+/* A plan of per-image layers followed by dense layers, on batches of 3
+ * over 5 images: the per-image layers run image by image (each image's
+ * activations in its own slot of the plan's buffers, the last of them
+ * written packed into a buffer for the dense layers), with activations
+ * that grow and shrink between layers. The same bits as the layers applied
+ * one by one, batch by batch. */
+static void test_plan_image_by_image(void **state)
+{
+    (void)state;
+    uint64_t seed = 5;
+    /* c1's output is 3x its input */
+    lrc_layer c1 = weighted(LRC_OP_CONV, 2, 6, &seed), r = plain(LRC_OP_RELU),
+              mp = plain(LRC_OP_MAXPOOL), c2 = weighted(LRC_OP_CONV, 6, 9, &seed), fl, d1,
+              r2 = plain(LRC_OP_RELU), d2;
+    fl = plain(LRC_OP_FLATTEN);
+    d1 = weighted(LRC_OP_DENSE, 9 * 5 * 4, 7, &seed);
+    d2 = weighted(LRC_OP_DENSE, 7, 3, &seed);
+    lrc_net *net = NULL;
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    const lrc_layer *ls[8] = {&c1, &r, &mp, &c2, &fl, &d1, &r2, &d2};
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(lrc_net_append(net, ls[i]), LRC_OK);
+    assert_int_equal(lrc_net_set_input(net, 2, 10, 9), LRC_OK);
+    const int64_t n = 5, isz = 2 * 90;
+    float *in = rand_floats((size_t)(n * isz), &seed);
+    float *out = calloc((size_t)(n * 180), sizeof *out); /* the widest end */
+    assert_non_null(out);
+    for (int64_t last = 5; last <= 8; last += 3) { /* ends at flatten, at d2 */
+        lrc_forward *fw = NULL;
+        assert_int_equal(lrc_forward_create(net, 0, last, 3, &fw), LRC_OK);
+        assert_int_equal(lrc_forward_run(fw, in, n, out), LRC_OK);
+        const int64_t *os = lrc_net_layer(net, last - 1)->out_shape;
+        const int64_t width = os[0] * os[1] * os[2];
+        for (int64_t s0 = 0; s0 < n; s0 += 3) {
+            const int64_t m = n - s0 < 3 ? n - s0 : 3;
+            float *x = malloc((size_t)(m * isz) * sizeof *x);
+            assert_non_null(x);
+            memcpy(x, in + s0 * isz, (size_t)(m * isz) * sizeof *x);
+            for (int64_t i = 0; i < last; i++) {
+                float *y = run_layer(lrc_net_layer(net, i), x, m);
+                free(x);
+                x = y;
+            }
+            assert_memory_equal(out + s0 * width, x, (size_t)(m * width) * sizeof *x);
+            free(x);
+        }
+        lrc_forward_destroy(&fw);
+    }
+    free(in);
+    free(out);
+    const lrc_layer *owned[4] = {&c1, &c2, &d1, &d2};
+    for (int i = 0; i < 4; i++) {
+        free(owned[i]->weight);
+        free(owned[i]->bias);
+    }
+    lrc_net_destroy(&net);
+}
+
 /* A dense layer on batches of 1 to 7 images (one image streams W once,
  * batches run sgemm; lrc_fw_dense) against a double reference, with a
  * length that leaves a tail after the 16-wide partial sums. */
@@ -316,17 +396,7 @@ static void test_dense_batches(void **state)
     enum { K = 1031, O = 37, N = 7 };
     uint64_t seed = 11;
     lrc_net *net = NULL;
-    lrc_layer fl, dn;
-    memset(&fl, 0, sizeof fl);
-    memset(&dn, 0, sizeof dn);
-    fl.op = LRC_OP_FLATTEN;
-    fl.flatten_check = -1;
-    dn.op = LRC_OP_DENSE;
-    dn.in_c = K;
-    dn.out_c = O;
-    dn.kh = dn.kw = 1;
-    dn.weight = rand_floats((size_t)K * O, &seed);
-    dn.bias = rand_floats(O, &seed);
+    lrc_layer fl = plain(LRC_OP_FLATTEN), dn = weighted(LRC_OP_DENSE, K, O, &seed);
     assert_int_equal(lrc_net_create(&net), LRC_OK);
     assert_int_equal(lrc_net_append(net, &fl), LRC_OK);
     assert_int_equal(lrc_net_append(net, &dn), LRC_OK);
@@ -364,26 +434,8 @@ static void test_plan_matches_layers(void **state)
 {
     (void)state;
     uint64_t seed = 99;
-    lrc_layer c1, r, mp, c2;
-    memset(&c1, 0, sizeof c1);
-    c1.op = LRC_OP_CONV;
-    c1.in_c = 2;
-    c1.out_c = 4;
-    c1.kh = c1.kw = 3;
-    c1.sh = c1.sw = 1;
-    c1.pt = c1.pl = c1.pb = c1.pr = 1;
-    c1.weight = rand_floats(4 * 2 * 9, &seed);
-    c1.bias = rand_floats(4, &seed);
-    memset(&r, 0, sizeof r);
-    r.op = LRC_OP_RELU;
-    memset(&mp, 0, sizeof mp);
-    mp.op = LRC_OP_MAXPOOL;
-    mp.kh = mp.kw = mp.sh = mp.sw = 2;
-    c2 = c1;
-    c2.in_c = 4;
-    c2.out_c = 3;
-    c2.weight = rand_floats(3 * 4 * 9, &seed);
-    c2.bias = rand_floats(3, &seed);
+    lrc_layer c1 = weighted(LRC_OP_CONV, 2, 4, &seed), r = plain(LRC_OP_RELU),
+              mp = plain(LRC_OP_MAXPOOL), c2 = weighted(LRC_OP_CONV, 4, 3, &seed);
     lrc_net *net = NULL;
     assert_int_equal(lrc_net_create(&net), LRC_OK);
     const lrc_layer *ls[4] = {&c1, &r, &mp, &c2};
@@ -464,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_dense_softmax_flatten),
         cmocka_unit_test(test_dense_batches),
         cmocka_unit_test(test_plan_matches_layers),
+        cmocka_unit_test(test_plan_image_by_image),
         cmocka_unit_test(test_shape_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
