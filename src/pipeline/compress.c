@@ -355,6 +355,10 @@ static lrc_status original_pass(ctx *c)
     lrc_progress pg;
     lrc_progress_begin(&pg, "original pass (rank 0's images)", c->n_local,
                        c->rank == 0 && !c->p->quiet);
+    /* Batch by batch through the layers, a conv with the ReLU after it in
+     * one pass (the same bits as two: no target is a ReLU). (Image by image
+     * instead was 3% faster on VGG-16 and 13% slower on the reference
+     * model, whose small layers pay the per-call set-up once per image.) */
     for (int64_t s = 0; s < c->n_local; s += batch) {
         const int64_t m = c->n_local - s < batch ? c->n_local - s : batch;
         LRC_TRY(read_images(c, s, m, imgs));
@@ -376,7 +380,12 @@ static lrc_status original_pass(ctx *c)
             }
             if (i == last)
                 break;
-            LRC_TRY(lrc_layer_forward(l, src, m, buf[which], work));
+            if (i + 1 < last && lrc_layer_fuses_relu(l, lrc_net_layer(net, i + 1))) {
+                LRC_TRY(lrc_conv_relu_forward(l, src, m, buf[which], work));
+                i++;
+            } else {
+                LRC_TRY(lrc_layer_forward(l, src, m, buf[which], work));
+            }
             src = buf[which];
             which ^= 1;
         }
