@@ -161,8 +161,8 @@ static void run_method_prec(lrc_method m, int mixed)
     p.method = m;
     p.speedup = 2.0;
     p.images = 40;
-    /* mixed shards in blocks of ceil(256 / locations) images: 64 locations
-     * make blocks of 4 images, so that every rank holds some */
+    /* mixed: 40 images x 64 locations are 5 chunks of 512 samples, which
+     * the even shards of 2 and 3 ranks cut, so samples move between ranks */
     p.locations = mixed ? 64 : 6;
     p.seed = 3;
     p.batch = 7;
