@@ -240,7 +240,11 @@ typedef struct iter_ws {
     int64_t chunk;     /* mixed: samples per aligned chunk */
     const double *y;   /* double: the samples' y (not owned) */
     double *yhc, *pred, *z, *t1;      /* double: n x d, n x d, n x d, n x rank */
-    float *yf, *yhcf, *predf, *zf, *t1f; /* mixed: the same in float */
+    float *yf, *yhcf, *zf;            /* mixed: y, yhc, z in float */
+    float *predf, *t1f;               /* mixed: one chunk's prediction
+                                         (chunk x d) and scratch (chunk x
+                                         rank), made as the sweeps reach
+                                         the chunk (predict_chunk) */
     float *out, *Pf, *Qtf;            /* mixed: d x d scratch; the factor */
     double *bias, *q;                 /* d, rank */
     double *c;                        /* d: the centring of yh */
@@ -320,9 +324,11 @@ static lrc_status ws_alloc(MPI_Comm comm, const lrc_samples *s,
     }
     LRC_TRY(lrc_calloc(&w->yf, nd, sizeof *w->yf, "float responses"));
     LRC_TRY(lrc_calloc(&w->yhcf, nd, sizeof *w->yhcf, "float responses"));
-    LRC_TRY(lrc_calloc(&w->predf, nd, sizeof *w->predf, "predictions"));
+    LRC_TRY(lrc_calloc(&w->predf, (size_t)(w->chunk * d), sizeof *w->predf,
+                       "predictions"));
     LRC_TRY(lrc_calloc(&w->zf, nd, sizeof *w->zf, "auxiliary z"));
-    LRC_TRY(lrc_calloc(&w->t1f, nr, sizeof *w->t1f, "scratch"));
+    LRC_TRY(lrc_calloc(&w->t1f, (size_t)(w->chunk * rank), sizeof *w->t1f,
+                       "scratch"));
     LRC_TRY(lrc_calloc(&w->out, (size_t)(d * d), sizeof *w->out, "scratch"));
     LRC_TRY(lrc_calloc(&w->Pf, (size_t)(d * rank), sizeof *w->Pf, "scratch"));
     LRC_TRY(lrc_calloc(&w->Qtf, (size_t)(d * rank), sizeof *w->Qtf, "scratch"));
@@ -346,8 +352,10 @@ cleanup:
     return st;
 }
 
-/* The prediction of factor f: products (Yh - c) Qt^T P^T into pred(f),
- * and bias = b + P Qt c. */
+/* The prediction of factor f: bias = b + P Qt c and, in double, the
+ * products (Yh - c) Qt^T P^T into pred; in mixed precision the factor's
+ * float copies, the products being made chunk by chunk by the sweeps
+ * (predict_chunk). */
 static void ws_predict(iter_ws *w, const lrc_lowrank *f)
 {
     const int64_t d = w->d, r = w->rank;
@@ -371,19 +379,23 @@ static void ws_predict(iter_ws *w, const lrc_lowrank *f)
         w->Pf[k] = (float)f->P[k];
         w->Qtf[k] = (float)f->Qt[k];
     }
-    /* One product per chunk: a chunk has the same rows on any rank count,
-     * while OpenBLAS may sum a row in another order when the product's
-     * size changes (its small-matrix kernels), so one product over all of
-     * a rank's samples would not give the same bits on any rank count. */
-    for (int64_t a = 0, len; a < w->n; a += len) {
-        len = chunk_len(w, a);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)len, (int)r,
-                    (int)d, 1.0f, w->yhcf + a * d, (int)d, w->Qtf, (int)d, 0.0f,
-                    w->t1f + a * r, (int)r);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)len, (int)d,
-                    (int)r, 1.0f, w->t1f + a * r, (int)r, w->Pf, (int)r, 0.0f,
-                    w->predf + a * d, (int)d);
-    }
+}
+
+/* Mixed: the prediction (Yh - c) Qt^T P^T of the len samples of the chunk
+ * that starts at local sample a, into predf, just before a sweep reads it
+ * (still in cache: the n x d prediction is never stored). One product per
+ * chunk: a chunk has the same rows on any rank count, while OpenBLAS may
+ * sum a row in another order when the product's size changes (its
+ * small-matrix kernels). */
+static void predict_chunk(iter_ws *w, int64_t a, int64_t len)
+{
+    const int64_t d = w->d, r = w->rank;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)len, (int)r,
+                (int)d, 1.0f, w->yhcf + a * d, (int)d, w->Qtf, (int)d, 0.0f,
+                w->t1f, (int)r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)len, (int)d,
+                (int)r, 1.0f, w->t1f, (int)r, w->Pf, (int)r, 0.0f, w->predf,
+                (int)d);
 }
 
 /* acc (d x d, double) = Z^T Yh_c over the local samples (double; the mixed
@@ -448,7 +460,8 @@ static lrc_status ws_zpass_exact(MPI_Comm comm, iter_ws *w, int prev,
         memset(cols, 0, (size_t)(6 * d) * sizeof *cols);
         double *acc[7] = {cols, cols + d, cols + 2 * d, cols + 3 * d,
                           cols + 4 * d, cols + 5 * d, zm};
-        zpass_f(len, d, w->yf + a * d, w->predf + a * d, w->bias,
+        predict_chunk(w, a, len);
+        zpass_f(len, d, w->yf + a * d, w->predf, w->bias,
                 w->zf + a * d, prev, lambda, acc);
         double *row = w->ck + k * stride;
         memcpy(row, cols, (size_t)d * sizeof *row);
@@ -501,7 +514,8 @@ static lrc_status ws_errors_exact(MPI_Comm comm, iter_ws *w, int with_z,
     for (int64_t a = 0, len; a < w->n; a += len, k++) {
         len = chunk_len(w, a);
         double *row = w->ck + k * stride;
-        errors_f(len, d, w->yf + a * d, w->predf + a * d, w->bias,
+        predict_chunk(w, a, len);
+        errors_f(len, d, w->yf + a * d, w->predf, w->bias,
                  with_z ? w->zf + a * d : NULL, row);
         double e = 0.0;
         for (int64_t i = a * d; i < (a + len) * d; i++)
