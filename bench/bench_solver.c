@@ -130,8 +130,10 @@ int main(int argc, char **argv)
         printf("  linear solution        %8.3f s\n", t_lin);
         printf("  linear + %2d iterations %8.3f s  (%.3f s per iteration)\n", iters,
                t_all, (t_all - t_lin) / iters);
-        printf("  rank 0 in the iterations: z-step sweeps %.3f s, Z^T Yh %.3f s, "
-               "d x d solves %.3f s, predictions %.3f s\n", rep.seconds[0],
+        /* mixed makes each chunk's prediction inside the sweeps */
+        printf("  rank 0 in the iterations: z-step sweeps%s %.3f s, Z^T Yh %.3f s, "
+               "d x d solves %.3f s, predictions %.3f s\n",
+               mixed ? " (with the predictions)" : "", rep.seconds[0],
                rep.seconds[1], rep.seconds[2], rep.seconds[3]);
         printf("  error: linear %.5g -> nonlinear %.5g\n", rep.linear_error, rep.final_error);
         printf("  %s rate per rank %.1f GFLOP/s; the iterations' products over the "

@@ -146,7 +146,9 @@ typedef struct lrc_solve_report {
     double *nonlinear;      /* [iters] ||r(y) - r(M yh + b)||^2 after (M,b)-step */
     double seconds[4];      /* this rank's time in the iterations: z-step and
                                error sweeps, the Z^T Yh products, the d x d
-                               solves (with their waits), the predictions */
+                               solves (with their waits), the predictions
+                               (mixed precision makes them inside the
+                               sweeps: counted in the first) */
 } lrc_solve_report;
 
 void lrc_solve_report_free(lrc_solve_report *r);
