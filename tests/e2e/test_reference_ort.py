@@ -104,6 +104,18 @@ def main():
                   f"(max abs diff {np.abs(lg2.astype(np.float64) - logits).max():.3e})")
             log(f"--data {spec.split(':')[0]}: same result line and bitwise-equal logits")
 
+        # Batches of 1 and 8 images: the dense layers stream their weights
+        # (lrc_fw_dense's few-image kernels) instead of running sgemm.
+        for b in (1, 8):
+            few = os.path.join(d, f"batch{b}.h5")
+            p4 = run([args.lrcompress, "eval", args.model, "--data", "fashion-mnist:test",
+                      "--limit", str(args.limit), "--batch", str(b), "--save-logits", few,
+                      *norm_args], timeout=900)
+            check(p4.returncode == 0, f"eval --batch {b} failed:\n{describe(p4)}")
+            summary = compare(few, ort_out, ["--shape-k", str(logits.shape[1]),
+                                             "--atol", str(ATOL)], f"batch {b} vs ORT")
+            log(f"--batch {b} vs ORT: {summary}")
+
         # The oneDNN backend against the same independent reference.
         dn = os.path.join(d, "onednn.h5")
         p3 = run([args.lrcompress, "eval", args.model, "--data", "fashion-mnist:test",
