@@ -280,16 +280,30 @@ static int per_image(const lrc_layer *l)
     return l->op != LRC_OP_DENSE && l->op != LRC_OP_SOFTMAX;
 }
 
-/* One step of the plan on n images: layer i, or a conv and its ReLU in
- * one pass over the output; *i moves to the step's last layer. */
-static lrc_status run_step(lrc_forward *fw, int64_t *i, const float *src,
-                           int64_t n, float *dst)
+/* The last layer of the step that starts at layer i (before e): i + 1
+ * when layer i is a conv and i + 1 its ReLU, which run in one pass over
+ * the output, else i. */
+static int64_t step_last(const lrc_forward *fw, int64_t i, int64_t e)
 {
-    const lrc_layer *l = lrc_net_layer(fw->net, *i);
-    const int fuse = *i + 1 < fw->last &&
-                     lrc_layer_fuses_relu(l, lrc_net_layer(fw->net, *i + 1));
-    *i += fuse;
-    if (fuse)
+    return i + (i + 1 < e && lrc_layer_fuses_relu(lrc_net_layer(fw->net, i),
+                                                  lrc_net_layer(fw->net, i + 1)));
+}
+
+/* The steps in layers [i, e). */
+static int64_t step_count(const lrc_forward *fw, int64_t i, int64_t e)
+{
+    int64_t k = 0;
+    for (; i < e; i = step_last(fw, i, e) + 1)
+        k++;
+    return k;
+}
+
+/* The step of layers [i, last] (last = step_last(i)) on n images. */
+static lrc_status run_step(lrc_forward *fw, int64_t i, int64_t last,
+                           const float *src, int64_t n, float *dst)
+{
+    const lrc_layer *l = lrc_net_layer(fw->net, i);
+    if (last > i)
         return lrc_conv_relu_forward(l, src, n, dst, fw->work);
     return lrc_layer_forward(l, src, n, dst, fw->work);
 }
@@ -314,21 +328,27 @@ static lrc_status run_images(lrc_forward *fw, int64_t i0, int64_t e,
     for (int64_t b = 0; b < m; b++) {
         const float *x = src + b * in_sz;
         w = *which;
-        for (int64_t i = i0; i < e; i++) {
-            int64_t j = i;
-            const int64_t last = j + (j + 1 < e && lrc_layer_fuses_relu(
-                                         lrc_net_layer(fw->net, j),
-                                         lrc_net_layer(fw->net, j + 1)));
+        for (int64_t i = i0, last; i < e; i = last + 1, w ^= 1) {
+            last = step_last(fw, i, e);
             float *y = last == e - 1 ? dst + b * out_sz
                                      : fw->buf[w] + b * fw->slot;
-            LRC_CALL(run_step(fw, &j, x, 1, y));
-            i = j;
+            LRC_CALL(run_step(fw, i, last, x, 1, y));
             x = y;
-            w ^= 1;
         }
     }
     *which = w;
     return LRC_OK;
+}
+
+/* The end of the run of per-image layers from layer i on (outside
+ * oneDNN segments). */
+static int64_t per_image_end(const lrc_forward *fw, int64_t i)
+{
+    int64_t e = i;
+    while (e < fw->last && step_end(fw, e) == e + 1 &&
+           per_image(lrc_net_layer(fw->net, e)))
+        e++;
+    return e;
 }
 
 lrc_status lrc_forward_run(lrc_forward *fw, const float *in, int64_t n,
@@ -355,35 +375,22 @@ lrc_status lrc_forward_run(lrc_forward *fw, const float *in, int64_t n,
             }
 #endif
             /* the per-image layers at the start, image by image (their
-             * source is the caller's input, not one of the buffers) */
-            if (i == fw->first && m > 1 && step_end(fw, i) == i + 1) {
-                int64_t e = i;
-                while (e < fw->last && step_end(fw, e) == e + 1 &&
-                       per_image(lrc_net_layer(fw->net, e)))
-                    e++;
-                if (e > i + 1) {
-                    float *dst = (e == fw->last) ? out + s * out_sz : NULL;
-                    if (!dst) { /* the buffer layer by layer would end in */
-                        int w = which;
-                        for (int64_t j = i; j < e; j++, w ^= 1)
-                            j += j + 1 < e && lrc_layer_fuses_relu(
-                                                  lrc_net_layer(fw->net, j),
-                                                  lrc_net_layer(fw->net, j + 1));
-                        dst = fw->buf[w ^ 1];
-                    }
-                    LRC_CALL(run_images(fw, i, e, src, m, dst, &which));
-                    i = e - 1;
-                    src = dst;
-                    continue;
-                }
+             * source is the caller's input, not one of the buffers); the
+             * last step writes where it would layer by layer */
+            const int64_t e = i == fw->first && m > 1 ? per_image_end(fw, i) : i;
+            if (e > i + 1) {
+                const int64_t k = step_count(fw, i, e);
+                float *dst = e == fw->last ? out + s * out_sz
+                                           : fw->buf[which ^ (int)((k - 1) & 1)];
+                LRC_CALL(run_images(fw, i, e, src, m, dst, &which));
+                i = e - 1;
+                src = dst;
+                continue;
             }
-            int64_t j = i;
-            const int64_t last = j + (j + 1 < fw->last && lrc_layer_fuses_relu(
-                                         lrc_net_layer(fw->net, j),
-                                         lrc_net_layer(fw->net, j + 1)));
+            const int64_t last = step_last(fw, i, fw->last);
             float *dst = (last == fw->last - 1) ? out + s * out_sz : fw->buf[which];
-            LRC_CALL(run_step(fw, &j, src, m, dst));
-            i = j;
+            LRC_CALL(run_step(fw, i, last, src, m, dst));
+            i = last;
             src = dst;
             which ^= 1;
         }
