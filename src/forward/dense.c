@@ -12,59 +12,37 @@
 
 #include "forward/forward_impl.h"
 
+/* (Where AVX-512 is there, few_body below serves one image too.) */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define LRC_DENSE_CLONES __attribute__((noinline, target_clones("avx512f", "avx2", "default")))
+#define LRC_DENSE_CLONES __attribute__((noinline, target_clones("avx2", "default")))
 #elif defined(__GNUC__)
 #define LRC_DENSE_CLONES __attribute__((noinline))
 #else
 #define LRC_DENSE_CLONES
 #endif
-#if defined(__GNUC__)
-#define LRC_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define LRC_ALWAYS_INLINE inline
-#endif
 
 enum { LANES = 16 };
 
-/* nb images (a constant after inlining, so the accumulators stay in
- * registers). Each output is the sum of LANES interleaved partial sums,
- * added in a fixed order, then the tail, then the bias: an image's result
- * does not depend on the batch it came in. */
-static LRC_ALWAYS_INLINE void skinny_rows(const int nb, int64_t o, int64_t k,
-                                          const float *x, const float *w,
-                                          const float *bias, float *out)
+/* One image: each output the sum of LANES interleaved partial sums over
+ * the inputs, added in a fixed order, then the tail, then the bias. */
+LRC_DENSE_CLONES static void one_image(int64_t o, int64_t k, const float *x,
+                                       const float *w, const float *bias,
+                                       float *out)
 {
     for (int64_t f = 0; f < o; f++) {
         const float *restrict wf = w + f * k;
-        float acc[LRC_DENSE_SKINNY][LANES];
-        for (int b = 0; b < nb; b++)
-            for (int l = 0; l < LANES; l++)
-                acc[b][l] = 0.0f;
+        float acc[LANES] = {0};
         int64_t j = 0;
         for (; j + LANES <= k; j += LANES)
-            for (int b = 0; b < nb; b++) {
-                const float *restrict xb = x + b * k + j;
-                for (int l = 0; l < LANES; l++)
-                    acc[b][l] += wf[j + l] * xb[l];
-            }
-        for (int b = 0; b < nb; b++) {
-            float s = 0.0f;
             for (int l = 0; l < LANES; l++)
-                s += acc[b][l];
-            for (int64_t t = j; t < k; t++)
-                s += wf[t] * x[b * k + t];
-            out[b * o + f] = bias[f] + s;
-        }
+                acc[l] += wf[j + l] * x[j + l];
+        float s = 0.0f;
+        for (int l = 0; l < LANES; l++)
+            s += acc[l];
+        for (int64_t t = j; t < k; t++)
+            s += wf[t] * x[t];
+        out[f] = bias[f] + s;
     }
-}
-
-LRC_DENSE_CLONES static void skinny(int64_t n, int64_t o, int64_t k,
-                                    const float *x, const float *w,
-                                    const float *bias, float *out)
-{
-    if (n == 1)
-        skinny_rows(1, o, k, x, w, bias, out);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -156,8 +134,8 @@ void lrc_fw_dense(const lrc_layer *l, const float *in, int64_t n, float *out)
         return;
     }
 #endif
-    if (n <= LRC_DENSE_SKINNY) {
-        skinny(n, o, k, in, l->weight, l->bias, out);
+    if (n == 1) {
+        one_image(o, k, in, l->weight, l->bias, out);
         return;
     }
     for (int64_t b = 0; b < n; b++)

@@ -12,10 +12,9 @@ void lrc_fw_maxpool(const lrc_layer *l, const float *in, int64_t n, float *out);
 void lrc_fw_avgpool(const lrc_layer *l, const float *in, int64_t n, float *out);
 void lrc_fw_globalavgpool(const lrc_layer *l, const float *in, int64_t n,
                           float *out);
-/* Batches of up to LRC_DENSE_FEW images stream W once with AVX-512, of up
- * to LRC_DENSE_SKINNY without (dense.c); larger ones run one sgemm. */
+/* Batches of up to LRC_DENSE_FEW images stream W once with AVX-512, one
+ * image without (dense.c); larger ones run one sgemm. */
 #define LRC_DENSE_FEW 8
-#define LRC_DENSE_SKINNY 1
 void lrc_fw_dense(const lrc_layer *l, const float *in, int64_t n, float *out);
 void lrc_fw_relu(const float *in, size_t count, float *out);
 void lrc_fw_softmax(const float *in, int64_t n, int64_t k, float *out);
