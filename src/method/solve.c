@@ -585,23 +585,21 @@ cleanup:
     return st;
 }
 
-lrc_status lrc_stats_reduce_exact(MPI_Comm comm, const lrc_samples *s_in,
-                                  int64_t chunk, double *my, double *myh,
-                                  double *A, double *B, int64_t *total)
+/* lrc_stats_reduce_exact on samples that are whole chunks on every rank
+ * (realign_chunks done). */
+static lrc_status stats_exact_aligned(MPI_Comm comm, const lrc_samples *s,
+                                      int64_t chunk, double *my, double *myh,
+                                      double *A, double *B, int64_t *total)
 {
     lrc_status st = LRC_OK;
-    const int64_t d = s_in->d;
-    int64_t n = 0, n_all = 0, off = 0, nck = 0, nck_all = 0;
+    const int64_t d = s->d;
+    int64_t n = s->n, n_all = 0, off = 0, nck = 0, nck_all = 0;
     int me = 0;
     double *t = NULL, *tot = NULL, *cx = NULL, *cy = NULL, *loc = NULL,
-           *my_own = NULL, *myh_own = NULL, *moved = NULL;
-    lrc_samples al;
-    const lrc_samples *s = &al;
+           *my_own = NULL, *myh_own = NULL;
     lrc_xsum xa, xb;
     memset(&xa, 0, sizeof xa);
     memset(&xb, 0, sizeof xb);
-    LRC_TRY(realign_chunks(comm, s_in, chunk, &al, &moved));
-    n = s->n;
     if (!my) {
         LRC_TRY(lrc_calloc(&my_own, (size_t)d, sizeof *my_own, "means"));
         my = my_own;
@@ -682,6 +680,19 @@ cleanup:
     lrc_free(&loc);
     lrc_free(&my_own);
     lrc_free(&myh_own);
+    return st;
+}
+
+lrc_status lrc_stats_reduce_exact(MPI_Comm comm, const lrc_samples *s,
+                                  int64_t chunk, double *my, double *myh,
+                                  double *A, double *B, int64_t *total)
+{
+    lrc_status st = LRC_OK;
+    double *moved = NULL;
+    lrc_samples al;
+    LRC_TRY(realign_chunks(comm, s, chunk, &al, &moved));
+    LRC_TRY(stats_exact_aligned(comm, &al, chunk, my, myh, A, B, total));
+cleanup:
     lrc_free(&moved);
     return st;
 }
@@ -727,7 +738,7 @@ lrc_status lrc_solve_layer(MPI_Comm comm, const lrc_samples *s_in,
     if (p->mixed_precision) /* whole chunks on every rank (see above) */
         LRC_TRY(realign_chunks(comm, s_in, chunk, &al, &moved));
     if (p->mixed_precision)
-        LRC_TRY(lrc_stats_reduce_exact(comm, s, chunk, my, myh, A, B, &n));
+        LRC_TRY(stats_exact_aligned(comm, s, chunk, my, myh, A, B, &n));
     else
         LRC_TRY(lrc_stats_reduce(comm, s, my, myh, A, B, NULL, &n));
     LRC_TRY(lrc_lowrank_alloc(f, d, rank));
