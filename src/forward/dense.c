@@ -4,10 +4,10 @@
  * OpenBLAS 0.3.21's sgemm packs W before using it, so it moves W about
  * twice. Up to LRC_DENSE_FEW images therefore stream W once: with
  * AVX-512, two rows of W at a time dotted with every image while they are
- * in registers (fc6 on one core, sgemm -> this: 66 -> 29 ms for 1 image,
- * 78 -> 57 ms for 8); without it, one image through a plain loop (54 ->
- * 32 ms) and batches through sgemm. Larger batches use sgemm, which is
- * then bound by its multiply-adds, not by W. */
+ * in registers (fc6 on one core, bench/bench_dense, sgemm -> this: 55.6 ->
+ * 27.4 ms for 1 image, 61.6 -> 51.2 ms for 8); without it, one image
+ * through a plain loop (54 -> 32 ms) and batches through sgemm. Larger
+ * batches use sgemm, which is then bound by its multiply-adds, not by W. */
 #include <cblas.h>
 
 #include "forward/forward_impl.h"
