@@ -93,6 +93,10 @@ typedef struct {
      * whichever of them lrc_layer_forward chooses. */
     double t_lowered, t_direct, t_avx2;
     double diff_lowered, diff_direct, diff_avx2; /* from ours */
+    /* Winograd F(4x4, 3x3) forced (conv_winograd.c; weights transformed
+     * beforehand, as the winograd backend's plan does); 0: cannot run */
+    double t_wino, diff_wino;
+    int wino_pays; /* whether the winograd backend runs this layer so */
     double t_dnnl, t_dnnl_direct, t_dnnl_wino; /* conv alone; 0: not run */
     double t_dnnl_reorders;          /* NCHW in and out, around the conv */
     double diff_dnnl, l2_dnnl;       /* max |diff| / max |ours|, ||diff|| / ||ours|| */
@@ -444,6 +448,40 @@ static double time_algo(const lrc_layer *l, lrc_conv_algo algo, const float *in,
     return t;
 }
 
+/* Times Winograd F(4x4, 3x3) on l (0 when it cannot run l), its weights
+ * transformed beforehand (untimed), and compares its output with `ref`. */
+typedef struct {
+    const lrc_layer *l;
+    const float *u, *in;
+    int64_t n;
+    float *out, *work;
+} wino_arg;
+
+static void run_wino(void *p)
+{
+    const wino_arg *a = p;
+    if (lrc_fw_conv_winograd(a->l, a->u, a->in, a->n, a->out, a->work, 0) != LRC_OK)
+        exit(1);
+}
+
+static double time_wino(const lrc_layer *l, const float *in, int64_t n,
+                        const float *ref, float *out, size_t nout, double *diff)
+{
+    if (!lrc_fw_wino_shape_ok(l))
+        return 0.0;
+    float *u = bench_alloc(lrc_fw_wino_weights_size(l), sizeof(float),
+                           "Winograd weights");
+    lrc_fw_wino_weights(l, u);
+    wino_arg wa = {l, u, in, n, out, NULL};
+    wa.work = bench_alloc(lrc_fw_wino_workspace(l), sizeof(float),
+                          "Winograd workspace");
+    const double t = bench_best_of(1, 1, run_wino, &wa);
+    compare(ref, out, nout, diff, NULL);
+    free(wa.work);
+    free(u);
+    return t;
+}
+
 /* ---- oneDNN ---- */
 
 #ifdef LRC_BENCH_HAVE_DNNL
@@ -743,6 +781,8 @@ static void measure(const options *o, void *dctx, int64_t n, int64_t c, int64_t 
                             &r->diff_direct);
     r->t_avx2 = time_algo(l, LRC_CONV_DIRECT_AVX2, in, n, out, out2, nout,
                           &r->diff_avx2);
+    r->t_wino = time_wino(l, in, n, out, out2, nout, &r->diff_wino);
+    r->wino_pays = lrc_fw_wino_pays(l);
 #ifdef LRC_BENCH_HAVE_DNNL
     if (o->dnnl)
         measure_dnnl(dctx, l, n, in, out, 1, r);
@@ -804,6 +844,12 @@ static void json_result(bench_json *j, const conv_result *r, double peak)
         bench_json_num(j, "proto_batched_s", r->t_batched);
         bench_json_num(j, "proto_batched_of_peak", gf(r->flop, r->t_batched) / peak);
         bench_json_num(j, "proto_batched_maxdiff_rel", r->diff_batched);
+    }
+    if (r->t_wino > 0) {
+        bench_json_num(j, "winograd_s", r->t_wino);
+        bench_json_num(j, "winograd_effective_of_peak", gf(r->flop, r->t_wino) / peak);
+        bench_json_num(j, "winograd_maxdiff_rel", r->diff_wino);
+        bench_json_int(j, "winograd_backend_runs_it", r->wino_pays);
     }
     bench_json_num(j, "lowered_s", r->t_lowered);
     bench_json_num(j, "lowered_of_peak", gf(r->flop, r->t_lowered) / peak);
@@ -996,7 +1042,7 @@ int main(int argc, char **argv)
         printf("  %-8s %-9s %4s %7s | %8s %7s %5s | %8s %7s %5s %6s | %6s %6s | %8s |\n",
                "", "", "", "", "", "", "", "", "", "", "dnnl", "peak", "direct", "");
         /* flop, ours, dnnl, dnnl reorders, im2col, gemm, batched, shifted,
-         * dnnl direct, rows, fastest per layer, direct (unused), lowered,
+         * dnnl direct, rows, fastest per layer, winograd backend, lowered,
          * avx512 direct, avx2 direct */
         double T[15] = {0};
         for (int li = 0; li < nl; li++) {
@@ -1046,6 +1092,47 @@ int main(int argc, char **argv)
                100 * gf(T[0], T[12]) / peak, T[12] / T[1]);
         printf("  (peak: fraction of the sgemm peak; ours/dnnl, ours/direct: our speed over "
                "oneDNN's, >1 = ours faster; maxdiff: max |ours - oneDNN| / max |ours|)\n");
+
+        /* table 1b: the winograd backend */
+        {
+            double W[3] = {0}; /* winograd backend, its Winograd layers, dnnl */
+            printf("\n  batch %lld: Winograd F(4x4, 3x3) forced, and the winograd "
+                   "backend (Winograd where its rule says, ours elsewhere)\n",
+                   (long long)n);
+            printf("  %-8s | %8s %7s %5s %6s %8s | %5s | %8s %7s\n", "layer",
+                   "wino ms", "eff GF/s", "peak", "/ours", "maxdiff", "rule",
+                   "backend", "/dnnl");
+            for (int li = 0; li < nl; li++) {
+                const conv_result *r = &rows[li].full;
+                const double tb = r->wino_pays && r->t_wino > 0 ? r->t_wino : r->t_ours;
+                printf("  %-8s |", VGG16[layers[li]].name);
+                if (r->t_wino > 0)
+                    printf(" %8.2f %7.1f %4.0f%% %5.2fx %8.1e |", 1e3 * r->t_wino,
+                           gf(r->flop, r->t_wino), 100 * gf(r->flop, r->t_wino) / peak,
+                           r->t_ours / r->t_wino, r->diff_wino);
+                else
+                    printf(" %8s %7s %5s %6s %8s |", "-", "-", "-", "-", "-");
+                printf(" %5s | %8.2f", r->wino_pays ? "wino" : "ours", 1e3 * tb);
+                if (r->t_dnnl > 0)
+                    printf(" %6.2fx\n", r->t_dnnl / tb);
+                else
+                    printf(" %7s\n", "-");
+                W[0] += tb;
+                W[2] += r->t_dnnl;
+            }
+            printf("  %-8s | %8s %7s %5s %6s %8s | %5s | %8.2f", "stack", "", "", "",
+                   "", "", "", 1e3 * W[0]);
+            if (W[2] > 0)
+                printf(" %6.2fx\n", W[2] / W[0]);
+            else
+                printf("\n");
+            printf("  (eff GF/s: the direct conv's flops over Winograd's time; /ours: "
+                   "speed over ours, the openblas backend's path; backend: the winograd "
+                   "backend's time; /dnnl: its speed over oneDNN's fastest, >1 = ours "
+                   "faster)\n");
+            T[11] = W[0];
+            (void)W[1];
+        }
 
         if (o.proto) {
             printf("\n  batch %lld: the lowering's split, three prototypes and the "
@@ -1226,6 +1313,7 @@ int main(int argc, char **argv)
         bench_json_num(&j, "ours_s", T[1]);
         bench_json_num(&j, "ours_of_peak", gf(T[0], T[1]) / peak);
         bench_json_num(&j, "lowered_s", T[12]);
+        bench_json_num(&j, "winograd_backend_s", T[11]);
         bench_json_num(&j, "lowered_of_peak", gf(T[0], T[12]) / peak);
         if (T[2] > 0) {
             bench_json_num(&j, "dnnl_s", T[2]);

@@ -5,7 +5,7 @@
  *
  *   build/bench/bench_model ORIGINAL.onnx [COMPRESSED.onnx ...]
  *       [--input 3,224,224] [--batches 1,8] [--images N] [--reps 3]
- *       [--threads 1] [--backend openblas|onednn] [--json bench_model.json]
+ *       [--threads 1] [--backend openblas|winograd|onednn] [--json bench_model.json]
  *
  * Inputs are seeded random floats (timing does not depend on the values).
  * Every model is loaded first; then --reps passes, each timing every model
@@ -21,7 +21,8 @@
  * threads (n = 2048), to read the layers' rates against. With --backend
  * onednn (a build with -DLRC_WITH_DNNL=ON) the whole-net times are those
  * of the oneDNN backend; the per-layer split, and so the conv columns,
- * stay those of the OpenBLAS paths. */
+ * stay those of the OpenBLAS paths. With --backend winograd, both are the
+ * winograd backend's (each layer timed through a plan of its own). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,14 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
     buf[0] = bench_alloc((size_t)(B * max_act), sizeof(float), "activations");
     buf[1] = bench_alloc((size_t)(B * max_act), sizeof(float), "activations");
     double *acc = bench_alloc((size_t)nl, sizeof(double), "layer times");
+    /* the winograd backend's convs need a plan (it holds their transformed
+     * weights): one plan per layer */
+    lrc_forward **lp = NULL;
+    if (backend == LRC_BACKEND_WINOGRAD) {
+        lp = bench_alloc((size_t)nl, sizeof *lp, "layer plans");
+        for (int64_t i = 0; i < nl; i++)
+            check(lrc_forward_create_with(net, i, i + 1, B, backend, &lp[i]));
+    }
     for (int warm = 1; warm >= 0; warm--) {
         memset(acc, 0, (size_t)nl * sizeof *acc);
         for (int64_t s = 0; s < (warm ? B : N); s += B) {
@@ -92,7 +101,11 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
             for (int64_t i = 0; i < nl; i++) {
                 float *dst = buf[i & 1];
                 double tl = lrc_wtime();
-                check(lrc_layer_forward(lrc_net_layer(net, i), src, B, dst, work));
+                if (lp)
+                    check(lrc_forward_run(lp[i], src, B, dst));
+                else
+                    check(lrc_layer_forward(lrc_net_layer(net, i), src, B,
+                                            dst, work));
                 acc[i] += lrc_wtime() - tl;
                 src = dst;
             }
@@ -100,6 +113,10 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
     }
     for (int64_t i = 0; i < nl; i++)
         keep_min(&r->lt[b][i], acc[i]);
+    if (lp)
+        for (int64_t i = 0; i < nl; i++)
+            lrc_forward_destroy(&lp[i]);
+    free(lp);
     free(acc);
     free(buf[0]);
     free(buf[1]);
@@ -110,7 +127,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_model MODEL [MODEL ...] [--input C,H,W] "
                     "[--batches 1,8] [--images N] [--reps R] [--threads T] "
-                    "[--backend openblas|onednn] [--json FILE]\n");
+                    "[--backend openblas|winograd|onednn] [--json FILE]\n");
     exit(2);
 }
 

@@ -50,13 +50,21 @@ lrc_status lrc_conv_relu_forward(const lrc_layer *conv, const float *in,
  *   (VGG-16's conv stack about 2.4x on AVX-512), and its outputs agree with
  *   OpenBLAS's to about 1e-5 of their magnitude, not bitwise; a batch of
  *   another size rebuilds oneDNN's primitives. Runs on as many threads as
- *   OpenBLAS. */
+ *   OpenBLAS.
+ * - LRC_BACKEND_WINOGRAD: the OpenBLAS backend, except that 3 x 3 stride-1
+ *   convs with at least 32 input and 32 output channels and an output of
+ *   at least 28 x 28 run Winograd F(4x4, 3x3) on sgemm (4x fewer
+ *   multiplications; the plan transforms their weights once, when it is
+ *   created, so the net's weights must not change while the plan lives). Its outputs agree with the
+ *   OpenBLAS backend's to about 1e-5 of their magnitude, not bitwise; the
+ *   same bits for an image whatever its batch and the number of ranks. */
 typedef enum lrc_backend {
     LRC_BACKEND_OPENBLAS = 0,
-    LRC_BACKEND_ONEDNN = 1
+    LRC_BACKEND_ONEDNN = 1,
+    LRC_BACKEND_WINOGRAD = 2
 } lrc_backend;
 
-/* "openblas" or "onednn" (LRC_ERR_ARG naming the word otherwise; a backend
+/* "openblas", "winograd" or "onednn" (LRC_ERR_ARG naming the word otherwise; a backend
  * this build lacks parses, lrc_forward_create_with refuses it). */
 lrc_status lrc_backend_parse(const char *name, lrc_backend *b);
 const char *lrc_backend_name(lrc_backend b);

@@ -5,7 +5,7 @@
  *   [--precision mixed|double] [--memory-limit MB [--scratch DIR]]
  *   [--output-h5 OUT.h5]
  *   [--results RESULTS.h5] [--eval SPEC [--eval-limit N]
- *   [--eval-backend openblas|onednn]] [--quiet] */
+ *   [--eval-backend openblas|winograd|onednn]] [--quiet] */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

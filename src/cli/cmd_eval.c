@@ -1,6 +1,6 @@
 /* lrcompress eval MODEL.onnx --data SPEC [--mean M --std S] [--limit N]
  *                 [--batch B] [--save-logits OUT.h5]
- *                 [--backend openblas|onednn] */
+ *                 [--backend openblas|winograd|onednn] */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>

@@ -93,6 +93,9 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
         p.checkpoint = ckpt;
         p.fingerprint = fingerprint;
     }
+    lrc_backend backend = LRC_BACKEND_OPENBLAS;
+    if (cfg->evaluation_backend) /* a known name: the config checked it */
+        LRC_TRY(lrc_backend_parse(cfg->evaluation_backend, &backend));
     {
         const lrc_cli_job job = {
             cfg->model, cfg->calibration,
@@ -101,10 +104,7 @@ lrc_status lrc_cmd_run(MPI_Comm comm, int argc, char **argv)
             onnx, results, cfg->evaluation,
             cfg->evaluation_limit ? *cfg->evaluation_limit : 0, stats, model_h5,
             cfg->bad_images && strcmp(cfg->bad_images, "skip") == 0,
-            cfg->evaluation_backend &&
-                    strcmp(cfg->evaluation_backend, "onednn") == 0
-                ? LRC_BACKEND_ONEDNN
-                : LRC_BACKEND_OPENBLAS};
+            backend};
         LRC_TRY(lrc_cli_run_job(comm, &job, &p));
     }
     int rank = 0;

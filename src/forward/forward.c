@@ -68,21 +68,35 @@ lrc_status lrc_backend_parse(const char *name, lrc_backend *b)
         *b = LRC_BACKEND_ONEDNN;
         return LRC_OK;
     }
-    LRC_RAISE(LRC_ERR_ARG, "unknown backend '%s' (openblas or onednn)",
+    if (name && strcmp(name, "winograd") == 0) {
+        *b = LRC_BACKEND_WINOGRAD;
+        return LRC_OK;
+    }
+    LRC_RAISE(LRC_ERR_ARG, "unknown backend '%s' (openblas, winograd or "
+              "onednn)",
               name ? name : "(null)");
 }
 
 const char *lrc_backend_name(lrc_backend b)
 {
-    return b == LRC_BACKEND_ONEDNN ? "onednn" : "openblas";
+    switch (b) {
+    case LRC_BACKEND_ONEDNN:
+        return "onednn";
+    case LRC_BACKEND_WINOGRAD:
+        return "winograd";
+    case LRC_BACKEND_OPENBLAS:
+        break;
+    }
+    return "openblas";
 }
 
 int lrc_backend_available(lrc_backend b)
 {
 #ifdef LRC_HAVE_DNNL
-    return b == LRC_BACKEND_OPENBLAS || b == LRC_BACKEND_ONEDNN;
+    return b == LRC_BACKEND_OPENBLAS || b == LRC_BACKEND_WINOGRAD ||
+           b == LRC_BACKEND_ONEDNN;
 #else
-    return b == LRC_BACKEND_OPENBLAS;
+    return b == LRC_BACKEND_OPENBLAS || b == LRC_BACKEND_WINOGRAD;
 #endif
 }
 
@@ -94,6 +108,10 @@ struct lrc_forward {
     int64_t slot;   /* the largest activation of one image, in floats */
     float *work;    /* conv scratch (im2col, or the direct kernel's) */
     size_t act_len, work_len;
+    /* winograd backend: wino[i - first], layer i's transformed weights
+     * where it runs Winograd, else NULL */
+    float **wino;
+    size_t wino_len;
 #ifdef LRC_HAVE_DNNL
     /* oneDNN: seg[i - first] runs layers [i, seg_end[i - first]) when set */
     lrc_dnnl_seg **seg;
@@ -113,6 +131,10 @@ void lrc_forward_destroy(lrc_forward **fw)
     lrc_free(&(*fw)->seg);
     lrc_free(&(*fw)->seg_end);
 #endif
+    if ((*fw)->wino)
+        for (int64_t i = 0; i < (*fw)->last - (*fw)->first; i++)
+            lrc_free(&(*fw)->wino[i]);
+    lrc_free(&(*fw)->wino);
     lrc_free(&(*fw)->buf[0]);
     lrc_free(&(*fw)->buf[1]);
     lrc_free(&(*fw)->work);
@@ -217,6 +239,9 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
     if (backend == LRC_BACKEND_ONEDNN)
         LRC_TRY(find_segments(fw));
 #endif
+    if (backend == LRC_BACKEND_WINOGRAD)
+        LRC_TRY(lrc_calloc(&fw->wino, (size_t)(last - first), sizeof *fw->wino,
+                           "Winograd weights"));
     /* The ping-pong buffers hold the output of every step (a oneDNN
      * segment's intermediate activations live in its own buffers), and
      * the scratch serves the layers outside segments only. */
@@ -228,6 +253,15 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
             max_act = shape_size(lo->out_shape);
         if (e == i + 1 && lrc_layer_workspace(lo) > fw->work_len)
             fw->work_len = lrc_layer_workspace(lo);
+        if (fw->wino && lrc_fw_wino_pays(lo)) {
+            const size_t nu = lrc_fw_wino_weights_size(lo);
+            LRC_TRY(lrc_calloc(&fw->wino[i - first], nu, sizeof(float),
+                               "Winograd weights"));
+            lrc_fw_wino_weights(lo, fw->wino[i - first]);
+            fw->wino_len += nu;
+            if (lrc_fw_wino_workspace(lo) > fw->work_len)
+                fw->work_len = lrc_fw_wino_workspace(lo);
+        }
     }
     fw->slot = max_act;
     LRC_TRY(lrc_mul_size((size_t)batch, (size_t)max_act, &fw->act_len,
@@ -251,7 +285,7 @@ cleanup:
 
 size_t lrc_forward_bytes(const lrc_forward *fw)
 {
-    size_t b = (2 * fw->act_len + fw->work_len) * sizeof(float);
+    size_t b = (2 * fw->act_len + fw->work_len + fw->wino_len) * sizeof(float);
 #ifdef LRC_HAVE_DNNL
     if (fw->seg)
         for (int64_t i = 0; i < fw->last - fw->first; i++)
@@ -303,6 +337,9 @@ static lrc_status run_step(lrc_forward *fw, int64_t i, int64_t last,
                            const float *src, int64_t n, float *dst)
 {
     const lrc_layer *l = lrc_net_layer(fw->net, i);
+    if (fw->wino && fw->wino[i - fw->first])
+        return lrc_fw_conv_winograd(l, fw->wino[i - fw->first], src, n, dst,
+                                    fw->work, last > i);
     if (last > i)
         return lrc_conv_relu_forward(l, src, n, dst, fw->work);
     return lrc_layer_forward(l, src, n, dst, fw->work);

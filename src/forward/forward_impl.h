@@ -61,6 +61,26 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *in, int64_t n, float *out,
                               float *work, int relu);
 
+/* ---- conv_winograd.c: Winograd F(4x4, 3x3), the winograd backend ---- */
+
+/* Whether l is a conv Winograd F(4x4, 3x3) can run (3x3, stride 1,
+ * non-negative pads), and whether the winograd backend runs it so (the
+ * rule and the figures behind it are in conv.c). */
+int lrc_fw_wino_shape_ok(const lrc_layer *l);
+int lrc_fw_wino_pays(const lrc_layer *l);
+/* The transformed weights of l: 36 x d x c floats, computed once (in
+ * double, rounded to float) by whoever holds them. */
+size_t lrc_fw_wino_weights_size(const lrc_layer *l);
+void lrc_fw_wino_weights(const lrc_layer *l, float *u);
+/* Scratch floats the Winograd conv needs for l. */
+size_t lrc_fw_wino_workspace(const lrc_layer *l);
+/* Runs l on n images with the transformed weights u; relu as in
+ * lrc_fw_conv. Agrees with the other paths to about 1e-5 of the outputs'
+ * magnitude, not bitwise; the same bits for an image in any batch. */
+lrc_status lrc_fw_conv_winograd(const lrc_layer *l, const float *u,
+                                const float *in, int64_t n, float *out,
+                                float *work, int relu);
+
 /* ---- dnnl.c: the oneDNN backend (only with cmake -DLRC_WITH_DNNL=ON) ---- */
 
 #ifdef LRC_HAVE_DNNL

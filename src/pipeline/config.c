@@ -394,9 +394,10 @@ lrc_status lrc_config_params(const lrc_config *c, const char *path,
         LRC_RAISE(LRC_ERR_ARG, "%s: key 'bad_images': '%s' is not one of "
                   "error, skip", path, c->bad_images);
     if (c->evaluation_backend && strcmp(c->evaluation_backend, "openblas") &&
+        strcmp(c->evaluation_backend, "winograd") &&
         strcmp(c->evaluation_backend, "onednn"))
         LRC_RAISE(LRC_ERR_ARG, "%s: key 'evaluation_backend': '%s' is not one "
-                  "of openblas, onednn", path, c->evaluation_backend);
+                  "of openblas, winograd, onednn", path, c->evaluation_backend);
     if (c->memory_limit_mb && *c->memory_limit_mb < 0)
         LRC_RAISE(LRC_ERR_ARG, "%s: key 'memory_limit_mb' must not be negative",
                   path);

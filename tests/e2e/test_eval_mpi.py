@@ -11,9 +11,9 @@ without mpirun and once under `MPIEXEC -n P --oversubscribe` for each P, and
 asserts: every run prints one and the same result line with images=2000,
 and every saved "logits" and "labels" data set is bitwise identical to the
 serial run's (the files themselves may differ in HDF5 bookkeeping). Then the
-same runs with `--backend onednn` (in a build with the oneDNN backend):
-bitwise identical to each other, and within 1e-4 (of the largest logit, at
-least 1) of the OpenBLAS backend's logits.
+same runs with `--backend winograd`, and with `--backend onednn` (in a build
+with the oneDNN backend): bitwise identical to each other, and within 1e-4
+(of the largest logit, at least 1) of the OpenBLAS backend's logits.
 """
 import argparse
 import os
@@ -78,33 +78,42 @@ def main():
                       f"{diff.max():.3e}")
         log("all runs agree bitwise")
 
-        # The oneDNN backend (in a build with it): the same bits on every
-        # rank count too, within 1e-4 of the OpenBLAS backend's logits.
-        dn = []
-        for tag, prefix in runs:
-            saved = os.path.join(d, f"onednn_{tag}.h5")
-            cmd = prefix + [args.lrcompress, *shlex.split(args.postflags), "eval", args.model,
-                            "--data", "fashion-mnist:test", "--limit", str(args.limit),
-                            "--save-logits", saved, "--backend", "onednn", *norm]
-            p = run(cmd, timeout=900)
-            if p.returncode != 0:
-                check("LRC_WITH_DNNL" in p.stderr,
-                      f"{tag}: eval --backend onednn failed:\n{describe(p)}")
-                log("--backend onednn: not in this build, skipped")
-                return
-            logits, labels = read_saved(saved, f"onednn {tag}")
-            dn.append((tag, p.stdout.strip(), logits))
-        for tag, line, logits in dn[1:]:
-            check(line == dn[0][1], f"onednn {tag} printed '{line}', serial printed '{dn[0][1]}'")
-            check(logits.tobytes() == dn[0][2].tobytes(),
-                  f"onednn {tag}: logits differ from the serial run's (max abs diff "
-                  f"{np.abs(logits.astype(np.float64) - dn[0][2]).max():.3e})")
-        worst = float(np.abs(dn[0][2].astype(np.float64) - base_logits).max())
-        scale = float(np.abs(base_logits).max())
-        check(worst <= 1e-4 * max(1.0, scale),
-              f"onednn logits differ from openblas's by {worst:.3e} (scale {scale:.3g})")
-        log(f"--backend onednn: all runs agree bitwise; {worst:.2e} from the openblas "
-            f"backend's logits (largest {scale:.3g})")
+        # The winograd backend, and the oneDNN backend (in a build with
+        # it): the same bits on every rank count too, within 1e-4 of the
+        # OpenBLAS backend's logits.
+        for backend in ("winograd", "onednn"):
+            other_backend(args, d, runs, norm, backend, base_logits)
+
+
+def other_backend(args, d, runs, norm, backend, base_logits):
+    got = []
+    for tag, prefix in runs:
+        saved = os.path.join(d, f"{backend}_{tag}.h5")
+        cmd = prefix + [args.lrcompress, *shlex.split(args.postflags), "eval", args.model,
+                        "--data", "fashion-mnist:test", "--limit", str(args.limit),
+                        "--save-logits", saved, "--backend", backend, *norm]
+        p = run(cmd, timeout=900)
+        if p.returncode != 0:
+            check(backend == "onednn" and "LRC_WITH_DNNL" in p.stderr,
+                  f"{tag}: eval --backend {backend} failed:\n{describe(p)}")
+            log(f"--backend {backend}: not in this build, skipped")
+            return
+        check(f"{backend} backend" in p.stderr,
+              f"{tag}: eval --backend {backend} does not name its backend:\n{describe(p)}")
+        logits, labels = read_saved(saved, f"{backend} {tag}")
+        got.append((tag, p.stdout.strip(), logits))
+    for tag, line, logits in got[1:]:
+        check(line == got[0][1], f"{backend} {tag} printed '{line}', serial printed "
+              f"'{got[0][1]}'")
+        check(logits.tobytes() == got[0][2].tobytes(),
+              f"{backend} {tag}: logits differ from the serial run's (max abs diff "
+              f"{np.abs(logits.astype(np.float64) - got[0][2]).max():.3e})")
+    worst = float(np.abs(got[0][2].astype(np.float64) - base_logits).max())
+    scale = float(np.abs(base_logits).max())
+    check(worst <= 1e-4 * max(1.0, scale),
+          f"{backend} logits differ from openblas's by {worst:.3e} (scale {scale:.3g})")
+    log(f"--backend {backend}: all runs agree bitwise; {worst:.2e} from the openblas "
+        f"backend's logits (largest {scale:.3g})")
 
 
 if __name__ == "__main__":

@@ -16,26 +16,12 @@
 
 #include "lrc/forward.h"
 #include "lrc/model.h"
+#include "fw_test_data.h"
 #include "naive_conv.h"
 
 #define TOL 1e-5
 
 /* Deterministic uniform numbers in [-1, 1). */
-static double rnd(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(*s >> 11) / (double)(1ULL << 53) * 2.0 - 1.0;
-}
-
-static float *rand_floats(size_t n, uint64_t *seed)
-{
-    float *p = malloc(n * sizeof *p + 1);
-    assert_non_null(p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (float)rnd(seed);
-    return p;
-}
-
 static double max_abs(const float *a, size_t n)
 {
     double m = 0;

@@ -23,35 +23,10 @@
 
 #include "forward/forward_impl.h"
 #include "lrc/model.h"
+#include "fw_test_data.h"
 #include "naive_conv.h"
 
 #define TOL 1e-5
-
-static double rnd(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(*s >> 11) / (double)(1ULL << 53) * 2.0 - 1.0;
-}
-
-static float *rand_floats(size_t n, uint64_t *seed)
-{
-    float *p = malloc(n * sizeof *p);
-    assert_non_null(p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (float)rnd(seed);
-    return p;
-}
-
-/* A buffer of exactly n floats (so that AddressSanitizer sees any read or
- * write past it), every one NaN. */
-static float *nan_floats(size_t n)
-{
-    float *p = malloc((n > 0 ? n : 1) * sizeof *p);
-    assert_non_null(p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = NAN;
-    return p;
-}
 
 
 static void assert_close(const float *got, const double *want, size_t n,

@@ -1,0 +1,367 @@
+/* Winograd convolution F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", CVPR 2016) for 3x3 stride-1 convs.
+ *
+ * Each 4 x 4 block of outputs ("tile") of an output channel f is
+ *   Y = A^T [ sum_ch U[f][ch] (.) V[ch] ] A,
+ * with U[f][ch] = G g G^T the 6 x 6 transform of the 3 x 3 filter (f, ch)
+ * and V[ch] = B^T x B that of the 6 x 6 input patch under the tile; (.) is
+ * the elementwise product. For each of the 36 elements xi of a 6 x 6
+ * transform, the sum over channels of all tiles is one matrix product,
+ *   M[xi] (d x tiles) = U[xi] (d x c) V[xi] (c x tiles),
+ * run on OpenBLAS sgemm: 36 products of d c tiles multiply-adds replace
+ * 9 d c (16 tiles) of the direct convolution, 4x fewer. The transforms cost
+ * O(c + d) per tile, against O(c d) for the products, so the algorithm
+ * pays on convs whose c and d are both large (the rule is in conv.c).
+ *
+ * U is computed once per layer by the forward plan that holds it
+ * (lrc_fw_wino_weights, in double, rounded to float once). Per image:
+ * the input is copied once into a zero-padded buffer whose size is a whole
+ * number of tiles plus the 2-pixel overlap; then, for blocks of whole tile
+ * rows (about WINO_BLOCK_TILES tiles, fixed by the layer's shape), the
+ * input transform fills V, 36 sgemm calls fill M, and the output transform
+ * writes the block's outputs with the bias (and the ReLU when fused).
+ *
+ * Numbers: the transforms and products are in float. The transform
+ * matrices have entries up to 8 (A^T) and 5 (B^T), so the rounding error
+ * is larger than the direct conv's, about 1e-6 to 1e-5 of the outputs'
+ * magnitude on VGG-16's layers (test_forward_winograd bounds it at
+ * 1e-4 against a double reference); oneDNN's Winograd is the same
+ * algorithm. An image's blocks depend on the layer's shape only: the
+ * same bits for an image alone or in any batch, and on every run. */
+#include <cblas.h>
+#include <string.h>
+
+#include "forward/forward_impl.h"
+
+/* Tiles per block (rounded to whole tile rows, at least one): 36 sgemms of
+ * d x c x WINO_BLOCK_TILES each. Measured with bench_conv on VGG-16's
+ * shapes (docs/BENCHMARKS.md, section 11). */
+#define WINO_BLOCK_TILES 96
+
+int lrc_fw_wino_shape_ok(const lrc_layer *l)
+{
+    return l->op == LRC_OP_CONV && l->kh == 3 && l->kw == 3 && l->sh == 1 &&
+           l->sw == 1 && l->pt >= 0 && l->pl >= 0 && l->pb >= 0 &&
+           l->pr >= 0 && l->in_c >= 1 && l->out_c >= 1 &&
+           l->out_shape[1] >= 1 && l->out_shape[2] >= 1 &&
+           l->out_shape[1] == l->in_shape[1] + l->pt + l->pb - 2 &&
+           l->out_shape[2] == l->in_shape[2] + l->pl + l->pr - 2;
+}
+
+/* The tiling of layer l: th x tw tiles, blocks of rb tile rows, the padded
+ * image hp x wp; each of its rows is stored as 4 phases of tw + 1 columns
+ * (column x at [x % 4][x / 4]), rs = 4 (tw + 1) floats. */
+typedef struct {
+    int64_t th, tw, rb, hp, wp, rs;
+} wino_tiling;
+
+static void tiling_of(const lrc_layer *l, wino_tiling *t)
+{
+    t->th = (l->out_shape[1] + 3) / 4;
+    t->tw = (l->out_shape[2] + 3) / 4;
+    t->rb = (WINO_BLOCK_TILES + t->tw - 1) / t->tw;
+    if (t->rb > t->th)
+        t->rb = t->th;
+    t->hp = 4 * t->th + 2;
+    t->wp = 4 * t->tw + 2;
+    t->rs = 4 * (t->tw + 1);
+}
+
+size_t lrc_fw_wino_weights_size(const lrc_layer *l)
+{
+    return (size_t)36 * (size_t)l->out_c * (size_t)l->in_c;
+}
+
+/* G (6 x 3) of F(4, 3), interpolation points 0, 1, -1, 2, -2 and infinity */
+static const double G[6][3] = {{1.0 / 4, 0, 0},
+                               {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                               {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                               {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                               {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                               {0, 0, 1}};
+
+void lrc_fw_wino_weights(const lrc_layer *l, float *u)
+{
+    const int64_t d = l->out_c, c = l->in_c;
+    for (int64_t f = 0; f < d; f++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float *g = l->weight + (f * c + ch) * 9;
+            double gg[6][3]; /* G g */
+            for (int i = 0; i < 6; i++)
+                for (int q = 0; q < 3; q++)
+                    gg[i][q] = G[i][0] * g[q] + G[i][1] * g[3 + q] +
+                               G[i][2] * g[6 + q];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    u[((int64_t)(i * 6 + j) * d + f) * c + ch] =
+                        (float)(gg[i][0] * G[j][0] + gg[i][1] * G[j][1] +
+                                gg[i][2] * G[j][2]);
+        }
+}
+
+/* Workspace layout, in floats: the padded image (c x hp x rs), V (36 x c
+ * x block tiles), M (36 x d x block tiles), the input transform's rows (6
+ * x rs; a plain padded row of wp when the image is padded) and the output
+ * transform's (4 x 6 x tw, then one row of 4 tw). */
+typedef struct {
+    int64_t pad, v, m, trow, orow, total;
+} wino_layout;
+
+static void layout_of(const lrc_layer *l, const wino_tiling *t, wino_layout *g)
+{
+    const int64_t bt = t->rb * t->tw;
+    g->pad = 0;
+    g->v = g->pad + l->in_c * t->hp * t->rs;
+    g->m = g->v + 36 * l->in_c * bt;
+    g->trow = g->m + 36 * l->out_c * bt;
+    g->orow = g->trow + 6 * t->rs;
+    g->total = g->orow + 24 * t->tw + 4 * t->tw;
+}
+
+size_t lrc_fw_wino_workspace(const lrc_layer *l)
+{
+    wino_tiling t;
+    wino_layout g;
+    tiling_of(l, &t);
+    layout_of(l, &t, &g);
+    return (size_t)g.total;
+}
+
+/* The transforms are built for AVX-512, AVX2 and the base ISA where the
+ * toolchain can choose at load time; the same values from each (no FMA:
+ * ISO C mode keeps -ffp-contract=off). Their helpers are inlined into each
+ * build (out of line, GCC keeps one copy, for the base ISA). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__linux__)
+#define WINO_CLONES \
+    __attribute__((noinline, target_clones("avx512f", "avx2", "default")))
+#else
+#define WINO_CLONES
+#endif
+#if defined(__GNUC__)
+#define WINO_INLINE static inline __attribute__((always_inline))
+#else
+#define WINO_INLINE static inline
+#endif
+
+/* B^T down the 6 rows (rs apart) of x for each of rs columns, into the 6
+ * rows (rs apart) of y. (In two loops of three rows each: GCC 12 does not
+ * vectorise the loop that writes all six.) */
+WINO_INLINE void bt_down(const float *restrict x, int64_t rs,
+                         float *restrict y)
+{
+    const float *restrict x0 = x, *restrict x1 = x + rs;
+    const float *restrict x2 = x + 2 * rs, *restrict x3 = x + 3 * rs;
+    const float *restrict x4 = x + 4 * rs, *restrict x5 = x + 5 * rs;
+    for (int64_t q = 0; q < rs; q++) {
+        y[q] = 4.0f * x0[q] - 5.0f * x2[q] + x4[q];
+        y[rs + q] = -4.0f * x1[q] - 4.0f * x2[q] + x3[q] + x4[q];
+        y[2 * rs + q] = 4.0f * x1[q] - 4.0f * x2[q] - x3[q] + x4[q];
+    }
+    for (int64_t q = 0; q < rs; q++) {
+        y[3 * rs + q] = -2.0f * x1[q] - x2[q] + 2.0f * x3[q] + x4[q];
+        y[4 * rs + q] = 2.0f * x1[q] - x2[q] - 2.0f * x3[q] + x4[q];
+        y[5 * rs + q] = 4.0f * x1[q] - 5.0f * x3[q] + x5[q];
+    }
+}
+
+/* Row s (4 tw + 2 columns) as 4 phases of tw + 1: ph[k][tx] = s[4 tx + k]
+ * (phases 0 and 1 reach tx = tw, the last tile's columns 4 and 5). */
+WINO_INLINE void split_phases(const float *restrict s, int64_t tw,
+                              float *restrict ph)
+{
+    const int64_t pl = tw + 1;
+    for (int64_t tx = 0; tx < tw; tx++) {
+        ph[tx] = s[4 * tx];
+        ph[pl + tx] = s[4 * tx + 1];
+        ph[2 * pl + tx] = s[4 * tx + 2];
+        ph[3 * pl + tx] = s[4 * tx + 3];
+    }
+    ph[tw] = s[4 * tw];
+    ph[pl + tw] = s[4 * tw + 1];
+}
+
+/* B^T along each tile's 6 columns, ph[0..3][tx] and ph[0..1][tx + 1],
+ * into the 6 rows (ds apart) of dst, one value per tile (two loops, as in
+ * bt_down). */
+WINO_INLINE void bt_along(const float *restrict ph, int64_t tw,
+                          float *restrict dst, int64_t ds)
+{
+    const int64_t pl = tw + 1;
+    const float *restrict p0 = ph, *restrict p1 = ph + pl;
+    const float *restrict p2 = ph + 2 * pl, *restrict p3 = ph + 3 * pl;
+    for (int64_t tx = 0; tx < tw; tx++) {
+        const float x0 = p0[tx], x1 = p1[tx], x2 = p2[tx];
+        const float x3 = p3[tx], x4 = p0[tx + 1];
+        dst[tx] = 4.0f * x0 - 5.0f * x2 + x4;
+        dst[ds + tx] = -4.0f * x1 - 4.0f * x2 + x3 + x4;
+        dst[2 * ds + tx] = 4.0f * x1 - 4.0f * x2 - x3 + x4;
+    }
+    for (int64_t tx = 0; tx < tw; tx++) {
+        const float x1 = p1[tx], x2 = p2[tx], x3 = p3[tx];
+        const float x4 = p0[tx + 1], x5 = p1[tx + 1];
+        dst[3 * ds + tx] = -2.0f * x1 - x2 + 2.0f * x3 + x4;
+        dst[4 * ds + tx] = 2.0f * x1 - x2 - 2.0f * x3 + x4;
+        dst[5 * ds + tx] = 4.0f * x1 - 5.0f * x3 + x5;
+    }
+}
+
+/* Copies image `img` into the padded buffer, rows in phases: pt rows and
+ * pl columns of zeros before it, zeros after it up to hp x wp (the tiles
+ * past the output's edge read them; their outputs are dropped). `row` is
+ * scratch for one plain padded row (wp floats). */
+static void pad_image(const lrc_layer *l, const wino_tiling *t,
+                      const float *img, float *pad, float *row)
+{
+    const int64_t c = l->in_c, h = l->in_shape[1], w = l->in_shape[2];
+    const int64_t hp = t->hp, wp = t->wp, rs = t->rs;
+    /* rows and columns of the image that fall inside the buffer (pb and pr
+     * may exceed what the tiles read, never the reverse) */
+    const int64_t hr = h < hp - l->pt ? h : hp - l->pt;
+    const int64_t wr = w < wp - l->pl ? w : wp - l->pl;
+    memset(row, 0, (size_t)wp * sizeof(float));
+    for (int64_t ch = 0; ch < c; ch++) {
+        float *p = pad + ch * hp * rs;
+        const float *s = img + ch * h * w;
+        memset(p, 0, (size_t)(l->pt * rs) * sizeof(float));
+        for (int64_t y = 0; y < hr; y++) {
+            memcpy(row + l->pl, s + y * w, (size_t)wr * sizeof(float));
+            split_phases(row, t->tw, p + (l->pt + y) * rs);
+        }
+        memset(p + (l->pt + hr) * rs, 0,
+               (size_t)((hp - l->pt - hr) * rs) * sizeof(float));
+    }
+}
+
+/* The input transform of tile rows [r0, r0 + nr) of every channel into V
+ * ([36][c][nr tw]). Per channel and tile row: B^T down the 6 rows for
+ * every column, then along each tile's 6 columns. The rows are stored in
+ * phases (column 4 tx + k of a row at ph[k][tx]), so that the columns of
+ * tile tx are ph[0..3][tx] and ph[0..1][tx + 1]: every loop reads and
+ * writes contiguous runs and vectorises over columns or tiles. */
+WINO_CLONES static void input_transform(const lrc_layer *l,
+                                        const wino_tiling *t,
+                                        const float *pad, int64_t r0,
+                                        int64_t nr, float *v, float *trow)
+{
+    const int64_t c = l->in_c, rs = t->rs, tw = t->tw, bt = nr * tw;
+    for (int64_t ch = 0; ch < c; ch++) {
+        const float *p = pad + ch * t->hp * rs;
+        for (int64_t r = 0; r < nr; r++) {
+            bt_down(p + 4 * (r0 + r) * rs, rs, trow);
+            for (int i = 0; i < 6; i++)
+                bt_along(trow + i * rs, tw,
+                         v + ((int64_t)(i * 6) * c + ch) * bt + r * tw, c * bt);
+        }
+    }
+}
+
+/* A^T m for the six values m[0], m[s], ..., m[5 s], into y[0], ..., y[3 ys] */
+#define AT6(m, s, y, ys)                                                     \
+    do {                                                                     \
+        const float m0_ = (m)[0], m1_ = (m)[(s)], m2_ = (m)[2 * (s)];        \
+        const float m3_ = (m)[3 * (s)], m4_ = (m)[4 * (s)];                  \
+        const float m5_ = (m)[5 * (s)];                                      \
+        const float p12_ = m1_ + m2_, d12_ = m1_ - m2_;                      \
+        const float p34_ = m3_ + m4_, d34_ = m3_ - m4_;                      \
+        (y)[0] = m0_ + p12_ + p34_;                                          \
+        (y)[(ys)] = d12_ + 2.0f * d34_;                                      \
+        (y)[2 * (ys)] = p12_ + 4.0f * p34_;                                  \
+        (y)[3 * (ys)] = d12_ + 8.0f * d34_ + m5_;                            \
+    } while (0)
+
+/* A^T down the 6 rows (ms apart) of m for each of tw tiles, into the 4
+ * rows (ss apart) of s. */
+WINO_INLINE void at_down(const float *restrict m, int64_t ms, int64_t tw,
+                           float *restrict s, int64_t ss)
+{
+    for (int64_t tx = 0; tx < tw; tx++)
+        AT6(m + tx, ms, s + tx, ss);
+}
+
+/* A^T along the 6 rows (tw apart) of s for each tile, plus the bias,
+ * interleaved into one output row: row[4 tx + b]. */
+WINO_INLINE void at_along(const float *restrict s, int64_t tw, float bias,
+                            float *restrict row)
+{
+    for (int64_t tx = 0; tx < tw; tx++) {
+        float y[4];
+        AT6(s + tx, tw, y, 1);
+        row[4 * tx] = y[0] + bias;
+        row[4 * tx + 1] = y[1] + bias;
+        row[4 * tx + 2] = y[2] + bias;
+        row[4 * tx + 3] = y[3] + bias;
+    }
+}
+
+/* The output transform of tile rows [r0, r0 + nr) from M ([36][d][nr tw])
+ * into the output planes (ho x wo each), plus the bias, then the ReLU when
+ * relu is set. Per channel and tile row: A^T down the 6 rows of every
+ * tile, then A^T along each of the 4 rows, both over the tiles' contiguous
+ * runs; the 4 results of a tile row are interleaved into the output row
+ * (4 tw wide, of which the first wo are stored). */
+WINO_CLONES static void output_transform(const lrc_layer *l,
+                                         const wino_tiling *t, const float *m,
+                                         int64_t r0, int64_t nr, float *out,
+                                         float *orow, int relu)
+{
+    const int64_t d = l->out_c, tw = t->tw, bt = nr * tw;
+    const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
+    float *s = orow;              /* [4][6][tw] */
+    float *row = orow + 24 * tw;  /* [4 tw] */
+    for (int64_t f = 0; f < d; f++) {
+        float *o = out + f * ho * wo;
+        for (int64_t r = 0; r < nr; r++) {
+            const float *mf = m + f * bt + r * tw;
+            for (int j = 0; j < 6; j++)
+                at_down(mf + (int64_t)j * d * bt, 6 * d * bt, tw, s + j * tw,
+                        6 * tw);
+            const int64_t y0 = 4 * (r0 + r);
+            for (int a = 0; a < 4 && y0 + a < ho; a++) {
+                at_along(s + a * 6 * tw, tw, l->bias[f], row);
+                float *dst = o + (y0 + a) * wo;
+                if (relu)
+                    for (int64_t x = 0; x < wo; x++)
+                        dst[x] = row[x] > 0.0f ? row[x] : 0.0f;
+                else
+                    memcpy(dst, row, (size_t)wo * sizeof(float));
+            }
+        }
+    }
+}
+
+lrc_status lrc_fw_conv_winograd(const lrc_layer *l, const float *u,
+                                const float *in, int64_t n, float *out,
+                                float *work, int relu)
+{
+    if (!lrc_fw_wino_shape_ok(l))
+        LRC_RAISE(LRC_ERR_INTERNAL, "layer '%s': the Winograd conv needs a "
+                  "3x3 stride-1 conv", l->name);
+    const int64_t c = l->in_c, d = l->out_c;
+    wino_tiling t;
+    wino_layout g;
+    tiling_of(l, &t);
+    layout_of(l, &t, &g);
+    if (d > INT32_MAX || c > INT32_MAX || t.rb * t.tw > INT32_MAX)
+        LRC_RAISE(LRC_ERR_UNSUPPORTED, "layer '%s': matrix too large for BLAS "
+                  "int sizes", l->name);
+    const int64_t in_sz = c * l->in_shape[1] * l->in_shape[2];
+    const int64_t out_sz = d * l->out_shape[1] * l->out_shape[2];
+    float *pad = work + g.pad, *v = work + g.v, *m = work + g.m;
+    for (int64_t b = 0; b < n; b++) {
+        pad_image(l, &t, in + b * in_sz, pad, work + g.trow);
+        for (int64_t r0 = 0; r0 < t.th; r0 += t.rb) {
+            const int64_t nr = t.th - r0 < t.rb ? t.th - r0 : t.rb;
+            const int64_t bt = nr * t.tw;
+            input_transform(l, &t, pad, r0, nr, v, work + g.trow);
+            for (int64_t xi = 0; xi < 36; xi++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d,
+                            (int)bt, (int)c, 1.0f, u + xi * d * c, (int)c,
+                            v + xi * c * bt, (int)bt, 0.0f, m + xi * d * bt,
+                            (int)bt);
+            output_transform(l, &t, m, r0, nr, out + b * out_sz,
+                             work + g.orow, relu);
+        }
+    }
+    return LRC_OK;
+}
