@@ -200,7 +200,7 @@ lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
 
 int lrc_fw_wino_pays(const lrc_layer *l)
 {
-    const int64_t tiles = ((l->out_shape[1] + 3) / 4) * ((l->out_shape[2] + 3) / 4);
     return lrc_fw_wino_shape_ok(l) && l->in_c >= WINO_MIN_C &&
-           l->out_c >= WINO_MIN_D && tiles >= WINO_MIN_TILES;
+           l->out_c >= WINO_MIN_D &&
+           lrc_fw_wino_tiles(l, lrc_fw_wino_tile(l)) >= WINO_MIN_TILES;
 }

@@ -48,61 +48,81 @@ int lrc_fw_wino_shape_ok(const lrc_layer *l)
            l->out_shape[2] == l->in_shape[2] + l->pl + l->pr - 2;
 }
 
-/* The tiling of layer l: th x tw tiles, blocks of rb tile rows, the padded
- * image hp x wp; each of its rows is stored as 4 phases of tw + 1 columns
- * (column x at [x % 4][x / 4]), rs = 4 (tw + 1) floats. */
+int64_t lrc_fw_wino_tiles(const lrc_layer *l, int m)
+{
+    return ((l->out_shape[1] + m - 1) / m) * ((l->out_shape[2] + m - 1) / m);
+}
+
+int lrc_fw_wino_tile(const lrc_layer *l)
+{
+    return lrc_fw_wino_tiles(l, 4) >= LRC_WINO_F4_MIN_TILES ? 4 : 2;
+}
+
+/* The tiling of layer l: tiles of m x m outputs (F(m x m, 3 x 3), each
+ * from an a x a input patch, a = m + 2), th x tw of them, in blocks of rb
+ * tile rows; the padded image hp x wp, each of its rows stored as m phases
+ * of tw + 1 columns (column x at [x % m][x / m]), rs = m (tw + 1) floats. */
 typedef struct {
+    int m, a;
     int64_t th, tw, rb, hp, wp, rs;
 } wino_tiling;
 
 static void tiling_of(const lrc_layer *l, wino_tiling *t)
 {
-    t->th = (l->out_shape[1] + 3) / 4;
-    t->tw = (l->out_shape[2] + 3) / 4;
+    t->m = lrc_fw_wino_tile(l);
+    t->a = t->m + 2;
+    t->th = (l->out_shape[1] + t->m - 1) / t->m;
+    t->tw = (l->out_shape[2] + t->m - 1) / t->m;
     t->rb = (WINO_BLOCK_TILES + t->tw - 1) / t->tw;
     if (t->rb > t->th)
         t->rb = t->th;
-    t->hp = 4 * t->th + 2;
-    t->wp = 4 * t->tw + 2;
-    t->rs = 4 * (t->tw + 1);
+    t->hp = t->m * t->th + 2;
+    t->wp = t->m * t->tw + 2;
+    t->rs = t->m * (t->tw + 1);
 }
 
 size_t lrc_fw_wino_weights_size(const lrc_layer *l)
 {
-    return (size_t)36 * (size_t)l->out_c * (size_t)l->in_c;
+    const size_t a = (size_t)lrc_fw_wino_tile(l) + 2;
+    return a * a * (size_t)l->out_c * (size_t)l->in_c;
 }
 
-/* G (6 x 3) of F(4, 3), interpolation points 0, 1, -1, 2, -2 and infinity */
-static const double G[6][3] = {{1.0 / 4, 0, 0},
+/* G (a x 3) of F(4, 3), interpolation points 0, 1, -1, 2, -2 and infinity,
+ * and of F(2, 3), points 0, 1, -1 and infinity */
+static const double G4[6][3] = {{1.0 / 4, 0, 0},
                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
                                {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                {0, 0, 1}};
+static const double G2[4][3] = {
+    {1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 
 void lrc_fw_wino_weights(const lrc_layer *l, float *u)
 {
     const int64_t d = l->out_c, c = l->in_c;
+    const int a = lrc_fw_wino_tile(l) + 2;
+    const double(*G)[3] = a == 6 ? G4 : G2;
     for (int64_t f = 0; f < d; f++)
         for (int64_t ch = 0; ch < c; ch++) {
             const float *g = l->weight + (f * c + ch) * 9;
             double gg[6][3]; /* G g */
-            for (int i = 0; i < 6; i++)
+            for (int i = 0; i < a; i++)
                 for (int q = 0; q < 3; q++)
                     gg[i][q] = G[i][0] * g[q] + G[i][1] * g[3 + q] +
                                G[i][2] * g[6 + q];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++)
-                    u[((int64_t)(i * 6 + j) * d + f) * c + ch] =
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++)
+                    u[((int64_t)(i * a + j) * d + f) * c + ch] =
                         (float)(gg[i][0] * G[j][0] + gg[i][1] * G[j][1] +
                                 gg[i][2] * G[j][2]);
         }
 }
 
-/* Workspace layout, in floats: the padded image (c x hp x rs), V (36 x c
- * x block tiles), M (36 x d x block tiles), the input transform's rows (6
+/* Workspace layout, in floats: the padded image (c x hp x rs), V (a a x c
+ * x block tiles), M (a a x d x block tiles), the input transform's rows (a
  * x rs; a plain padded row of wp when the image is padded) and the output
- * transform's (4 x 6 x tw, then one row of 4 tw). */
+ * transform's (m x a x tw, then one row of m tw). */
 typedef struct {
     int64_t pad, v, m, trow, orow, total;
 } wino_layout;
@@ -112,10 +132,10 @@ static void layout_of(const lrc_layer *l, const wino_tiling *t, wino_layout *g)
     const int64_t bt = t->rb * t->tw;
     g->pad = 0;
     g->v = g->pad + l->in_c * t->hp * t->rs;
-    g->m = g->v + 36 * l->in_c * bt;
-    g->trow = g->m + 36 * l->out_c * bt;
-    g->orow = g->trow + 6 * t->rs;
-    g->total = g->orow + 24 * t->tw + 4 * t->tw;
+    g->m = g->v + t->a * t->a * l->in_c * bt;
+    g->trow = g->m + t->a * t->a * l->out_c * bt;
+    g->orow = g->trow + t->a * t->rs;
+    g->total = g->orow + t->m * t->a * t->tw + t->m * t->tw;
 }
 
 size_t lrc_fw_wino_workspace(const lrc_layer *l)
@@ -165,20 +185,57 @@ WINO_INLINE void bt_down(const float *restrict x, int64_t rs,
     }
 }
 
-/* Row s (4 tw + 2 columns) as 4 phases of tw + 1: ph[k][tx] = s[4 tx + k]
- * (phases 0 and 1 reach tx = tw, the last tile's columns 4 and 5). */
-WINO_INLINE void split_phases(const float *restrict s, int64_t tw,
+/* Row s (m tw + 2 columns) as m phases of tw + 1: ph[k][tx] = s[m tx + k]
+ * (phases 0 and 1 reach tx = tw, the last tile's last two columns). */
+WINO_INLINE void split_phases(const float *restrict s, int m, int64_t tw,
                               float *restrict ph)
 {
     const int64_t pl = tw + 1;
-    for (int64_t tx = 0; tx < tw; tx++) {
-        ph[tx] = s[4 * tx];
-        ph[pl + tx] = s[4 * tx + 1];
-        ph[2 * pl + tx] = s[4 * tx + 2];
-        ph[3 * pl + tx] = s[4 * tx + 3];
+    if (m == 4)
+        for (int64_t tx = 0; tx < tw; tx++) {
+            ph[tx] = s[4 * tx];
+            ph[pl + tx] = s[4 * tx + 1];
+            ph[2 * pl + tx] = s[4 * tx + 2];
+            ph[3 * pl + tx] = s[4 * tx + 3];
+        }
+    else
+        for (int64_t tx = 0; tx < tw; tx++) {
+            ph[tx] = s[2 * tx];
+            ph[pl + tx] = s[2 * tx + 1];
+        }
+    ph[tw] = s[m * tw];
+    ph[pl + tw] = s[m * tw + 1];
+}
+
+/* F(2, 3): B^T down the 4 rows (rs apart) of x for each of rs columns,
+ * into the 4 rows of y; then along each tile's 4 columns, ph[0..1][tx]
+ * and ph[0..1][tx + 1], into the 4 rows (ds apart) of dst. */
+WINO_INLINE void bt2_down(const float *restrict x, int64_t rs,
+                          float *restrict y)
+{
+    const float *restrict x0 = x, *restrict x1 = x + rs;
+    const float *restrict x2 = x + 2 * rs, *restrict x3 = x + 3 * rs;
+    for (int64_t q = 0; q < rs; q++) {
+        y[q] = x0[q] - x2[q];
+        y[rs + q] = x1[q] + x2[q];
+        y[2 * rs + q] = x2[q] - x1[q];
+        y[3 * rs + q] = x1[q] - x3[q];
     }
-    ph[tw] = s[4 * tw];
-    ph[pl + tw] = s[4 * tw + 1];
+}
+
+WINO_INLINE void bt2_along(const float *restrict ph, int64_t tw,
+                           float *restrict dst, int64_t ds)
+{
+    const int64_t pl = tw + 1;
+    const float *restrict p0 = ph, *restrict p1 = ph + pl;
+    for (int64_t tx = 0; tx < tw; tx++) {
+        const float x0 = p0[tx], x1 = p1[tx], x2 = p0[tx + 1];
+        const float x3 = p1[tx + 1];
+        dst[tx] = x0 - x2;
+        dst[ds + tx] = x1 + x2;
+        dst[2 * ds + tx] = x2 - x1;
+        dst[3 * ds + tx] = x1 - x3;
+    }
 }
 
 /* B^T along each tile's 6 columns, ph[0..3][tx] and ph[0..1][tx + 1],
@@ -226,7 +283,7 @@ static void pad_image(const lrc_layer *l, const wino_tiling *t,
         memset(p, 0, (size_t)(l->pt * rs) * sizeof(float));
         for (int64_t y = 0; y < hr; y++) {
             memcpy(row + l->pl, s + y * w, (size_t)wr * sizeof(float));
-            split_phases(row, t->tw, p + (l->pt + y) * rs);
+            split_phases(row, t->m, t->tw, p + (l->pt + y) * rs);
         }
         memset(p + (l->pt + hr) * rs, 0,
                (size_t)((hp - l->pt - hr) * rs) * sizeof(float));
@@ -245,13 +302,22 @@ WINO_CLONES static void input_transform(const lrc_layer *l,
                                         int64_t nr, float *v, float *trow)
 {
     const int64_t c = l->in_c, rs = t->rs, tw = t->tw, bt = nr * tw;
+    const int a = t->a;
     for (int64_t ch = 0; ch < c; ch++) {
         const float *p = pad + ch * t->hp * rs;
         for (int64_t r = 0; r < nr; r++) {
-            bt_down(p + 4 * (r0 + r) * rs, rs, trow);
-            for (int i = 0; i < 6; i++)
-                bt_along(trow + i * rs, tw,
-                         v + ((int64_t)(i * 6) * c + ch) * bt + r * tw, c * bt);
+            const float *x = p + t->m * (r0 + r) * rs;
+            if (a == 6)
+                bt_down(x, rs, trow);
+            else
+                bt2_down(x, rs, trow);
+            for (int i = 0; i < a; i++) {
+                float *dst = v + ((int64_t)(i * a) * c + ch) * bt + r * tw;
+                if (a == 6)
+                    bt_along(trow + i * rs, tw, dst, c * bt);
+                else
+                    bt2_along(trow + i * rs, tw, dst, c * bt);
+            }
         }
     }
 }
@@ -269,6 +335,33 @@ WINO_CLONES static void input_transform(const lrc_layer *l,
         (y)[2 * (ys)] = p12_ + 4.0f * p34_;                                  \
         (y)[3 * (ys)] = d12_ + 8.0f * d34_ + m5_;                            \
     } while (0)
+
+/* F(2, 3): A^T of m[0], m[s], ..., m[3 s] into y[0] and y[ys]. */
+#define AT4(m, s, y, ys)                                                     \
+    do {                                                                     \
+        const float m0_ = (m)[0], m1_ = (m)[(s)], m2_ = (m)[2 * (s)];        \
+        const float m3_ = (m)[3 * (s)];                                      \
+        (y)[0] = m0_ + m1_ + m2_;                                            \
+        (y)[(ys)] = m1_ - m2_ - m3_;                                         \
+    } while (0)
+
+WINO_INLINE void at2_down(const float *restrict m, int64_t ms, int64_t tw,
+                          float *restrict s, int64_t ss)
+{
+    for (int64_t tx = 0; tx < tw; tx++)
+        AT4(m + tx, ms, s + tx, ss);
+}
+
+WINO_INLINE void at2_along(const float *restrict s, int64_t tw, float bias,
+                           float *restrict row)
+{
+    for (int64_t tx = 0; tx < tw; tx++) {
+        float y[2];
+        AT4(s + tx, tw, y, 1);
+        row[2 * tx] = y[0] + bias;
+        row[2 * tx + 1] = y[1] + bias;
+    }
+}
 
 /* A^T down the 6 rows (ms apart) of m for each of tw tiles, into the 4
  * rows (ss apart) of s. */
@@ -307,18 +400,27 @@ WINO_CLONES static void output_transform(const lrc_layer *l,
 {
     const int64_t d = l->out_c, tw = t->tw, bt = nr * tw;
     const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
-    float *s = orow;              /* [4][6][tw] */
-    float *row = orow + 24 * tw;  /* [4 tw] */
+    const int tm = t->m, ta = t->a;
+    float *s = orow;                   /* [m][a][tw] */
+    float *row = orow + tm * ta * tw;  /* [m tw] */
     for (int64_t f = 0; f < d; f++) {
         float *o = out + f * ho * wo;
         for (int64_t r = 0; r < nr; r++) {
             const float *mf = m + f * bt + r * tw;
-            for (int j = 0; j < 6; j++)
-                at_down(mf + (int64_t)j * d * bt, 6 * d * bt, tw, s + j * tw,
-                        6 * tw);
-            const int64_t y0 = 4 * (r0 + r);
-            for (int a = 0; a < 4 && y0 + a < ho; a++) {
-                at_along(s + a * 6 * tw, tw, l->bias[f], row);
+            for (int j = 0; j < ta; j++) {
+                if (ta == 6)
+                    at_down(mf + (int64_t)j * d * bt, 6 * d * bt, tw,
+                            s + j * tw, 6 * tw);
+                else
+                    at2_down(mf + (int64_t)j * d * bt, 4 * d * bt, tw,
+                             s + j * tw, 4 * tw);
+            }
+            const int64_t y0 = tm * (r0 + r);
+            for (int a = 0; a < tm && y0 + a < ho; a++) {
+                if (ta == 6)
+                    at_along(s + a * 6 * tw, tw, l->bias[f], row);
+                else
+                    at2_along(s + a * 4 * tw, tw, l->bias[f], row);
                 float *dst = o + (y0 + a) * wo;
                 if (relu)
                     for (int64_t x = 0; x < wo; x++)
@@ -354,7 +456,7 @@ lrc_status lrc_fw_conv_winograd(const lrc_layer *l, const float *u,
             const int64_t nr = t.th - r0 < t.rb ? t.th - r0 : t.rb;
             const int64_t bt = nr * t.tw;
             input_transform(l, &t, pad, r0, nr, v, work + g.trow);
-            for (int64_t xi = 0; xi < 36; xi++)
+            for (int64_t xi = 0; xi < t.a * t.a; xi++)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d,
                             (int)bt, (int)c, 1.0f, u + xi * d * c, (int)c,
                             v + xi * c * bt, (int)bt, 0.0f, m + xi * d * bt,

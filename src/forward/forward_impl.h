@@ -68,7 +68,15 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
  * rule and the figures behind it are in conv.c). */
 int lrc_fw_wino_shape_ok(const lrc_layer *l);
 int lrc_fw_wino_pays(const lrc_layer *l);
-/* The transformed weights of l: 36 x d x c floats, computed once (in
+/* The tile F(m x m, 3 x 3) runs l with: m = 4 when l's output has at
+ * least LRC_WINO_F4_MIN_TILES tiles of 4 x 4 (28 x 28), else m = 2 (the
+ * transformed weights are (m + 2)^2 / 9 the size of the weights, read
+ * once per image: 4x for m = 4, 1.8x for m = 2). And l's tile count for
+ * tile m. */
+#define LRC_WINO_F4_MIN_TILES 49
+int lrc_fw_wino_tile(const lrc_layer *l);
+int64_t lrc_fw_wino_tiles(const lrc_layer *l, int m);
+/* The transformed weights of l: (m + 2)^2 x d x c floats, computed once (in
  * double, rounded to float) by whoever holds them. */
 size_t lrc_fw_wino_weights_size(const lrc_layer *l);
 void lrc_fw_wino_weights(const lrc_layer *l, float *u);

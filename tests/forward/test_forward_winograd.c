@@ -2,6 +2,9 @@
  * double-precision convolution, and the winograd backend of the forward
  * plan against the openblas one.
  *
+ * Both tiles are tested: F(4x4, 3x3) on outputs of at least 49 tiles of
+ * 4 x 4, F(2x2, 3x3) on smaller ones.
+ *
  * Tolerance: max |got - naive| <= 1e-4 max |naive|. Winograd rounds more
  * than the direct sum (its transforms have entries up to 8 and 5, and the
  * products run over 36 transformed elements); measured 1e-6 to 3e-6 on
@@ -92,8 +95,12 @@ static void test_winograd_against_naive(void **state)
 {
     (void)state;
     const wino_case cases[] = {
-        /* c, h, w, d, pt, pl, pb, pr, n */
+        /* c, h, w, d, pt, pl, pb, pr, n; F(4x4, 3x3) from 49 tiles of
+         * 4 x 4 on, F(2x2, 3x3) below */
         {1, 4, 4, 1, 1, 1, 1, 1, 2},       /* one tile */
+        {1, 2, 2, 2, 1, 1, 1, 1, 2},       /* one tile of 2 x 2 */
+        {6, 30, 30, 5, 1, 1, 1, 1, 2},     /* 8 x 8 tiles of 4 x 4 */
+        {3, 25, 27, 4, 0, 1, 0, 1, 2},     /* 6 x 7 tiles of 4, partial */
         {3, 7, 9, 5, 1, 1, 1, 1, 3},       /* partial tiles at both edges */
         {32, 28, 28, 32, 1, 1, 1, 1, 2},   /* whole tiles, VGG-like */
         {33, 14, 14, 40, 1, 1, 1, 1, 2},   /* 14 = 3.5 tiles */
@@ -104,11 +111,17 @@ static void test_winograd_against_naive(void **state)
         {2, 9, 9, 3, 3, 3, 3, 3, 2},       /* pads wider than the kernel */
     };
     uint64_t seed = 11;
+    int ran[2] = {0, 0}; /* cases run with F(2, 3), with F(4, 3) */
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const wino_case *k = &cases[t];
         lrc_net *net = conv_net(k, &seed);
         const lrc_layer *l = lrc_net_layer(net, 0);
         assert_true(lrc_fw_wino_shape_ok(l));
+        const int m = lrc_fw_wino_tile(l);
+        assert_int_equal(m, lrc_fw_wino_tiles(l, 4) >= 49 ? 4 : 2);
+        ran[m == 4]++;
+        assert_int_equal(lrc_fw_wino_weights_size(l),
+                         (size_t)((m + 2) * (m + 2) * k->c * k->d));
         float *u = nan_floats(lrc_fw_wino_weights_size(l));
         lrc_fw_wino_weights(l, u);
         const int64_t n = k->n, in_sz = k->c * k->h * k->w;
@@ -144,6 +157,7 @@ static void test_winograd_against_naive(void **state)
         free(u);
         lrc_net_destroy(&net);
     }
+    assert_true(ran[0] >= 3 && ran[1] >= 3);
 }
 
 /* Shapes Winograd cannot run are refused, not computed wrongly. */
@@ -168,8 +182,8 @@ static void test_winograd_shapes(void **state)
 }
 
 /* A plan on the winograd backend: a small VGG-style chain (a conv that
- * the rule sends to Winograd, one with c = 3 and one with too few tiles
- * that it does not, ReLUs, a pooling, a dense layer) agrees with the openblas plan within the tolerance, gives
+ * the rule sends to F(4x4, 3x3), one to F(2x2, 3x3), one with c = 3 that
+ * it does not send to Winograd, ReLUs, a pooling, a dense layer) agrees with the openblas plan within the tolerance, gives
  * an image the same bits alone as in a batch, and costs its transformed
  * weights in lrc_forward_bytes. */
 static void test_winograd_plan(void **state)
@@ -236,11 +250,14 @@ static void test_winograd_plan(void **state)
     free(fc.weight);
     free(fc.bias);
     assert_int_equal(lrc_net_set_input(net, 3, 30, 30), LRC_OK);
-    /* conv1 (30 x 30: 64 tiles) runs Winograd; conv0 (c = 3) and conv2
-     * (15 x 15: 16 tiles) stay on the openblas paths */
+    /* conv1 (30 x 30: 64 tiles of 4 x 4) runs F(4x4, 3x3), conv2 (15 x
+     * 15: 16 tiles of 4 x 4, 64 of 2 x 2) F(2x2, 3x3); conv0 (c = 3) stays
+     * on the openblas paths */
     assert_false(lrc_fw_wino_pays(lrc_net_layer(net, 0)));
     assert_true(lrc_fw_wino_pays(lrc_net_layer(net, 2)));
-    assert_false(lrc_fw_wino_pays(lrc_net_layer(net, 5)));
+    assert_int_equal(lrc_fw_wino_tile(lrc_net_layer(net, 2)), 4);
+    assert_true(lrc_fw_wino_pays(lrc_net_layer(net, 5)));
+    assert_int_equal(lrc_fw_wino_tile(lrc_net_layer(net, 5)), 2);
 
     const int64_t nl = lrc_net_num_layers(net), n = 5;
     const int64_t in_sz = lrc_net_input_size(net);
@@ -251,7 +268,7 @@ static void test_winograd_plan(void **state)
     assert_int_equal(lrc_forward_create_with(net, 0, nl, 3,
                                              LRC_BACKEND_WINOGRAD, &fw), LRC_OK);
     assert_int_equal(lrc_forward_backend(fw), LRC_BACKEND_WINOGRAD);
-    const size_t wino_bytes = 36 * 32 * 48 * sizeof(float);
+    const size_t wino_bytes = (36 * 32 * 48 + 16 * 48 * 40) * sizeof(float);
     assert_true(lrc_forward_bytes(fw) >= lrc_forward_bytes(fb) + wino_bytes);
     assert_int_equal(lrc_forward_run(fb, in, n, ref), LRC_OK);
     assert_int_equal(lrc_forward_run(fw, in, n, got), LRC_OK);
