@@ -1096,7 +1096,8 @@ int main(int argc, char **argv)
         /* table 1b: the winograd backend */
         {
             double W[3] = {0}; /* winograd backend, its Winograd layers, dnnl */
-            printf("\n  batch %lld: Winograd F(4x4, 3x3) forced, and the winograd "
+            printf("\n  batch %lld: Winograd forced (F(4x4, 3x3); F(2x2, 3x3) below 49 "
+                   "tiles of 4 x 4), and the winograd "
                    "backend (Winograd where its rule says, ours elsewhere)\n",
                    (long long)n);
             printf("  %-8s | %8s %7s %5s %6s %8s | %5s | %8s %7s\n", "layer",

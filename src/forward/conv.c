@@ -183,17 +183,19 @@ lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
     return lrc_fw_conv_with(l, lrc_fw_conv_choose(l), in, n, out, work, relu);
 }
 
-/* Where the winograd backend runs a conv with Winograd F(4x4, 3x3)
- * (conv_winograd.c) rather than the paths above: 3x3 stride-1 convs with
- * at least 32 input and 32 output channels and at least 49 tiles of 4 x 4
- * outputs (28 x 28). Measured one layer at a time against the path the
- * rule above picks (one thread, batch 1, docs/BENCHMARKS.md section 11):
- * VGG-16's conv1_2 to conv4_3 run 1.5-2.3x faster; conv5_x (14 x 14: 16
- * tiles, so 36 sgemms of N = 16 that read the 4x larger transformed
- * weights once per image) 0.83-0.90x; conv1_1 (c = 3: the transforms cost
- * as much as the products) 0.7-0.8x; the thin first halves of low-rank
- * pairs 1.1-1.9x from d' = 46 at 112 x 112 or 58 at 56 x 56, a tie or
- * worse at d' = 23-27 and at 14 x 14. */
+/* Where the winograd backend runs a conv with Winograd (conv_winograd.c)
+ * rather than the paths above: 3x3 stride-1 convs with at least 32 input
+ * and 32 output channels and at least 49 tiles of the size
+ * lrc_fw_wino_tile picks (4 x 4 from 28 x 28 outputs on, else 2 x 2: 14 x
+ * 14). Measured one layer at a time against the path the rule above picks
+ * (one thread, batch 1, docs/BENCHMARKS.md section 11): VGG-16's conv1_2
+ * to conv4_3 run 1.5-2.5x faster with F(4x4, 3x3); conv5_x (14 x 14)
+ * 1.17-1.22x with F(2x2, 3x3) and 0.78-0.90x with F(4x4, 3x3) (16 tiles:
+ * 36 sgemms of N = 16 reading weights transformed to 4x their size);
+ * conv1_1 (c = 3: the transforms cost as much as the products) 0.7-0.9x;
+ * the thin first halves of low-rank pairs 1.1-1.9x from d' = 46 at 112 x
+ * 112 or 58 at 56 x 56, a tie at d' = 23-27 and 0.7x at d' = 24 on 14 x
+ * 14. */
 #define WINO_MIN_C 32
 #define WINO_MIN_D 32
 #define WINO_MIN_TILES 49

@@ -1,5 +1,7 @@
 /* Winograd convolution F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms for
- * Convolutional Neural Networks", CVPR 2016) for 3x3 stride-1 convs.
+ * Convolutional Neural Networks", CVPR 2016) for 3x3 stride-1 convs, and
+ * F(2x2, 3x3) for outputs of fewer than 49 tiles of 4 x 4 (what follows
+ * with 2, 4 and 16 in place of 4, 6 and 36).
  *
  * Each 4 x 4 block of outputs ("tile") of an output channel f is
  *   Y = A^T [ sum_ch U[f][ch] (.) V[ch] ] A,
