@@ -1095,7 +1095,7 @@ int main(int argc, char **argv)
 
         /* table 1b: the winograd backend */
         {
-            double W[3] = {0}; /* winograd backend, its Winograd layers, dnnl */
+            double tw_all = 0, tdnnl_all = 0; /* winograd backend, oneDNN */
             printf("\n  batch %lld: Winograd forced (F(4x4, 3x3); F(2x2, 3x3) below 49 "
                    "tiles of 4 x 4), and the winograd "
                    "backend (Winograd where its rule says, ours elsewhere)\n",
@@ -1118,21 +1118,20 @@ int main(int argc, char **argv)
                     printf(" %6.2fx\n", r->t_dnnl / tb);
                 else
                     printf(" %7s\n", "-");
-                W[0] += tb;
-                W[2] += r->t_dnnl;
+                tw_all += tb;
+                tdnnl_all += r->t_dnnl;
             }
             printf("  %-8s | %8s %7s %5s %6s %8s | %5s | %8.2f", "stack", "", "", "",
-                   "", "", "", 1e3 * W[0]);
-            if (W[2] > 0)
-                printf(" %6.2fx\n", W[2] / W[0]);
+                   "", "", "", 1e3 * tw_all);
+            if (tdnnl_all > 0)
+                printf(" %6.2fx\n", tdnnl_all / tw_all);
             else
                 printf("\n");
             printf("  (eff GF/s: the direct conv's flops over Winograd's time; /ours: "
                    "speed over ours, the openblas backend's path; backend: the winograd "
                    "backend's time; /dnnl: its speed over oneDNN's fastest, >1 = ours "
                    "faster)\n");
-            T[11] = W[0];
-            (void)W[1];
+            T[11] = tw_all;
         }
 
         if (o.proto) {

@@ -23,16 +23,11 @@
 
 #include "lrc/forward.h"
 #include "lrc/model.h"
+#include "fw_test_data.h"
 
 #define TOL 1e-4
 
-static double rnd(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(*s >> 11) / (double)(1ULL << 53) * 2.0 - 1.0;
-}
-
-static float *rand_floats(size_t n, uint64_t *seed, float scale)
+static float *rand_scaled(size_t n, uint64_t *seed, float scale)
 {
     float *p = malloc(n * sizeof *p + 1);
     assert_non_null(p);
@@ -113,9 +108,9 @@ static lrc_layer conv(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p,
     l.kh = l.kw = k;
     l.sh = l.sw = s;
     l.pt = l.pl = l.pb = l.pr = p;
-    l.weight = rand_floats((size_t)(out * in * k * k), seed,
+    l.weight = rand_scaled((size_t)(out * in * k * k), seed,
                            (float)(1.5 / sqrt((double)(in * k * k))));
-    l.bias = rand_floats((size_t)out, seed, 0.1f);
+    l.bias = rand_scaled((size_t)out, seed, 0.1f);
     return l;
 }
 
@@ -196,8 +191,8 @@ static void test_chain(void **state)
     const int nl = (int)(sizeof ls / sizeof ls[0]);
     ls[17].in_c = 24;
     ls[17].out_c = 10;
-    ls[17].weight = rand_floats(10 * 24, &seed, 0.1f);
-    ls[17].bias = rand_floats(10, &seed, 0.1f);
+    ls[17].weight = rand_scaled(10 * 24, &seed, 0.1f);
+    ls[17].bias = rand_scaled(10, &seed, 0.1f);
     lrc_net *net = NULL;
     assert_int_equal(lrc_net_create(&net), LRC_OK);
     for (int i = 0; i < nl; i++)
@@ -207,7 +202,7 @@ static void test_chain(void **state)
     assert_int_equal(lrc_net_layer(net, 12)->out_shape[1], 2);
     assert_int_equal(lrc_net_layer(net, 15)->out_shape[1], 1);
     const int64_t n = 7;
-    float *in = rand_floats((size_t)(n * 3 * 19 * 17), &seed, 1.0f);
+    float *in = rand_scaled((size_t)(n * 3 * 19 * 17), &seed, 1.0f);
 
     /* the whole net, and plans that end inside and right after segments */
     const int64_t lasts[] = {nl, nl - 1, 17, 16, 13, 12, 8, 4, 3, 1};
@@ -229,7 +224,7 @@ static void test_chain(void **state)
         const lrc_layer *l3 = lrc_net_layer(net, 3);
         const size_t m3 =
             (size_t)(n * l3->in_shape[0] * l3->in_shape[1] * l3->in_shape[2]);
-        float *mid = rand_floats(m3, &seed, 1.0f);
+        float *mid = rand_scaled(m3, &seed, 1.0f);
         const lrc_layer *ll = lrc_net_layer(net, 11);
         const size_t m = (size_t)(n * ll->out_shape[0] * ll->out_shape[1] *
                                   ll->out_shape[2]);
@@ -283,7 +278,7 @@ static void test_default_model(void **state)
     assert_int_equal(lrc_net_set_input(net, 1, 28, 28), LRC_OK);
     uint64_t seed = 11;
     const int64_t n = 50, nl = lrc_net_num_layers(net);
-    float *in = rand_floats((size_t)(n * 28 * 28), &seed, 2.0f);
+    float *in = rand_scaled((size_t)(n * 28 * 28), &seed, 2.0f);
     const size_t m = (size_t)(n * lrc_net_output_size(net));
     float *want = run_plan(net, 0, nl, 16, LRC_BACKEND_OPENBLAS, in, n);
     float *got = run_plan(net, 0, nl, 16, LRC_BACKEND_ONEDNN, in, n);
