@@ -105,6 +105,8 @@ static void test_direct_against_naive(void **state)
         {1, 1, 31, 16, 1, 3, 0, 1, 0, 1, 3},    /* one row */
         {5, 9, 30, 22, 3, 3, 1, 1, 1, 1, 2},    /* last block of 6 (2) channels */
         {4, 6, 40, 13, 3, 3, 1, 1, 1, 1, 2},    /* last block of 5 (1) channels */
+        {3, 70, 70, 8, 3, 3, 1, 1, 1, 1, 1},    /* c = 3, 3 x 3 (unrolled), 2 groups */
+        {40, 30, 30, 12, 3, 3, 1, 1, 1, 1, 2},  /* 2 groups of 17 position blocks */
     };
     const lrc_conv_algo algos[3] = {LRC_CONV_LOWERED, LRC_CONV_DIRECT_AVX512,
                                     LRC_CONV_DIRECT_AVX2};
