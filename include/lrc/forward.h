@@ -53,7 +53,8 @@ lrc_status lrc_conv_relu_forward(const lrc_layer *conv, const float *in,
  *   OpenBLAS.
  * - LRC_BACKEND_WINOGRAD: the OpenBLAS backend, except that 3 x 3 stride-1
  *   convs with at least 32 input and 32 output channels and an output of
- *   at least 14 x 14 run Winograd on sgemm: F(4x4, 3x3) from 28 x 28 on
+ *   at least 14 x 14 run Winograd (products on an AVX-512 kernel of ours,
+ *   or sgemm on other CPUs): F(4x4, 3x3) from 28 x 28 on
  *   (4x fewer multiplications), F(2x2, 3x3) below (2.25x fewer); the plan
  *   transforms their weights once, when it is created, so the net's
  *   weights must not change while the plan lives. Its outputs agree with the

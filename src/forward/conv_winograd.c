@@ -10,7 +10,8 @@
  * the elementwise product. For each of the 36 elements xi of a 6 x 6
  * transform, the sum over channels of all tiles is one matrix product,
  *   M[xi] (d x tiles) = U[xi] (d x c) V[xi] (c x tiles),
- * run on OpenBLAS sgemm: 36 products of d c tiles multiply-adds replace
+ * run by our own AVX-512 kernel (below; OpenBLAS sgemm on other CPUs):
+ * 36 products of d c tiles multiply-adds replace
  * 9 d c (16 tiles) of the direct convolution, 4x fewer. The transforms cost
  * O(c + d) per tile, against O(c d) for the products, so the algorithm
  * pays on convs whose c and d are both large (the rule is in conv.c).
@@ -20,7 +21,7 @@
  * the input is copied once into a zero-padded buffer whose size is a whole
  * number of tiles plus the 2-pixel overlap; then, for blocks of whole tile
  * rows (about WINO_BLOCK_TILES tiles, fixed by the layer's shape), the
- * input transform fills V, 36 sgemm calls fill M, and the output transform
+ * input transform fills V, the 36 products fill M, and the output transform
  * writes the block's outputs with the bias (and the ReLU when fused).
  *
  * Numbers: the transforms and products are in float. The transform
@@ -35,8 +36,8 @@
 
 #include "forward/forward_impl.h"
 
-/* Tiles per block (rounded to whole tile rows, at least one): 36 sgemms of
- * d x c x WINO_BLOCK_TILES each. Measured with bench_conv on VGG-16's
+/* Tiles per block (rounded to whole tile rows, at least one): 36 products
+ * of d x c x WINO_BLOCK_TILES each. Measured with bench_conv on VGG-16's
  * shapes (docs/BENCHMARKS.md, section 11). */
 #define WINO_BLOCK_TILES 96
 
@@ -122,11 +123,13 @@ void lrc_fw_wino_weights(const lrc_layer *l, float *u)
 }
 
 /* Workspace layout, in floats: the padded image (c x hp x rs), V (a a x c
- * x block tiles), M (a a x d x block tiles), the input transform's rows (a
- * x rs; a plain padded row of wp when the image is padded) and the output
- * transform's (m x a x tw, then one row of m tw). */
+ * x block tiles; the product kernel's reads of up to 15 floats past its
+ * end land in M, and are not used), M (a a x d x block tiles), the input
+ * transform's rows (a x rs; a plain padded row of wp when the image is
+ * padded), the output transform's (m x a x tw, then one row of m tw) and
+ * the product's last columns (6 x c: MK_DOT_NT rows of c). */
 typedef struct {
-    int64_t pad, v, m, trow, orow, total;
+    int64_t pad, v, m, trow, orow, vt, total;
 } wino_layout;
 
 static void layout_of(const lrc_layer *l, const wino_tiling *t, wino_layout *g)
@@ -137,7 +140,8 @@ static void layout_of(const lrc_layer *l, const wino_tiling *t, wino_layout *g)
     g->m = g->v + t->a * t->a * l->in_c * bt;
     g->trow = g->m + t->a * t->a * l->out_c * bt;
     g->orow = g->trow + t->a * t->rs;
-    g->total = g->orow + t->m * t->a * t->tw + t->m * t->tw;
+    g->vt = g->orow + t->m * t->a * t->tw + t->m * t->tw;
+    g->total = g->vt + 6 * l->in_c;
 }
 
 size_t lrc_fw_wino_workspace(const lrc_layer *l)
@@ -434,6 +438,216 @@ WINO_CLONES static void output_transform(const lrc_layer *l,
     }
 }
 
+/* ---- The products M[xi] = U[xi] V[xi] ----
+ *
+ * With AVX-512, our own kernel rather than sgemm: a block of ND <= 8
+ * output channels x NV <= 3 vectors of 16 tiles in 24 zmm accumulators;
+ * per input channel, NV loads of V's row and ND broadcasts from U's rows
+ * (U as the plan keeps it, d x c per xi: no packing) feed ND x NV fused
+ * multiply-adds. sgemm packs U[xi] and V[xi] on each of the 36 calls per
+ * block; this kernel reads them in place, and runs the products 1.2-1.6x
+ * faster than sgemm from c = d = 128 on (docs/BENCHMARKS.md, section 13).
+ * Each M element is one chain of fused multiply-adds over the channels in
+ * order, from zero: the same bits whatever the block it falls in. Other
+ * CPUs keep sgemm. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define WINO_MK_X86 1
+#include <immintrin.h>
+
+#define MK_DB 8
+#define MK_NV 3
+
+/* nd rows of U (ldu apart) times V's c rows (ldv apart) at columns
+ * [0, 16 (NV - 1) + popcount(last)), into nd rows of M (ldm apart). Reads
+ * 16 NV columns of each row of V. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+mk_body(const int ND, const int NV, const float *u, int64_t ldu,
+        const float *v, int64_t ldv, int64_t c, float *m, int64_t ldm,
+        __mmask16 last)
+{
+    __m512 acc[MK_DB][MK_NV];
+    for (int o = 0; o < ND; o++)
+        for (int q = 0; q < NV; q++)
+            acc[o][q] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < c; k++, v += ldv, u++) {
+        __m512 x[MK_NV];
+        /* whole vectors even where the last is masked: its lanes past
+         * the block read the next row (or the workspace's slack) and are
+         * never stored. (A masked load here made GCC 12 store all 24
+         * accumulators to the stack on every channel.) */
+        for (int q = 0; q < NV; q++)
+            x[q] = _mm512_loadu_ps(v + 16 * q);
+        for (int o = 0; o < ND; o++) {
+            const __m512 w = _mm512_set1_ps(u[o * ldu]);
+            for (int q = 0; q < NV; q++)
+                acc[o][q] = _mm512_fmadd_ps(w, x[q], acc[o][q]);
+        }
+    }
+    for (int o = 0; o < ND; o++)
+        for (int q = 0; q < NV; q++)
+            if (q == NV - 1)
+                _mm512_mask_storeu_ps(m + o * ldm + 16 * q, last, acc[o][q]);
+            else
+                _mm512_storeu_ps(m + o * ldm + 16 * q, acc[o][q]);
+}
+
+typedef void (*mk_fn)(const float *u, int64_t ldu, const float *v,
+                      int64_t ldv, int64_t c, float *m, int64_t ldm,
+                      __mmask16 last);
+#define MK_INSTANCE(ND, NV)                                                   \
+    __attribute__((target("avx512f"))) static void mk_##ND##_##NV(            \
+        const float *u, int64_t ldu, const float *v, int64_t ldv, int64_t c,  \
+        float *m, int64_t ldm, __mmask16 last)                                \
+    {                                                                         \
+        mk_body(ND, NV, u, ldu, v, ldv, c, m, ldm, last);                     \
+    }
+#define MK_INSTANCES(ND) MK_INSTANCE(ND, 1) MK_INSTANCE(ND, 2) MK_INSTANCE(ND, 3)
+MK_INSTANCES(1)
+MK_INSTANCES(2)
+MK_INSTANCES(3)
+MK_INSTANCES(4)
+MK_INSTANCES(5)
+MK_INSTANCES(6)
+MK_INSTANCES(7)
+MK_INSTANCES(8)
+#undef MK_INSTANCES
+#undef MK_INSTANCE
+/* [nd - 1][nv - 1] */
+static const mk_fn mk_table[MK_DB][MK_NV] = {
+    {mk_1_1, mk_1_2, mk_1_3}, {mk_2_1, mk_2_2, mk_2_3},
+    {mk_3_1, mk_3_2, mk_3_3}, {mk_4_1, mk_4_2, mk_4_3},
+    {mk_5_1, mk_5_2, mk_5_3}, {mk_6_1, mk_6_2, mk_6_3},
+    {mk_7_1, mk_7_2, mk_7_3}, {mk_8_1, mk_8_2, mk_8_3}};
+
+/* The last few columns of a block (49 tiles = 48 + 1 on 28 x 28 and 14 x
+ * 14 maps, 98 = 96 + 2 on 56 x 56): in the kernel above a column costs
+ * as much as 16, bound by its 8 broadcasts per channel. Here each of NT <=
+ * MK_DOT_NT columns, copied to a contiguous row of vt, is dotted with ND
+ * <= 4 rows of U, 16 channels a vector: per 16 channels, ND + NT loads
+ * feed ND NT fused multiply-adds; each sum is then reduced across its 16
+ * lanes (a fixed tree). The order of the sums differs from the kernel
+ * above, but depends only on the layer's shape (which columns are a
+ * block's last ones): the same bits for an image alone or in a batch. */
+#define MK_DOT_ND 4
+#define MK_DOT_NT 6
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+dot_body(const int ND, const int NT, const float *u, int64_t ldu,
+         const float *vt, int64_t c, float *m, int64_t ldm)
+{
+    __m512 acc[MK_DOT_ND][MK_DOT_NT];
+    for (int o = 0; o < ND; o++)
+        for (int j = 0; j < NT; j++)
+            acc[o][j] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= c; k += 16) {
+        __m512 w[MK_DOT_ND];
+        for (int o = 0; o < ND; o++)
+            w[o] = _mm512_loadu_ps(u + o * ldu + k);
+        for (int j = 0; j < NT; j++) {
+            const __m512 x = _mm512_loadu_ps(vt + j * c + k);
+            for (int o = 0; o < ND; o++)
+                acc[o][j] = _mm512_fmadd_ps(w[o], x, acc[o][j]);
+        }
+    }
+    if (k < c) {
+        const __mmask16 rest = (__mmask16)((1u << (c - k)) - 1u);
+        for (int j = 0; j < NT; j++) {
+            const __m512 x = _mm512_maskz_loadu_ps(rest, vt + j * c + k);
+            for (int o = 0; o < ND; o++)
+                acc[o][j] = _mm512_fmadd_ps(
+                    _mm512_maskz_loadu_ps(rest, u + o * ldu + k), x, acc[o][j]);
+        }
+    }
+    for (int o = 0; o < ND; o++)
+        for (int j = 0; j < NT; j++)
+            m[o * ldm + j] = _mm512_reduce_add_ps(acc[o][j]);
+}
+
+typedef void (*dot_fn)(const float *u, int64_t ldu, const float *vt,
+                       int64_t c, float *m, int64_t ldm);
+#define DOT_INSTANCE(ND, NT)                                                  \
+    __attribute__((target("avx512f"))) static void dot_##ND##_##NT(           \
+        const float *u, int64_t ldu, const float *vt, int64_t c, float *m,    \
+        int64_t ldm)                                                          \
+    {                                                                         \
+        dot_body(ND, NT, u, ldu, vt, c, m, ldm);                              \
+    }
+#define DOT_INSTANCES(ND)                                                     \
+    DOT_INSTANCE(ND, 1) DOT_INSTANCE(ND, 2) DOT_INSTANCE(ND, 3)               \
+    DOT_INSTANCE(ND, 4) DOT_INSTANCE(ND, 5) DOT_INSTANCE(ND, 6)
+DOT_INSTANCES(1)
+DOT_INSTANCES(2)
+DOT_INSTANCES(3)
+DOT_INSTANCES(4)
+#undef DOT_INSTANCES
+#undef DOT_INSTANCE
+#define DOT_ROW(ND)                                                           \
+    {dot_##ND##_1, dot_##ND##_2, dot_##ND##_3, dot_##ND##_4, dot_##ND##_5,    \
+     dot_##ND##_6}
+/* [nd - 1][nt - 1] */
+static const dot_fn dot_table[MK_DOT_ND][MK_DOT_NT] = {
+    DOT_ROW(1), DOT_ROW(2), DOT_ROW(3), DOT_ROW(4)};
+#undef DOT_ROW
+
+/* M (d x bt) = U (d x c) V (c x bt), all row-major and dense. Channels in
+ * balanced blocks of at most 8 (d = 20 as 7 + 7 + 6), columns in blocks
+ * of 48, the last one masked, except that a last block of at most
+ * MK_DOT_NT columns goes to the dot kernel (vt: scratch for MK_DOT_NT c
+ * floats); channel blocks outermost, so that a block's rows of U stay in
+ * L1 across the columns. */
+static void mk_product(const float *u, const float *v, float *m, int64_t d,
+                       int64_t c, int64_t bt, float *vt)
+{
+    const int64_t rest = bt % (16 * MK_NV);
+    const int64_t nt_dot = rest <= MK_DOT_NT ? rest : 0, bm = bt - nt_dot;
+    const int64_t nb = (d + MK_DB - 1) / MK_DB, base = d / nb, extra = d % nb;
+    for (int64_t bl = 0, f0 = 0; bl < nb; f0 += base + (bl < extra), bl++) {
+        const int nd = (int)(base + (bl < extra));
+        for (int64_t t0 = 0; t0 < bm; t0 += 16 * MK_NV) {
+            const int64_t nt = bm - t0 < 16 * MK_NV ? bm - t0 : 16 * MK_NV;
+
+            const int nv = (int)((nt + 15) / 16);
+            const int rem = (int)(nt - 16 * (nv - 1));
+            const __mmask16 last = (__mmask16)(rem == 16 ? 0xFFFFu
+                                                         : (1u << rem) - 1u);
+            mk_table[nd - 1][nv - 1](u + f0 * c, c, v + t0, bt, c,
+                                     m + f0 * bt + t0, bt, last);
+        }
+    }
+    if (nt_dot == 0)
+        return;
+    for (int64_t k = 0; k < c; k++)
+        for (int64_t j = 0; j < nt_dot; j++)
+            vt[j * c + k] = v[k * bt + bm + j];
+    for (int64_t f0 = 0; f0 < d; f0 += MK_DOT_ND) {
+        const int nd = (int)(d - f0 < MK_DOT_ND ? d - f0 : MK_DOT_ND);
+        dot_table[nd - 1][nt_dot - 1](u + f0 * c, c, vt, c, m + f0 * bt + bm,
+                                      bt);
+    }
+}
+#endif
+
+/* The a a products of a block, on this CPU's path. */
+static void wino_products(const float *u, const float *v, float *m, int a,
+                          int64_t d, int64_t c, int64_t bt, float *vt)
+{
+#ifdef WINO_MK_X86
+    if (__builtin_cpu_supports("avx512f")) {
+        for (int64_t xi = 0; xi < (int64_t)a * a; xi++)
+            mk_product(u + xi * d * c, v + xi * c * bt, m + xi * d * bt, d,
+                       c, bt, vt);
+        return;
+    }
+#else
+    (void)vt;
+#endif
+    for (int64_t xi = 0; xi < (int64_t)a * a; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d,
+                    (int)bt, (int)c, 1.0f, u + xi * d * c, (int)c,
+                    v + xi * c * bt, (int)bt, 0.0f, m + xi * d * bt, (int)bt);
+}
+
 lrc_status lrc_fw_conv_winograd(const lrc_layer *l, const float *u,
                                 const float *in, int64_t n, float *out,
                                 float *work, int relu)
@@ -458,11 +672,7 @@ lrc_status lrc_fw_conv_winograd(const lrc_layer *l, const float *u,
             const int64_t nr = t.th - r0 < t.rb ? t.th - r0 : t.rb;
             const int64_t bt = nr * t.tw;
             input_transform(l, &t, pad, r0, nr, v, work + g.trow);
-            for (int64_t xi = 0; xi < t.a * t.a; xi++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d,
-                            (int)bt, (int)c, 1.0f, u + xi * d * c, (int)c,
-                            v + xi * c * bt, (int)bt, 0.0f, m + xi * d * bt,
-                            (int)bt);
+            wino_products(u, v, m, t.a, d, c, bt, work + g.vt);
             output_transform(l, &t, m, r0, nr, out + b * out_sz,
                              work + g.orow, relu);
         }

@@ -110,6 +110,12 @@ static void test_winograd_against_naive(void **state)
         {5, 3, 200, 6, 1, 1, 1, 1, 2},     /* several blocks along a row */
         {4, 60, 7, 3, 2, 2, 2, 2, 2},      /* several blocks of tile rows */
         {2, 9, 9, 3, 3, 3, 3, 3, 2},       /* pads wider than the kernel */
+        /* a block's last 3, 5 and 6 columns in the AVX-512 product's
+         * dot kernel (49 tiles = 48 + 1, and others above, too), with c
+         * a multiple of 16 or not */
+        {20, 6, 34, 11, 1, 1, 1, 1, 2},    /* 51 tiles */
+        {19, 2, 106, 6, 1, 1, 1, 1, 2},    /* 53 tiles */
+        {16, 4, 54, 5, 1, 1, 1, 1, 2},     /* 54 tiles */
     };
     uint64_t seed = 11;
     int ran[2] = {0, 0}; /* cases run with F(2, 3), with F(4, 3) */
