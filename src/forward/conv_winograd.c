@@ -17,11 +17,11 @@
  * pays on convs whose c and d are both large (the rule is in conv.c).
  *
  * U is computed once per layer by the forward plan that holds it
- * (lrc_fw_wino_weights, in double, rounded to float once). Per image:
- * the input is copied once into a zero-padded buffer whose size is a whole
- * number of tiles plus the 2-pixel overlap; then, for blocks of whole tile
- * rows (about WINO_BLOCK_TILES tiles, fixed by the layer's shape), the
- * input transform fills V, the 36 products fill M, and the output transform
+ * (lrc_fw_wino_weights, in double, rounded to float once). Per image,
+ * for blocks of whole tile rows (about WINO_BLOCK_TILES tiles, fixed by
+ * the layer's shape), the input transform fills V from the input's rows
+ * (zero-padded to a whole number of tiles plus the 2-pixel overlap, as it
+ * reads them), the 36 products fill M, and the output transform
  * writes the block's outputs with the bias (and the ReLU when fused).
  *
  * Numbers: the transforms and products are in float. The transform
@@ -122,21 +122,22 @@ void lrc_fw_wino_weights(const lrc_layer *l, float *u)
         }
 }
 
-/* Workspace layout, in floats: the padded image (c x hp x rs), V (a a x c
+/* Workspace layout, in floats: the input transform's window of padded
+ * rows (a x rs) and one plain padded row (wp), V (a a x c
  * x block tiles; the product kernel's reads of up to 15 floats past its
  * end land in M, and are not used), M (a a x d x block tiles), the input
- * transform's rows (a x rs; a plain padded row of wp when the image is
- * padded), the output transform's (m x a x tw, then one row of m tw) and
+ * transform's rows (a x rs), the output transform's (m x a x tw, then one row of m tw) and
  * the product's last columns (6 x c: MK_DOT_NT rows of c). */
 typedef struct {
-    int64_t pad, v, m, trow, orow, vt, total;
+    int64_t win, plain, v, m, trow, orow, vt, total;
 } wino_layout;
 
 static void layout_of(const lrc_layer *l, const wino_tiling *t, wino_layout *g)
 {
     const int64_t bt = t->rb * t->tw;
-    g->pad = 0;
-    g->v = g->pad + l->in_c * t->hp * t->rs;
+    g->win = 0;
+    g->plain = g->win + t->a * t->rs;
+    g->v = g->plain + t->wp;
     g->m = g->v + t->a * t->a * l->in_c * bt;
     g->trow = g->m + t->a * t->a * l->out_c * bt;
     g->orow = g->trow + t->a * t->rs;
@@ -269,54 +270,65 @@ WINO_INLINE void bt_along(const float *restrict ph, int64_t tw,
     }
 }
 
-/* Copies image `img` into the padded buffer, rows in phases: pt rows and
- * pl columns of zeros before it, zeros after it up to hp x wp (the tiles
- * past the output's edge read them; their outputs are dropped). `row` is
- * scratch for one plain padded row (wp floats). */
-static void pad_image(const lrc_layer *l, const wino_tiling *t,
-                      const float *img, float *pad, float *row)
+/* Row yp of the padded image (pt rows and pl columns of zeros before the
+ * image, zeros after it up to hp x wp: the tiles past the output's edge
+ * read them, and their outputs are dropped), in phases, into dst (rs
+ * floats). `plain` is one plain padded row (wp floats) whose borders are
+ * zero. */
+WINO_INLINE void phase_row(const lrc_layer *l, const wino_tiling *t,
+                           const float *src, int64_t yp,
+                           float *restrict plain, float *restrict dst)
 {
-    const int64_t c = l->in_c, h = l->in_shape[1], w = l->in_shape[2];
-    const int64_t hp = t->hp, wp = t->wp, rs = t->rs;
-    /* rows and columns of the image that fall inside the buffer (pb and pr
-     * may exceed what the tiles read, never the reverse) */
-    const int64_t hr = h < hp - l->pt ? h : hp - l->pt;
-    const int64_t wr = w < wp - l->pl ? w : wp - l->pl;
-    memset(row, 0, (size_t)wp * sizeof(float));
-    for (int64_t ch = 0; ch < c; ch++) {
-        float *p = pad + ch * hp * rs;
-        const float *s = img + ch * h * w;
-        memset(p, 0, (size_t)(l->pt * rs) * sizeof(float));
-        for (int64_t y = 0; y < hr; y++) {
-            memcpy(row + l->pl, s + y * w, (size_t)wr * sizeof(float));
-            split_phases(row, t->m, t->tw, p + (l->pt + y) * rs);
-        }
-        memset(p + (l->pt + hr) * rs, 0,
-               (size_t)((hp - l->pt - hr) * rs) * sizeof(float));
+    const int64_t h = l->in_shape[1], w = l->in_shape[2];
+    /* rows and columns of the image that fall inside the padded image (pb
+     * and pr may exceed what the tiles read, never the reverse) */
+    const int64_t hr = h < t->hp - l->pt ? h : t->hp - l->pt;
+    const int64_t wr = w < t->wp - l->pl ? w : t->wp - l->pl;
+    const int64_t y = yp - l->pt;
+    if (y < 0 || y >= hr) {
+        memset(dst, 0, (size_t)t->rs * sizeof(float));
+        return;
     }
+    memcpy(plain + l->pl, src + y * w, (size_t)wr * sizeof(float));
+    split_phases(plain, t->m, t->tw, dst);
 }
 
-/* The input transform of tile rows [r0, r0 + nr) of every channel into V
- * ([36][c][nr tw]). Per channel and tile row: B^T down the 6 rows for
- * every column, then along each tile's 6 columns. The rows are stored in
- * phases (column 4 tx + k of a row at ph[k][tx]), so that the columns of
- * tile tx are ph[0..3][tx] and ph[0..1][tx + 1]: every loop reads and
- * writes contiguous runs and vectorises over columns or tiles. */
+/* The input transform of tile rows [r0, r0 + nr) of every channel of
+ * image `img` into V ([36][c][nr tw]). Per channel and tile row: the 6
+ * padded rows under it, in phases (column 4 tx + k of a row at ph[k][tx],
+ * so that the columns of tile tx are ph[0..3][tx] and ph[0..1][tx + 1]),
+ * in `win` (6 x rs; the last 2 rows of a tile row are the first 2 of the
+ * next, so each image row is split once per block, plus 2 rows), then B^T
+ * down the 6 rows for every column, then along each tile's 6 columns:
+ * every loop reads and writes contiguous runs and vectorises over columns
+ * or tiles. The padded image is never stored whole: its rows are made as
+ * the transform needs them, while they are in cache. `plain`: wp floats
+ * of scratch. */
 WINO_CLONES static void input_transform(const lrc_layer *l,
                                         const wino_tiling *t,
-                                        const float *pad, int64_t r0,
-                                        int64_t nr, float *v, float *trow)
+                                        const float *img, int64_t r0,
+                                        int64_t nr, float *v, float *win,
+                                        float *plain, float *trow)
 {
     const int64_t c = l->in_c, rs = t->rs, tw = t->tw, bt = nr * tw;
-    const int a = t->a;
+    const int64_t hw = l->in_shape[1] * l->in_shape[2];
+    const int a = t->a, tm = t->m;
+    memset(plain, 0, (size_t)t->wp * sizeof(float));
     for (int64_t ch = 0; ch < c; ch++) {
-        const float *p = pad + ch * t->hp * rs;
+        const float *src = img + ch * hw;
         for (int64_t r = 0; r < nr; r++) {
-            const float *x = p + t->m * (r0 + r) * rs;
+            const int64_t yp = tm * (r0 + r);
+            int first = 0;
+            if (r > 0) { /* rows m, m + 1 of the last tile row */
+                memcpy(win, win + tm * rs, (size_t)(2 * rs) * sizeof(float));
+                first = 2;
+            }
+            for (int i = first; i < a; i++)
+                phase_row(l, t, src, yp + i, plain, win + i * rs);
             if (a == 6)
-                bt_down(x, rs, trow);
+                bt_down(win, rs, trow);
             else
-                bt2_down(x, rs, trow);
+                bt2_down(win, rs, trow);
             for (int i = 0; i < a; i++) {
                 float *dst = v + ((int64_t)(i * a) * c + ch) * bt + r * tw;
                 if (a == 6)
@@ -329,13 +341,15 @@ WINO_CLONES static void input_transform(const lrc_layer *l,
 }
 
 /* A^T m for the six values m[0], m[s], ..., m[5 s], into y[0], ..., y[3 ys] */
-#define AT6(m, s, y, ys)                                                     \
+#define AT6(m, s, y, ys) AT6T(float, m, s, y, ys)
+/* ... with values of type T (float, or a vector of floats) */
+#define AT6T(T, m, s, y, ys)                                                 \
     do {                                                                     \
-        const float m0_ = (m)[0], m1_ = (m)[(s)], m2_ = (m)[2 * (s)];        \
-        const float m3_ = (m)[3 * (s)], m4_ = (m)[4 * (s)];                  \
-        const float m5_ = (m)[5 * (s)];                                      \
-        const float p12_ = m1_ + m2_, d12_ = m1_ - m2_;                      \
-        const float p34_ = m3_ + m4_, d34_ = m3_ - m4_;                      \
+        const T m0_ = (m)[0], m1_ = (m)[(s)], m2_ = (m)[2 * (s)];            \
+        const T m3_ = (m)[3 * (s)], m4_ = (m)[4 * (s)];                      \
+        const T m5_ = (m)[5 * (s)];                                          \
+        const T p12_ = m1_ + m2_, d12_ = m1_ - m2_;                          \
+        const T p34_ = m3_ + m4_, d34_ = m3_ - m4_;                          \
         (y)[0] = m0_ + p12_ + p34_;                                          \
         (y)[(ys)] = d12_ + 2.0f * d34_;                                      \
         (y)[2 * (ys)] = p12_ + 4.0f * p34_;                                  \
@@ -379,11 +393,51 @@ WINO_INLINE void at_down(const float *restrict m, int64_t ms, int64_t tw,
 }
 
 /* A^T along the 6 rows (tw apart) of s for each tile, plus the bias,
- * interleaved into one output row: row[4 tx + b]. */
+ * interleaved into one output row: row[4 tx + b]. GCC vectorises the
+ * arithmetic but not the interleaving (it stored each value alone: a
+ * quarter of the output transform's time at c = d = 64), so 16 tiles at a
+ * time are done with GCC's vector extensions: the same operations in the
+ * same order on each value, then two rounds of two-vector shuffles. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define WINO_VEC16 1
+typedef float wino_v16 __attribute__((vector_size(64)));
+typedef int32_t wino_i16 __attribute__((vector_size(64)));
+#endif
+
 WINO_INLINE void at_along(const float *restrict s, int64_t tw, float bias,
                             float *restrict row)
 {
-    for (int64_t tx = 0; tx < tw; tx++) {
+    int64_t tx0 = 0;
+#ifdef WINO_VEC16
+    /* a b interleaves the first (lo) or second (hi) halves of a and b */
+    const wino_i16 lo = {0, 16, 1, 17, 2, 18, 3, 19,
+                         4, 20, 5, 21, 6, 22, 7, 23};
+    const wino_i16 hi = {8, 24, 9, 25, 10, 26, 11, 27,
+                         12, 28, 13, 29, 14, 30, 15, 31};
+    /* pairs of a, then of b */
+    const wino_i16 lo2 = {0, 1, 16, 17, 2, 3, 18, 19,
+                          4, 5, 20, 21, 6, 7, 22, 23};
+    const wino_i16 hi2 = {8, 9, 24, 25, 10, 11, 26, 27,
+                          12, 13, 28, 29, 14, 15, 30, 31};
+    for (; tx0 + 16 <= tw; tx0 += 16) {
+        wino_v16 m[6], y[4];
+        for (int j = 0; j < 6; j++)
+            memcpy(&m[j], s + j * tw + tx0, sizeof m[j]);
+        AT6T(wino_v16, m, 1, y, 1);
+        for (int b = 0; b < 4; b++)
+            y[b] = y[b] + bias;
+        const wino_v16 p01 = __builtin_shuffle(y[0], y[1], lo);
+        const wino_v16 q01 = __builtin_shuffle(y[0], y[1], hi);
+        const wino_v16 p23 = __builtin_shuffle(y[2], y[3], lo);
+        const wino_v16 q23 = __builtin_shuffle(y[2], y[3], hi);
+        const wino_v16 o[4] = {__builtin_shuffle(p01, p23, lo2),
+                               __builtin_shuffle(p01, p23, hi2),
+                               __builtin_shuffle(q01, q23, lo2),
+                               __builtin_shuffle(q01, q23, hi2)};
+        memcpy(row + 4 * tx0, o, sizeof o);
+    }
+#endif
+    for (int64_t tx = tx0; tx < tw; tx++) {
         float y[4];
         AT6(s + tx, tw, y, 1);
         row[4 * tx] = y[0] + bias;
@@ -665,13 +719,13 @@ lrc_status lrc_fw_conv_winograd(const lrc_layer *l, const float *u,
                   "int sizes", l->name);
     const int64_t in_sz = c * l->in_shape[1] * l->in_shape[2];
     const int64_t out_sz = d * l->out_shape[1] * l->out_shape[2];
-    float *pad = work + g.pad, *v = work + g.v, *m = work + g.m;
+    float *v = work + g.v, *m = work + g.m;
     for (int64_t b = 0; b < n; b++) {
-        pad_image(l, &t, in + b * in_sz, pad, work + g.trow);
         for (int64_t r0 = 0; r0 < t.th; r0 += t.rb) {
             const int64_t nr = t.th - r0 < t.rb ? t.th - r0 : t.rb;
             const int64_t bt = nr * t.tw;
-            input_transform(l, &t, pad, r0, nr, v, work + g.trow);
+            input_transform(l, &t, in + b * in_sz, r0, nr, v, work + g.win,
+                            work + g.plain, work + g.trow);
             wino_products(u, v, m, t.a, d, c, bt, work + g.vt);
             output_transform(l, &t, m, r0, nr, out + b * out_sz,
                              work + g.orow, relu);
