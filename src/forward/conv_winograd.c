@@ -86,8 +86,9 @@ static void tiling_of(const lrc_layer *l, wino_tiling *t)
 
 size_t lrc_fw_wino_weights_size(const lrc_layer *l)
 {
+    /* the packed layout's blocks of 8 channels, rounded up: the larger */
     const size_t a = (size_t)lrc_fw_wino_tile(l) + 2;
-    return a * a * (size_t)l->out_c * (size_t)l->in_c;
+    return a * a * (size_t)((l->out_c + 7) / 8 * 8) * (size_t)l->in_c;
 }
 
 /* G (a x 3) of F(4, 3), interpolation points 0, 1, -1, 2, -2 and infinity,
@@ -101,8 +102,24 @@ static const double G4[6][3] = {{1.0 / 4, 0, 0},
 static const double G2[4][3] = {
     {1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 
+static int wino_packed(void);
+
+/* Where U[xi][f][ch] is kept: packed for our product kernel (blocks of 8
+ * output channels, each c x 8: [xi][f / 8][ch][f % 8], zero past d), or
+ * d x c per xi for sgemm. */
+static int64_t wino_u_index(int64_t xi, int64_t f, int64_t ch, int64_t d,
+                            int64_t c, int packed)
+{
+    if (!packed)
+        return (xi * d + f) * c + ch;
+    const int64_t dp = (d + 7) / 8 * 8;
+    return ((xi * dp + f / 8 * 8) * c + ch * 8) + f % 8;
+}
+
 void lrc_fw_wino_weights(const lrc_layer *l, float *u)
 {
+    const int packed = wino_packed();
+    memset(u, 0, lrc_fw_wino_weights_size(l) * sizeof(float));
     const int64_t d = l->out_c, c = l->in_c;
     const int a = lrc_fw_wino_tile(l) + 2;
     const double(*G)[3] = a == 6 ? G4 : G2;
@@ -116,20 +133,19 @@ void lrc_fw_wino_weights(const lrc_layer *l, float *u)
                                G[i][2] * g[6 + q];
             for (int i = 0; i < a; i++)
                 for (int j = 0; j < a; j++)
-                    u[((int64_t)(i * a + j) * d + f) * c + ch] =
+                    u[wino_u_index(i * a + j, f, ch, d, c, packed)] =
                         (float)(gg[i][0] * G[j][0] + gg[i][1] * G[j][1] +
                                 gg[i][2] * G[j][2]);
         }
 }
 
 /* Workspace layout, in floats: the input transform's window of padded
- * rows (a x rs) and one plain padded row (wp), V (a a x c
- * x block tiles; the product kernel's reads of up to 15 floats past its
- * end land in M, and are not used), M (a a x d x block tiles), the input
- * transform's rows (a x rs), the output transform's (m x a x tw, then one row of m tw) and
- * the product's last columns (6 x c: MK_DOT_NT rows of c). */
+ * rows (a x rs) and one plain padded row (wp), V (a a x c x block tiles;
+ * the product kernel's reads of up to 15 floats past its end land in M,
+ * and are not used), M (a a x d x block tiles), the input transform's rows
+ * (a x rs) and the output transform's (m x a x tw, then one row of m tw). */
 typedef struct {
-    int64_t win, plain, v, m, trow, orow, vt, total;
+    int64_t win, plain, v, m, trow, orow, total;
 } wino_layout;
 
 static void layout_of(const lrc_layer *l, const wino_tiling *t, wino_layout *g)
@@ -141,8 +157,7 @@ static void layout_of(const lrc_layer *l, const wino_tiling *t, wino_layout *g)
     g->m = g->v + t->a * t->a * l->in_c * bt;
     g->trow = g->m + t->a * t->a * l->out_c * bt;
     g->orow = g->trow + t->a * t->rs;
-    g->vt = g->orow + t->m * t->a * t->tw + t->m * t->tw;
-    g->total = g->vt + 6 * l->in_c;
+    g->total = g->orow + t->m * t->a * t->tw + t->m * t->tw;
 }
 
 size_t lrc_fw_wino_workspace(const lrc_layer *l)
@@ -494,47 +509,68 @@ WINO_CLONES static void output_transform(const lrc_layer *l,
 
 /* ---- The products M[xi] = U[xi] V[xi] ----
  *
- * With AVX-512, our own kernel rather than sgemm: a block of ND <= 8
- * output channels x NV <= 3 vectors of 16 tiles in 24 zmm accumulators;
- * per input channel, NV loads of V's row and ND broadcasts from U's rows
- * (U as the plan keeps it, d x c per xi: no packing) feed ND x NV fused
- * multiply-adds. sgemm packs U[xi] and V[xi] on each of the 36 calls per
- * block; this kernel reads them in place, and runs the products 1.2-1.6x
- * faster than sgemm from c = d = 128 on (docs/BENCHMARKS.md, section 13).
- * Each M element is one chain of fused multiply-adds over the channels in
- * order, from zero: the same bits whatever the block it falls in. Other
- * CPUs keep sgemm. */
+ * With AVX-512 the products run on our own kernel rather than sgemm, on U
+ * packed by the plan in blocks of 8 output channels (c x 8 each,
+ * wino_u_index): a block of ND <= 8 output channels x NV <= 3 vectors of
+ * 16 tiles in 24 zmm accumulators; per input channel, NV loads of V's row
+ * and ND broadcasts from the block's 8 weights (32 contiguous bytes) feed
+ * ND x NV fused multiply-adds. (U as c x d, the same 8 weights 4 KiB or
+ * more apart from one channel to the next, ran conv4_x 2x slower: the
+ * reads fell into a few L1 sets.) sgemm packs U[xi] and V[xi] on each of the 36
+ * calls per block; this kernel reads them where they lie (1.2-1.6x
+ * sgemm's speed from c = d = 128 on, docs/BENCHMARKS.md, section 13).
+ *
+ * A block's last NT <= 2 columns past its whole vectors (49 tiles = 48 +
+ * 1 on 28 x 28 and 14 x 14 maps, 98 = 96 + 2 on 56 x 56) ride along in the
+ * same pass over U: per input channel, the ND weights as one 8-lane vector
+ * times the column's broadcast V value, into NT 8-lane accumulators (as a
+ * vector of 16 they would cost what 16 columns cost). Other remainders
+ * take a masked vector.
+ *
+ * Every M element is one chain of fused multiply-adds over the input
+ * channels in order, from zero, whichever kernel and lane computes it: the
+ * same bits whatever block an element falls in. Other CPUs run sgemm. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define WINO_MK_X86 1
 #include <immintrin.h>
 
 #define MK_DB 8
 #define MK_NV 3
+#define MK_NT 2
 
-/* nd rows of U (ldu apart) times V's c rows (ldv apart) at columns
- * [0, 16 (NV - 1) + popcount(last)), into nd rows of M (ldm apart). Reads
- * 16 NV columns of each row of V. */
-__attribute__((target("avx512f"), always_inline)) static inline void
-mk_body(const int ND, const int NV, const float *u, int64_t ldu,
+/* ND rows of M (ldm apart) at columns [0, 16 (NV - 1) + popcount(last))
+ * and, when NT > 0, the NT columns from 16 NV on: a packed block of U
+ * (c x 8, the first ND used) times V's c rows (ldv apart). Reads 16 NV +
+ * NT columns of V's rows. */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void
+mk_body(const int ND, const int NV, const int NT, const float *u,
         const float *v, int64_t ldv, int64_t c, float *m, int64_t ldm,
         __mmask16 last)
 {
     __m512 acc[MK_DB][MK_NV];
+    __m256 tacc[MK_NT];
     for (int o = 0; o < ND; o++)
         for (int q = 0; q < NV; q++)
             acc[o][q] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < c; k++, v += ldv, u++) {
+    for (int j = 0; j < NT; j++)
+        tacc[j] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < c; k++, v += ldv, u += MK_DB) {
+        /* whole vectors even where the last is masked: its lanes past the
+         * block are never stored. (A masked load here made GCC 12 store
+         * all 24 accumulators to the stack on every channel.) */
         __m512 x[MK_NV];
-        /* whole vectors even where the last is masked: its lanes past
-         * the block read the next row (or the workspace's slack) and are
-         * never stored. (A masked load here made GCC 12 store all 24
-         * accumulators to the stack on every channel.) */
         for (int q = 0; q < NV; q++)
             x[q] = _mm512_loadu_ps(v + 16 * q);
         for (int o = 0; o < ND; o++) {
-            const __m512 w = _mm512_set1_ps(u[o * ldu]);
+            const __m512 w = _mm512_set1_ps(u[o]);
             for (int q = 0; q < NV; q++)
                 acc[o][q] = _mm512_fmadd_ps(w, x[q], acc[o][q]);
+        }
+        if (NT > 0) {
+            const __m256 w8 = _mm256_loadu_ps(u);
+            for (int j = 0; j < NT; j++)
+                tacc[j] = _mm256_fmadd_ps(
+                    w8, _mm256_set1_ps(v[16 * NV + j]), tacc[j]);
         }
     }
     for (int o = 0; o < ND; o++)
@@ -543,19 +579,27 @@ mk_body(const int ND, const int NV, const float *u, int64_t ldu,
                 _mm512_mask_storeu_ps(m + o * ldm + 16 * q, last, acc[o][q]);
             else
                 _mm512_storeu_ps(m + o * ldm + 16 * q, acc[o][q]);
+    for (int j = 0; j < NT; j++) {
+        float t[8];
+        _mm256_storeu_ps(t, tacc[j]);
+        for (int o = 0; o < ND; o++)
+            m[o * ldm + 16 * NV + j] = t[o];
+    }
 }
 
-typedef void (*mk_fn)(const float *u, int64_t ldu, const float *v,
-                      int64_t ldv, int64_t c, float *m, int64_t ldm,
-                      __mmask16 last);
-#define MK_INSTANCE(ND, NV)                                                   \
-    __attribute__((target("avx512f"))) static void mk_##ND##_##NV(            \
-        const float *u, int64_t ldu, const float *v, int64_t ldv, int64_t c,  \
-        float *m, int64_t ldm, __mmask16 last)                                \
+typedef void (*mk_fn)(const float *u, const float *v, int64_t ldv,
+                      int64_t c, float *m, int64_t ldm, __mmask16 last);
+#define MK_INSTANCE(ND, NV, NT)                                               \
+    __attribute__((target("avx512f,fma"))) static void mk_##ND##_##NV##_##NT(     \
+        const float *u, const float *v, int64_t ldv, int64_t c, float *m,     \
+        int64_t ldm, __mmask16 last)                                          \
     {                                                                         \
-        mk_body(ND, NV, u, ldu, v, ldv, c, m, ldm, last);                     \
+        mk_body(ND, NV, NT, u, v, ldv, c, m, ldm, last);                      \
     }
-#define MK_INSTANCES(ND) MK_INSTANCE(ND, 1) MK_INSTANCE(ND, 2) MK_INSTANCE(ND, 3)
+#define MK_INSTANCES_NV(ND, NT)                                               \
+    MK_INSTANCE(ND, 1, NT) MK_INSTANCE(ND, 2, NT) MK_INSTANCE(ND, 3, NT)
+#define MK_INSTANCES(ND)                                                      \
+    MK_INSTANCES_NV(ND, 0) MK_INSTANCES_NV(ND, 1) MK_INSTANCES_NV(ND, 2)
 MK_INSTANCES(1)
 MK_INSTANCES(2)
 MK_INSTANCES(3)
@@ -565,141 +609,76 @@ MK_INSTANCES(6)
 MK_INSTANCES(7)
 MK_INSTANCES(8)
 #undef MK_INSTANCES
+#undef MK_INSTANCES_NV
 #undef MK_INSTANCE
-/* [nd - 1][nv - 1] */
-static const mk_fn mk_table[MK_DB][MK_NV] = {
-    {mk_1_1, mk_1_2, mk_1_3}, {mk_2_1, mk_2_2, mk_2_3},
-    {mk_3_1, mk_3_2, mk_3_3}, {mk_4_1, mk_4_2, mk_4_3},
-    {mk_5_1, mk_5_2, mk_5_3}, {mk_6_1, mk_6_2, mk_6_3},
-    {mk_7_1, mk_7_2, mk_7_3}, {mk_8_1, mk_8_2, mk_8_3}};
+#define MK_ROW_NT(ND, NT) {mk_##ND##_1_##NT, mk_##ND##_2_##NT, mk_##ND##_3_##NT}
+#define MK_ROW(ND) {MK_ROW_NT(ND, 0), MK_ROW_NT(ND, 1), MK_ROW_NT(ND, 2)}
+/* [nd - 1][nt][nv - 1] */
+static const mk_fn mk_table[MK_DB][MK_NT + 1][MK_NV] = {
+    MK_ROW(1), MK_ROW(2), MK_ROW(3), MK_ROW(4),
+    MK_ROW(5), MK_ROW(6), MK_ROW(7), MK_ROW(8)};
+#undef MK_ROW
+#undef MK_ROW_NT
 
-/* The last few columns of a block (49 tiles = 48 + 1 on 28 x 28 and 14 x
- * 14 maps, 98 = 96 + 2 on 56 x 56): in the kernel above a column costs
- * as much as 16, bound by its 8 broadcasts per channel. Here each of NT <=
- * MK_DOT_NT columns, copied to a contiguous row of vt, is dotted with ND
- * <= 4 rows of U, 16 channels a vector: per 16 channels, ND + NT loads
- * feed ND NT fused multiply-adds; each sum is then reduced across its 16
- * lanes (a fixed tree). The order of the sums differs from the kernel
- * above, but depends only on the layer's shape (which columns are a
- * block's last ones): the same bits for an image alone or in a batch. */
-#define MK_DOT_ND 4
-#define MK_DOT_NT 6
-
-__attribute__((target("avx512f"), always_inline)) static inline void
-dot_body(const int ND, const int NT, const float *u, int64_t ldu,
-         const float *vt, int64_t c, float *m, int64_t ldm)
-{
-    __m512 acc[MK_DOT_ND][MK_DOT_NT];
-    for (int o = 0; o < ND; o++)
-        for (int j = 0; j < NT; j++)
-            acc[o][j] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 16 <= c; k += 16) {
-        __m512 w[MK_DOT_ND];
-        for (int o = 0; o < ND; o++)
-            w[o] = _mm512_loadu_ps(u + o * ldu + k);
-        for (int j = 0; j < NT; j++) {
-            const __m512 x = _mm512_loadu_ps(vt + j * c + k);
-            for (int o = 0; o < ND; o++)
-                acc[o][j] = _mm512_fmadd_ps(w[o], x, acc[o][j]);
-        }
-    }
-    if (k < c) {
-        const __mmask16 rest = (__mmask16)((1u << (c - k)) - 1u);
-        for (int j = 0; j < NT; j++) {
-            const __m512 x = _mm512_maskz_loadu_ps(rest, vt + j * c + k);
-            for (int o = 0; o < ND; o++)
-                acc[o][j] = _mm512_fmadd_ps(
-                    _mm512_maskz_loadu_ps(rest, u + o * ldu + k), x, acc[o][j]);
-        }
-    }
-    for (int o = 0; o < ND; o++)
-        for (int j = 0; j < NT; j++)
-            m[o * ldm + j] = _mm512_reduce_add_ps(acc[o][j]);
-}
-
-typedef void (*dot_fn)(const float *u, int64_t ldu, const float *vt,
-                       int64_t c, float *m, int64_t ldm);
-#define DOT_INSTANCE(ND, NT)                                                  \
-    __attribute__((target("avx512f"))) static void dot_##ND##_##NT(           \
-        const float *u, int64_t ldu, const float *vt, int64_t c, float *m,    \
-        int64_t ldm)                                                          \
-    {                                                                         \
-        dot_body(ND, NT, u, ldu, vt, c, m, ldm);                              \
-    }
-#define DOT_INSTANCES(ND)                                                     \
-    DOT_INSTANCE(ND, 1) DOT_INSTANCE(ND, 2) DOT_INSTANCE(ND, 3)               \
-    DOT_INSTANCE(ND, 4) DOT_INSTANCE(ND, 5) DOT_INSTANCE(ND, 6)
-DOT_INSTANCES(1)
-DOT_INSTANCES(2)
-DOT_INSTANCES(3)
-DOT_INSTANCES(4)
-#undef DOT_INSTANCES
-#undef DOT_INSTANCE
-#define DOT_ROW(ND)                                                           \
-    {dot_##ND##_1, dot_##ND##_2, dot_##ND##_3, dot_##ND##_4, dot_##ND##_5,    \
-     dot_##ND##_6}
-/* [nd - 1][nt - 1] */
-static const dot_fn dot_table[MK_DOT_ND][MK_DOT_NT] = {
-    DOT_ROW(1), DOT_ROW(2), DOT_ROW(3), DOT_ROW(4)};
-#undef DOT_ROW
-
-/* M (d x bt) = U (d x c) V (c x bt), all row-major and dense. Channels in
- * balanced blocks of at most 8 (d = 20 as 7 + 7 + 6), columns in blocks
- * of 48, the last one masked, except that a last block of at most
- * MK_DOT_NT columns goes to the dot kernel (vt: scratch for MK_DOT_NT c
- * floats); channel blocks outermost, so that a block's rows of U stay in
- * L1 across the columns. */
+/* M (d x bt) = U (packed) V (c x bt, row-major, dense). Channels in the
+ * blocks of 8 of the packing (the last one partial), columns in blocks of
+ * 48; the last block takes up to MK_NT columns past its whole vectors
+ * along, or masks its last vector. Channel blocks outermost, so that a
+ * block of U stays in L1 across the columns of M. */
 static void mk_product(const float *u, const float *v, float *m, int64_t d,
-                       int64_t c, int64_t bt, float *vt)
+                       int64_t c, int64_t bt)
 {
-    const int64_t rest = bt % (16 * MK_NV);
-    const int64_t nt_dot = rest <= MK_DOT_NT ? rest : 0, bm = bt - nt_dot;
-    const int64_t nb = (d + MK_DB - 1) / MK_DB, base = d / nb, extra = d % nb;
-    for (int64_t bl = 0, f0 = 0; bl < nb; f0 += base + (bl < extra), bl++) {
-        const int nd = (int)(base + (bl < extra));
-        for (int64_t t0 = 0; t0 < bm; t0 += 16 * MK_NV) {
-            const int64_t nt = bm - t0 < 16 * MK_NV ? bm - t0 : 16 * MK_NV;
-
+    for (int64_t f0 = 0; f0 < d; f0 += MK_DB) {
+        const int nd = (int)(d - f0 < MK_DB ? d - f0 : MK_DB);
+        for (int64_t t0 = 0; t0 < bt; t0 += 16 * MK_NV) {
+            int64_t nt = bt - t0 < 16 * MK_NV ? bt - t0 : 16 * MK_NV;
+            int tail = 0;
+            /* the remainder past whole vectors rides along when it is
+             * small and there are whole vectors to ride with */
+            if (bt - t0 <= 16 * MK_NV + MK_NT && bt - t0 >= 16 &&
+                (bt - t0) % 16 <= MK_NT) {
+                tail = (int)((bt - t0) % 16);
+                nt = bt - t0 - tail;
+            }
             const int nv = (int)((nt + 15) / 16);
             const int rem = (int)(nt - 16 * (nv - 1));
             const __mmask16 last = (__mmask16)(rem == 16 ? 0xFFFFu
                                                          : (1u << rem) - 1u);
-            mk_table[nd - 1][nv - 1](u + f0 * c, c, v + t0, bt, c,
-                                     m + f0 * bt + t0, bt, last);
+            mk_table[nd - 1][tail][nv - 1](u + f0 * c, v + t0, bt, c,
+                                           m + f0 * bt + t0, bt, last);
+            t0 += tail; /* the block took its tail: the loop ends */
         }
-    }
-    if (nt_dot == 0)
-        return;
-    for (int64_t k = 0; k < c; k++)
-        for (int64_t j = 0; j < nt_dot; j++)
-            vt[j * c + k] = v[k * bt + bm + j];
-    for (int64_t f0 = 0; f0 < d; f0 += MK_DOT_ND) {
-        const int nd = (int)(d - f0 < MK_DOT_ND ? d - f0 : MK_DOT_ND);
-        dot_table[nd - 1][nt_dot - 1](u + f0 * c, c, vt, c, m + f0 * bt + bm,
-                                      bt);
     }
 }
 #endif
 
 /* The a a products of a block, on this CPU's path. */
 static void wino_products(const float *u, const float *v, float *m, int a,
-                          int64_t d, int64_t c, int64_t bt, float *vt)
+                          int64_t d, int64_t c, int64_t bt)
 {
 #ifdef WINO_MK_X86
-    if (__builtin_cpu_supports("avx512f")) {
+    if (wino_packed()) {
+        const int64_t dp = (d + MK_DB - 1) / MK_DB * MK_DB;
         for (int64_t xi = 0; xi < (int64_t)a * a; xi++)
-            mk_product(u + xi * d * c, v + xi * c * bt, m + xi * d * bt, d,
-                       c, bt, vt);
+            mk_product(u + xi * dp * c, v + xi * c * bt, m + xi * d * bt, d,
+                       c, bt);
         return;
     }
-#else
-    (void)vt;
 #endif
     for (int64_t xi = 0; xi < (int64_t)a * a; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d,
                     (int)bt, (int)c, 1.0f, u + xi * d * c, (int)c,
                     v + xi * c * bt, (int)bt, 0.0f, m + xi * d * bt, (int)bt);
+}
+
+/* Whether this CPU runs the products on our kernel (and so U packed). */
+static int wino_packed(void)
+{
+#ifdef WINO_MK_X86
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
 }
 
 lrc_status lrc_fw_conv_winograd(const lrc_layer *l, const float *u,
@@ -726,7 +705,7 @@ lrc_status lrc_fw_conv_winograd(const lrc_layer *l, const float *u,
             const int64_t bt = nr * t.tw;
             input_transform(l, &t, in + b * in_sz, r0, nr, v, work + g.win,
                             work + g.plain, work + g.trow);
-            wino_products(u, v, m, t.a, d, c, bt, work + g.vt);
+            wino_products(u, v, m, t.a, d, c, bt);
             output_transform(l, &t, m, r0, nr, out + b * out_sz,
                              work + g.orow, relu);
         }

@@ -76,8 +76,10 @@ int lrc_fw_wino_pays(const lrc_layer *l);
 #define LRC_WINO_F4_MIN_TILES 49
 int lrc_fw_wino_tile(const lrc_layer *l);
 int64_t lrc_fw_wino_tiles(const lrc_layer *l, int m);
-/* The transformed weights of l: (m + 2)^2 x d x c floats, computed once (in
- * double, rounded to float) by whoever holds them. */
+/* The transformed weights of l: (m + 2)^2 matrices U[xi] of d x c, laid
+ * out for this CPU's product kernel (conv_winograd.c; d rounded up to a
+ * multiple of 8 in the size), computed once (in double, rounded to float)
+ * by whoever holds them. */
 size_t lrc_fw_wino_weights_size(const lrc_layer *l);
 void lrc_fw_wino_weights(const lrc_layer *l, float *u);
 /* Scratch floats the Winograd conv needs for l. */
