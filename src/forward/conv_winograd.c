@@ -622,31 +622,31 @@ static const mk_fn mk_table[MK_DB][MK_NT + 1][MK_NV] = {
 
 /* M (d x bt) = U (packed) V (c x bt, row-major, dense). Channels in the
  * blocks of 8 of the packing (the last one partial), columns in blocks of
- * 48; the last block takes up to MK_NT columns past its whole vectors
- * along, or masks its last vector. Channel blocks outermost, so that a
- * block of U stays in L1 across the columns of M. */
+ * up to 3 vectors. Channel blocks outermost, so that a block of U stays in
+ * L1 across the columns of M. */
 static void mk_product(const float *u, const float *v, float *m, int64_t d,
                        int64_t c, int64_t bt)
 {
+    /* the columns past whole vectors ride along when they are few and
+     * there are whole vectors to ride with; the vectors go in balanced
+     * blocks of at most MK_NV (7 as 3 + 2 + 2: a block of 1 vector is
+     * bound by its broadcasts), the last vector masked when partial */
+    const int tail = bt >= 16 && bt % 16 <= MK_NT ? (int)(bt % 16) : 0;
+    const int64_t cols = bt - tail, nvec = (cols + 15) / 16;
+    const int64_t nblk = (nvec + MK_NV - 1) / MK_NV;
+    const int64_t base = nvec / nblk, extra = nvec % nblk;
+    const int rem = (int)(cols - 16 * (nvec - 1));
+    const __mmask16 partial = (__mmask16)(rem == 16 ? 0xFFFFu
+                                                    : (1u << rem) - 1u);
     for (int64_t f0 = 0; f0 < d; f0 += MK_DB) {
         const int nd = (int)(d - f0 < MK_DB ? d - f0 : MK_DB);
-        for (int64_t t0 = 0; t0 < bt; t0 += 16 * MK_NV) {
-            int64_t nt = bt - t0 < 16 * MK_NV ? bt - t0 : 16 * MK_NV;
-            int tail = 0;
-            /* the remainder past whole vectors rides along when it is
-             * small and there are whole vectors to ride with */
-            if (bt - t0 <= 16 * MK_NV + MK_NT && bt - t0 >= 16 &&
-                (bt - t0) % 16 <= MK_NT) {
-                tail = (int)((bt - t0) % 16);
-                nt = bt - t0 - tail;
-            }
-            const int nv = (int)((nt + 15) / 16);
-            const int rem = (int)(nt - 16 * (nv - 1));
-            const __mmask16 last = (__mmask16)(rem == 16 ? 0xFFFFu
-                                                         : (1u << rem) - 1u);
-            mk_table[nd - 1][tail][nv - 1](u + f0 * c, v + t0, bt, c,
-                                           m + f0 * bt + t0, bt, last);
-            t0 += tail; /* the block took its tail: the loop ends */
+        for (int64_t bl = 0, t0 = 0; bl < nblk; bl++) {
+            const int nv = (int)(base + (bl < extra));
+            const int lastb = bl == nblk - 1;
+            mk_table[nd - 1][lastb ? tail : 0][nv - 1](
+                u + f0 * c, v + t0, bt, c, m + f0 * bt + t0, bt,
+                lastb ? partial : (__mmask16)0xFFFFu);
+            t0 += 16 * nv;
         }
     }
 }
