@@ -185,24 +185,29 @@ lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
 
 /* Where the winograd backend runs a conv with Winograd (conv_winograd.c)
  * rather than the paths above: 3x3 stride-1 convs with at least 32 input
- * and 32 output channels and at least 49 tiles of the size
- * lrc_fw_wino_tile picks (4 x 4 from 28 x 28 outputs on, else 2 x 2: 14 x
- * 14). Measured one layer at a time against the path the rule above picks
- * (one thread, batch 1, docs/BENCHMARKS.md section 11): VGG-16's conv1_2
- * to conv4_3 run 1.5-2.5x faster with F(4x4, 3x3); conv5_x (14 x 14)
- * 1.17-1.22x with F(2x2, 3x3) and 0.78-0.90x with F(4x4, 3x3) (16 tiles:
- * 36 sgemms of N = 16 reading weights transformed to 4x their size);
- * conv1_1 (c = 3: the transforms cost as much as the products) 0.7-0.9x;
- * the thin first halves of low-rank pairs 1.1-1.9x from d' = 46 at 112 x
- * 112 or 58 at 56 x 56, a tie at d' = 23-27 and 0.7x at d' = 24 on 14 x
- * 14. */
+ * channels and at least 49 tiles of the size lrc_fw_wino_tile picks (4 x
+ * 4 from 28 x 28 outputs on, else 2 x 2: 14 x 14), and enough output
+ * channels: 16 with at least 196 tiles of 4 x 4 (56 x 56), 24 with 49 to
+ * 195 (28 x 28), 32 with tiles of 2 x 2. Measured one layer at a time
+ * against the path the rule above picks (one thread, batch 1,
+ * docs/BENCHMARKS.md sections 11 and 13): VGG-16's conv1_2 to conv4_3 run
+ * 1.5-3.3x faster with F(4x4, 3x3); conv5_x (14 x 14) 1.5-2.1x with
+ * F(2x2, 3x3); conv1_1 (c = 3: the transforms cost as much as the
+ * products) 0.4-0.6x. The thin first halves of low-rank pairs, since the
+ * product kernel of section 13: d' = 16-24 at 56 x 56 to 224 x 224
+ * 1.14-1.38x, d' = 24-27 at 28 x 28 1.05-1.22x but d' = 16-17 0.77-0.96x,
+ * d' = 30-31 at 14 x 14 0.97-1.02x and 48 1.3x. */
 #define WINO_MIN_C 32
-#define WINO_MIN_D 32
 #define WINO_MIN_TILES 49
 
 int lrc_fw_wino_pays(const lrc_layer *l)
 {
-    return lrc_fw_wino_shape_ok(l) && l->in_c >= WINO_MIN_C &&
-           l->out_c >= WINO_MIN_D &&
-           lrc_fw_wino_tiles(l, lrc_fw_wino_tile(l)) >= WINO_MIN_TILES;
+    if (!lrc_fw_wino_shape_ok(l) || l->in_c < WINO_MIN_C)
+        return 0;
+    const int m = lrc_fw_wino_tile(l);
+    const int64_t tiles = lrc_fw_wino_tiles(l, m);
+    if (tiles < WINO_MIN_TILES)
+        return 0;
+    const int64_t min_d = m == 2 ? 32 : tiles >= 196 ? 16 : 24;
+    return l->out_c >= min_d;
 }

@@ -189,6 +189,29 @@ static void test_winograd_shapes(void **state)
     lrc_net_destroy(&net);
 }
 
+/* The rule's thresholds on the output channels (conv.c): 16 from 56 x 56
+ * outputs (F(4x4, 3x3), 196 tiles), 24 at 28 x 28 (49 tiles), 32 with
+ * F(2x2, 3x3) (14 x 14); never with fewer than 32 input channels. */
+static void test_winograd_rule(void **state)
+{
+    (void)state;
+    const struct {
+        int64_t c, hw, d;
+        int pays;
+    } cases[] = {{64, 56, 16, 1}, {64, 56, 15, 0}, {64, 28, 24, 1},
+                 {64, 28, 23, 0}, {64, 14, 32, 1}, {64, 14, 31, 0},
+                 {31, 56, 64, 0}, {32, 56, 64, 1}, {64, 12, 64, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t seed = 11;
+        const wino_case k = {cases[i].c, cases[i].hw, cases[i].hw, cases[i].d,
+                             1, 1, 1, 1, 1};
+        lrc_net *net = conv_net(&k, &seed);
+        assert_int_equal(lrc_fw_wino_pays(lrc_net_layer(net, 0)),
+                         cases[i].pays);
+        lrc_net_destroy(&net);
+    }
+}
+
 /* A plan on the winograd backend: a small VGG-style chain (a conv that
  * the rule sends to F(4x4, 3x3), one to F(2x2, 3x3), one with c = 3 that
  * it does not send to Winograd, ReLUs, a pooling, a dense layer) agrees with the openblas plan within the tolerance, gives
@@ -316,6 +339,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_winograd_against_naive),
         cmocka_unit_test(test_winograd_shapes),
+        cmocka_unit_test(test_winograd_rule),
         cmocka_unit_test(test_winograd_plan),
         cmocka_unit_test(test_backend_names),
     };
