@@ -102,8 +102,6 @@ static const double G4[6][3] = {{1.0 / 4, 0, 0},
 static const double G2[4][3] = {
     {1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 
-static int wino_packed(void);
-
 /* Where U[xi][f][ch] is kept: packed for our product kernel (blocks of 8
  * output channels, each c x 8: [xi][f / 8][ch][f % 8], zero past d), or
  * d x c per xi for sgemm. */
@@ -118,7 +116,11 @@ static int64_t wino_u_index(int64_t xi, int64_t f, int64_t ch, int64_t d,
 
 void lrc_fw_wino_weights(const lrc_layer *l, float *u)
 {
-    const int packed = wino_packed();
+    lrc_fw_wino_weights_with(l, lrc_fw_wino_packed(), u);
+}
+
+void lrc_fw_wino_weights_with(const lrc_layer *l, int packed, float *u)
+{
     memset(u, 0, lrc_fw_wino_weights_size(l) * sizeof(float));
     const int64_t d = l->out_c, c = l->in_c;
     const int a = lrc_fw_wino_tile(l) + 2;
@@ -653,17 +655,19 @@ static void mk_product(const float *u, const float *v, float *m, int64_t d,
 #endif
 
 /* The a a products of a block, on this CPU's path. */
-static void wino_products(const float *u, const float *v, float *m, int a,
-                          int64_t d, int64_t c, int64_t bt)
+static void wino_products(const float *u, int packed, const float *v,
+                          float *m, int a, int64_t d, int64_t c, int64_t bt)
 {
 #ifdef WINO_MK_X86
-    if (wino_packed()) {
+    if (packed) {
         const int64_t dp = (d + MK_DB - 1) / MK_DB * MK_DB;
         for (int64_t xi = 0; xi < (int64_t)a * a; xi++)
             mk_product(u + xi * dp * c, v + xi * c * bt, m + xi * d * bt, d,
                        c, bt);
         return;
     }
+#else
+    (void)packed;
 #endif
     for (int64_t xi = 0; xi < (int64_t)a * a; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d,
@@ -671,8 +675,7 @@ static void wino_products(const float *u, const float *v, float *m, int a,
                     v + xi * c * bt, (int)bt, 0.0f, m + xi * d * bt, (int)bt);
 }
 
-/* Whether this CPU runs the products on our kernel (and so U packed). */
-static int wino_packed(void)
+int lrc_fw_wino_packed(void)
 {
 #ifdef WINO_MK_X86
     return __builtin_cpu_supports("avx512f");
@@ -685,6 +688,17 @@ lrc_status lrc_fw_conv_winograd(const lrc_layer *l, const float *u,
                                 const float *in, int64_t n, float *out,
                                 float *work, int relu)
 {
+    return lrc_fw_conv_winograd_with(l, u, lrc_fw_wino_packed(), in, n, out,
+                                     work, relu);
+}
+
+lrc_status lrc_fw_conv_winograd_with(const lrc_layer *l, const float *u,
+                                     int packed, const float *in, int64_t n,
+                                     float *out, float *work, int relu)
+{
+    if (packed && !lrc_fw_wino_packed())
+        LRC_RAISE(LRC_ERR_INTERNAL, "layer '%s': this CPU has no AVX-512 for "
+                  "the packed Winograd products", l->name);
     if (!lrc_fw_wino_shape_ok(l))
         LRC_RAISE(LRC_ERR_INTERNAL, "layer '%s': the Winograd conv needs a "
                   "3x3 stride-1 conv", l->name);
@@ -705,7 +719,7 @@ lrc_status lrc_fw_conv_winograd(const lrc_layer *l, const float *u,
             const int64_t bt = nr * t.tw;
             input_transform(l, &t, in + b * in_sz, r0, nr, v, work + g.win,
                             work + g.plain, work + g.trow);
-            wino_products(u, v, m, t.a, d, c, bt);
+            wino_products(u, packed, v, m, t.a, d, c, bt);
             output_transform(l, &t, m, r0, nr, out + b * out_sz,
                              work + g.orow, relu);
         }

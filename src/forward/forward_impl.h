@@ -82,6 +82,12 @@ int64_t lrc_fw_wino_tiles(const lrc_layer *l, int m);
  * by whoever holds them. */
 size_t lrc_fw_wino_weights_size(const lrc_layer *l);
 void lrc_fw_wino_weights(const lrc_layer *l, float *u);
+/* Whether this CPU runs the products on our AVX-512 kernel, on U packed
+ * for it (else on sgemm, U as d x c). The _with functions take that
+ * choice as an argument (packed = 1 needs such a CPU), so that tests cover
+ * both paths on one machine. */
+int lrc_fw_wino_packed(void);
+void lrc_fw_wino_weights_with(const lrc_layer *l, int packed, float *u);
 /* Scratch floats the Winograd conv needs for l. */
 size_t lrc_fw_wino_workspace(const lrc_layer *l);
 /* Runs l on n images with the transformed weights u; relu as in
@@ -90,6 +96,9 @@ size_t lrc_fw_wino_workspace(const lrc_layer *l);
 lrc_status lrc_fw_conv_winograd(const lrc_layer *l, const float *u,
                                 const float *in, int64_t n, float *out,
                                 float *work, int relu);
+lrc_status lrc_fw_conv_winograd_with(const lrc_layer *l, const float *u,
+                                     int packed, const float *in, int64_t n,
+                                     float *out, float *work, int relu);
 
 /* ---- dnnl.c: the oneDNN backend (only with cmake -DLRC_WITH_DNNL=ON) ---- */
 

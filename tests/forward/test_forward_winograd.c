@@ -50,13 +50,15 @@ static double rel_error(const float *got, const double *want, size_t n)
     return worst / (scale > 0 ? scale : 1);
 }
 
-static float *run_wino(const lrc_layer *l, const float *u, const float *in,
-                       int64_t n, int relu)
+static float *run_wino(const lrc_layer *l, const float *u, int packed,
+                       const float *in, int64_t n, int relu)
 {
     const size_t outn = (size_t)(n * l->out_c * l->out_shape[1] * l->out_shape[2]);
     float *out = nan_floats(outn);
     float *work = nan_floats(lrc_fw_wino_workspace(l));
-    assert_int_equal(lrc_fw_conv_winograd(l, u, in, n, out, work, relu), LRC_OK);
+    assert_int_equal(lrc_fw_conv_winograd_with(l, u, packed, in, n, out, work,
+                                               relu),
+                     LRC_OK);
     free(work);
     return out;
 }
@@ -110,9 +112,9 @@ static void test_winograd_against_naive(void **state)
         {5, 3, 200, 6, 1, 1, 1, 1, 2},     /* several blocks along a row */
         {4, 60, 7, 3, 2, 2, 2, 2, 2},      /* several blocks of tile rows */
         {2, 9, 9, 3, 3, 3, 3, 3, 2},       /* pads wider than the kernel */
-        /* a block's last 3, 5 and 6 columns in the AVX-512 product's
-         * dot kernel (49 tiles = 48 + 1, and others above, too), with c
-         * a multiple of 16 or not */
+        /* blocks whose last vector of tiles is partial (3, 5, 6 tiles:
+         * masked in the AVX-512 products; 49 = 48 + 1 and 98 = 96 + 2
+         * above ride along), c a multiple of 16 or not */
         {20, 6, 34, 11, 1, 1, 1, 1, 2},    /* 51 tiles */
         {19, 2, 106, 6, 1, 1, 1, 1, 2},    /* 53 tiles */
         {16, 4, 54, 5, 1, 1, 1, 1, 2},     /* 54 tiles */
@@ -130,8 +132,6 @@ static void test_winograd_against_naive(void **state)
         assert_int_equal(lrc_fw_wino_weights_size(l),
                          (size_t)((m + 2) * (m + 2) * k->c *
                                   ((k->d + 7) / 8 * 8)));
-        float *u = nan_floats(lrc_fw_wino_weights_size(l));
-        lrc_fw_wino_weights(l, u);
         const int64_t n = k->n, in_sz = k->c * k->h * k->w;
         const int64_t out_sz = k->d * l->out_shape[1] * l->out_shape[2];
         const size_t outn = (size_t)(n * out_sz);
@@ -139,30 +139,36 @@ static void test_winograd_against_naive(void **state)
         double *want = malloc(outn * sizeof *want);
         assert_non_null(want);
         naive_conv(l, in, n, want);
-
-        float *got = run_wino(l, u, in, n, 0);
-        const double err = rel_error(got, want, outn);
-        if (!(err <= TOL))
-            fail_msg("case %zu: relative error %g exceeds %g", t, err, TOL);
-        float *again = run_wino(l, u, in, n, 0);
-        assert_memory_equal(got, again, outn * sizeof(float));
-        float *fused = run_wino(l, u, in, n, 1);
-        for (size_t i = 0; i < outn; i++) {
-            const float r = got[i] > 0.0f ? got[i] : 0.0f;
-            assert_memory_equal(&fused[i], &r, sizeof r);
+        /* both product paths: sgemm on U as d x c, and (on a CPU with
+         * AVX-512) our kernel on U packed */
+        for (int packed = 0; packed <= lrc_fw_wino_packed(); packed++) {
+            float *u = nan_floats(lrc_fw_wino_weights_size(l));
+            lrc_fw_wino_weights_with(l, packed, u);
+            float *got = run_wino(l, u, packed, in, n, 0);
+            const double err = rel_error(got, want, outn);
+            if (!(err <= TOL))
+                fail_msg("case %zu (packed %d): relative error %g exceeds %g",
+                         t, packed, err, TOL);
+            float *again = run_wino(l, u, packed, in, n, 0);
+            assert_memory_equal(got, again, outn * sizeof(float));
+            float *fused = run_wino(l, u, packed, in, n, 1);
+            for (size_t i = 0; i < outn; i++) {
+                const float r = got[i] > 0.0f ? got[i] : 0.0f;
+                assert_memory_equal(&fused[i], &r, sizeof r);
+            }
+            for (int64_t b = 0; b < n; b++) {
+                float *one = run_wino(l, u, packed, in + b * in_sz, 1, 0);
+                assert_memory_equal(one, got + b * out_sz,
+                                    (size_t)out_sz * sizeof(float));
+                free(one);
+            }
+            free(again);
+            free(fused);
+            free(got);
+            free(u);
         }
-        for (int64_t b = 0; b < n; b++) {
-            float *one = run_wino(l, u, in + b * in_sz, 1, 0);
-            assert_memory_equal(one, got + b * out_sz,
-                                (size_t)out_sz * sizeof(float));
-            free(one);
-        }
-        free(again);
-        free(fused);
-        free(got);
         free(want);
         free(in);
-        free(u);
         lrc_net_destroy(&net);
     }
     assert_true(ran[0] >= 3 && ran[1] >= 3);
