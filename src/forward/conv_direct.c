@@ -219,7 +219,7 @@ int lrc_fw_conv_cpu_has(lrc_conv_algo a)
 #ifdef LRC_DIRECT_X86
     case LRC_CONV_DIRECT_AVX512:
         /* libgcc's check includes the OS saving the zmm state (XCR0) */
-        return __builtin_cpu_supports("avx512f");
+        return __builtin_cpu_supports("avx512f") != 0; /* 0 or 1 */
     case LRC_CONV_DIRECT_AVX2:
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else

@@ -678,7 +678,8 @@ static void wino_products(const float *u, int packed, const float *v,
 int lrc_fw_wino_packed(void)
 {
 #ifdef WINO_MK_X86
-    return __builtin_cpu_supports("avx512f");
+    /* 0 or 1: libgcc returns the feature's bit, not 1 */
+    return __builtin_cpu_supports("avx512f") != 0;
 #else
     return 0;
 #endif
