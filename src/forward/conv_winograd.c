@@ -516,11 +516,12 @@ WINO_CLONES static void output_transform(const lrc_layer *l,
  * wino_u_index): a block of ND <= 8 output channels x NV <= 3 vectors of
  * 16 tiles in 24 zmm accumulators; per input channel, NV loads of V's row
  * and ND broadcasts from the block's 8 weights (32 contiguous bytes) feed
- * ND x NV fused multiply-adds. (U as c x d, the same 8 weights 4 KiB or
- * more apart from one channel to the next, ran conv4_x 2x slower: the
- * reads fell into a few L1 sets.) sgemm packs U[xi] and V[xi] on each of the 36
- * calls per block; this kernel reads them where they lie (1.2-1.6x
- * sgemm's speed from c = d = 128 on, docs/BENCHMARKS.md, section 13).
+ * ND x NV fused multiply-adds. (U as c x d, the same 8 weights 2 KiB
+ * apart from one channel to the next at d = 512, ran conv4_x 2x slower:
+ * the reads fell into a few L1 sets.) sgemm packs U[xi] and V[xi] on each
+ * of the 36 calls per block; this kernel reads V where it lies and U as
+ * the plan packed it once (1.2-1.6x sgemm's speed from c = d = 128 on,
+ * docs/BENCHMARKS.md, section 13).
  *
  * A block's last NT <= 2 columns past its whole vectors (49 tiles = 48 +
  * 1 on 28 x 28 and 14 x 14 maps, 98 = 96 + 2 on 56 x 56) ride along in the
@@ -654,7 +655,8 @@ static void mk_product(const float *u, const float *v, float *m, int64_t d,
 }
 #endif
 
-/* The a a products of a block, on this CPU's path. */
+/* The a a products of a block: on our kernel with U packed, or on sgemm
+ * with U as d x c per xi (lrc_fw_wino_weights_with lays U out so). */
 static void wino_products(const float *u, int packed, const float *v,
                           float *m, int a, int64_t d, int64_t c, int64_t bt)
 {
