@@ -1,7 +1,10 @@
 /* The tests' reference convolution: the definition, summed in double, for
- * any kernel, stride and padding (NCHW input, weights d x c x kh x kw). */
+ * any kernel, stride and padding (NCHW input, weights d x c x kh x kw).
+ * Include after cmocka.h. */
 #ifndef LRC_TEST_NAIVE_CONV_H
 #define LRC_TEST_NAIVE_CONV_H
+
+#include <stdlib.h>
 
 #include "lrc/model.h"
 
@@ -27,6 +30,18 @@ static inline void naive_conv(const lrc_layer *l, const float *in, int64_t n,
                             }
                     out[((b * d + f) * ho + y) * wo + x] = s;
                 }
+}
+
+/* naive_conv of n images into a new buffer; the caller frees it. */
+static inline double *naive_conv_new(const lrc_layer *l, const float *in,
+                                     int64_t n)
+{
+    const size_t outn =
+        (size_t)(n * l->out_c * l->out_shape[1] * l->out_shape[2]);
+    double *out = malloc((outn > 0 ? outn : 1) * sizeof *out);
+    assert_non_null(out);
+    naive_conv(l, in, n, out);
+    return out;
 }
 
 #endif
