@@ -3,7 +3,9 @@
  * lowering: im2col + sgemm), as a fraction of the one-thread sgemm peak,
  * and the rate at which this core stores an output of the same size, with
  * plain and with streaming vector stores: what bounds a conv with few
- * input channels (docs/BENCHMARKS.md, section 6).
+ * input channels (docs/BENCHMARKS.md, section 6); for 3x3 shapes, also
+ * the Winograd conv against the path the openblas backend's rule picks
+ * (section 13).
  *
  *   build/bench/bench_direct [--shape C,D,HW,K ...] [--reps 10]
  *                            [--json bench_direct.json]
@@ -44,6 +46,20 @@ static void run_conv(void *p)
     conv_run *r = p;
     if (lrc_fw_conv_with(r->l, r->a, r->in, 1, r->out, r->work, 0) != LRC_OK)
         exit(1); /* the library printed the reason */
+}
+
+typedef struct {
+    const lrc_layer *l;
+    const float *u, *in;
+    float *out, *work;
+} wino_run;
+
+static void run_wino(void *p)
+{
+    wino_run *r = p;
+    if (lrc_fw_conv_winograd(r->l, r->u, r->in, 1, r->out, r->work, 0) !=
+        LRC_OK)
+        exit(1);
 }
 
 typedef struct {
@@ -144,9 +160,10 @@ int main(int argc, char **argv)
     printf("bench_direct: one image, one thread, best of %d; sgemm peak "
            "(n = 2048) %.1f GFLOP/s; direct kernel %s\n", reps, peak,
            direct == LRC_CONV_DIRECT_AVX512 ? "avx512" : "avx2");
-    printf("  %4s %4s %4s %2s | %8s %6s | %8s %6s | %9s | %8s %8s %7s\n", "c",
-           "d", "hw", "k", "direct", "peak", "lowered", "peak", "maxdiff",
-           "out MB", "store", "stream");
+    printf("  %4s %4s %4s %2s | %8s %6s | %8s %6s | %9s | %8s %8s %7s | "
+           "%8s %6s %4s\n", "c", "d", "hw", "k", "direct", "peak", "lowered",
+           "peak", "maxdiff", "out MB", "store", "stream", "wino", "/rule",
+           "runs");
     for (int s = 0; s < ns; s++) {
         const int64_t c = shapes[s][0], d = shapes[s][1], hw = shapes[s][2],
                       k = shapes[s][3];
@@ -187,6 +204,22 @@ int main(int argc, char **argv)
             md = fmax(md, fabs((double)o[0][i] - o[1][i]));
             mx = fmax(mx, fabs((double)o[1][i]));
         }
+        /* Winograd (3x3 only), weights transformed beforehand, untimed:
+         * against the path the openblas backend's rule picks */
+        double tw = 0, tr = 0;
+        const int wino = lrc_fw_wino_shape_ok(l);
+        if (wino) {
+            float *u = bench_alloc(lrc_fw_wino_weights_size(l), sizeof(float),
+                                   "Winograd weights");
+            float *ww = bench_alloc(lrc_fw_wino_workspace(l), sizeof(float),
+                                    "Winograd workspace");
+            lrc_fw_wino_weights(l, u);
+            wino_run wr = {l, u, in, o[0], ww};
+            tw = bench_best_of(1, reps, run_wino, &wr);
+            tr = t[lrc_fw_conv_choose(l) == LRC_CONV_LOWERED];
+            free(u);
+            free(ww);
+        }
         /* storing an output of the same size, 64-byte aligned */
         const size_t nst = (nout + 15) / 16 * 16;
         float *buf = aligned_alloc(64, nst * sizeof(float));
@@ -202,10 +235,15 @@ int main(int argc, char **argv)
         const double gf = 2.0 * (double)(c * k * k) * (double)nout / 1e9;
         const double mb = (double)nout * 4.0 / 1e6;
         printf("  %4lld %4lld %4lld %2lld | %6.2f ms %5.0f%% | %6.2f ms %5.0f%% "
-               "| %9.1e | %8.1f %5.2f ms %5.2f ms\n", (long long)c,
+               "| %9.1e | %8.1f %5.2f ms %5.2f ms", (long long)c,
                (long long)d, (long long)hw, (long long)k, 1e3 * t[0],
                100 * gf / t[0] / peak, 1e3 * t[1], 100 * gf / t[1] / peak,
                mx > 0 ? md / mx : md, mb, 1e3 * ts[0], 1e3 * ts[1]);
+        if (wino)
+            printf(" | %5.2f ms %5.2fx %4s\n", 1e3 * tw, tr / tw,
+                   lrc_fw_wino_pays(l) ? "yes" : "no");
+        else
+            printf(" | %8s %6s %4s\n", "-", "-", "-");
         bench_json_begin_object(&j, NULL);
         bench_json_int(&j, "c", c);
         bench_json_int(&j, "d", d);
@@ -219,6 +257,11 @@ int main(int argc, char **argv)
         bench_json_num(&j, "output_bytes", (double)nout * 4.0);
         bench_json_num(&j, "store_seconds", ts[0]);
         bench_json_num(&j, "stream_store_seconds", ts[1]);
+        if (wino) {
+            bench_json_num(&j, "winograd_seconds", tw);
+            bench_json_num(&j, "winograd_over_rule_path", tr / tw);
+            bench_json_int(&j, "winograd_backend_runs_it", lrc_fw_wino_pays(l));
+        }
         bench_json_end_object(&j);
         free(buf);
         free(o[0]);
@@ -234,7 +277,10 @@ int main(int argc, char **argv)
         return 1;
     printf("  (peak: fraction of the sgemm peak; maxdiff: direct against "
            "lowered, of the largest output; store, stream: writing an "
-           "output of this size with plain and with streaming stores)\n");
+           "output of this size with plain and with streaming stores; wino: "
+           "Winograd (3x3), /rule: its speed over the path the openblas "
+           "backend's rule picks, runs: whether the winograd backend runs "
+           "it so)\n");
     printf("  figures written to %s\n", json);
     return 0;
 }
