@@ -194,9 +194,10 @@ lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
  * 1.5-3.3x faster with F(4x4, 3x3); conv5_x (14 x 14) 1.5-2.1x with
  * F(2x2, 3x3); conv1_1 (c = 3: the transforms cost as much as the
  * products) 0.4-0.6x. The thin first halves of low-rank pairs, since the
- * product kernel of section 13: d' = 16-24 at 56 x 56 to 224 x 224
- * 1.14-1.38x, d' = 24-27 at 28 x 28 1.05-1.22x but d' = 16-17 0.77-0.96x,
- * d' = 30-31 at 14 x 14 0.97-1.02x and 48 1.3x. */
+ * product kernel of section 13 (bench_direct's /rule column): d' = 16-24
+ * at 56 x 56 to 224 x 224 1.12-1.38x, d' = 24-27 at 28 x 28 1.06-1.19x
+ * but d' = 16-17 0.80-0.93x, d' = 30-31 at 14 x 14 0.96-1.07x and 48
+ * 1.27-1.33x. */
 #define WINO_MIN_C 32
 #define WINO_MIN_TILES 49
 
