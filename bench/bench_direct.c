@@ -5,9 +5,10 @@
  * plain and with streaming vector stores: what bounds a conv with few
  * input channels (docs/BENCHMARKS.md, section 6); for 3x3 shapes, also
  * the Winograd conv against the path the openblas backend's rule picks
- * (section 13).
+ * (section 13). --relu fuses the ReLU into every conv, as the forward
+ * plan does for a conv followed by one.
  *
- *   build/bench/bench_direct [--shape C,D,HW,K ...] [--reps 10]
+ *   build/bench/bench_direct [--shape C,D,HW,K ...] [--reps 10] [--relu]
  *                            [--json bench_direct.json]
  *
  * A shape is C input channels, D outputs, an HW x HW image, a K x K kernel,
@@ -39,12 +40,13 @@ typedef struct {
     lrc_conv_algo a;
     const float *in;
     float *out, *work;
+    int relu;
 } conv_run;
 
 static void run_conv(void *p)
 {
     conv_run *r = p;
-    if (lrc_fw_conv_with(r->l, r->a, r->in, 1, r->out, r->work, 0) != LRC_OK)
+    if (lrc_fw_conv_with(r->l, r->a, r->in, 1, r->out, r->work, r->relu) != LRC_OK)
         exit(1); /* the library printed the reason */
 }
 
@@ -52,12 +54,14 @@ typedef struct {
     const lrc_layer *l;
     const float *u, *in;
     float *out, *work;
+    int relu;
 } wino_run;
 
 static void run_wino(void *p)
 {
     wino_run *r = p;
-    if (lrc_fw_conv_winograd(r->l, r->u, r->in, 1, r->out, r->work, 0) !=
+    if (lrc_fw_conv_winograd(r->l, r->u, r->in, 1, r->out, r->work,
+                             r->relu) !=
         LRC_OK)
         exit(1);
 }
@@ -99,16 +103,20 @@ static void run_store(void *p)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_direct [--shape C,D,HW,K ...] [--reps R] "
-                    "[--json FILE]\n");
+                    "[--relu] [--json FILE]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     long long shapes[MAXS][4];
-    int ns = 0, reps = 10;
+    int ns = 0, reps = 10, relu = 0;
     const char *json = "bench_direct.json";
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--relu")) {
+            relu = 1;
+            continue;
+        }
         if (i + 1 >= argc)
             usage();
         if (!strcmp(argv[i], "--shape")) {
@@ -154,12 +162,14 @@ int main(int argc, char **argv)
     bench_json_str(&j, "benchmark", "bench_direct");
     bench_json_machine(&j);
     bench_json_num(&j, "sgemm_peak_gflops", peak);
+    bench_json_int(&j, "relu_fused", relu);
     bench_json_str(&j, "direct_kernel", direct == LRC_CONV_DIRECT_AVX512
                                             ? "avx512" : "avx2");
     bench_json_begin_array(&j, "shapes");
     printf("bench_direct: one image, one thread, best of %d; sgemm peak "
-           "(n = 2048) %.1f GFLOP/s; direct kernel %s\n", reps, peak,
-           direct == LRC_CONV_DIRECT_AVX512 ? "avx512" : "avx2");
+           "(n = 2048) %.1f GFLOP/s; direct kernel %s%s\n", reps, peak,
+           direct == LRC_CONV_DIRECT_AVX512 ? "avx512" : "avx2",
+           relu ? "; ReLU fused" : "");
     printf("  %4s %4s %4s %2s | %8s %6s | %8s %6s | %9s | %8s %8s %7s | "
            "%8s %6s %4s\n", "c", "d", "hw", "k", "direct", "peak", "lowered",
            "peak", "maxdiff", "out MB", "store", "stream", "wino", "/rule",
@@ -196,7 +206,7 @@ int main(int argc, char **argv)
         const lrc_conv_algo algs[2] = {direct, LRC_CONV_LOWERED};
         double t[2];
         for (int a = 0; a < 2; a++) {
-            conv_run r = {l, algs[a], in, o[a], work};
+            conv_run r = {l, algs[a], in, o[a], work, relu};
             t[a] = bench_best_of(1, reps, run_conv, &r);
         }
         double md = 0, mx = 0;
@@ -214,7 +224,7 @@ int main(int argc, char **argv)
             float *ww = bench_alloc(lrc_fw_wino_workspace(l), sizeof(float),
                                     "Winograd workspace");
             lrc_fw_wino_weights(l, u);
-            wino_run wr = {l, u, in, o[0], ww};
+            wino_run wr = {l, u, in, o[0], ww, relu};
             tw = bench_best_of(1, reps, run_wino, &wr);
             tr = t[lrc_fw_conv_choose(l) == LRC_CONV_LOWERED];
             free(u);

@@ -111,7 +111,15 @@ static lrc_status conv_lowered(const lrc_layer *l, const float *in, int64_t n,
  *   positions, so wide layers stay on sgemm. (On the Zen 4 of sections
  *   1-5 the prototype also gained 1.15-1.2x at d = 256; this kernel was
  *   not measured there.)
- * - 1x1 (the B halves of the pairs): 0.4-0.9x (no lowering to save).
+ * - 1x1 without pads (the B halves of the pairs), since the kernel reads
+ *   their input in place (conv_direct.c), with the ReLU fused as the
+ *   plan runs them (bench_direct --relu; section 14): c <= 64 input
+ *   channels on at least 28 x 28 outputs 1.0-2.2x (c = 16-64: 56-98% of
+ *   the peak against 31-88%), the lowering's bias and ReLU passes over an
+ *   output that does not fit in L2 being most of what is saved; c = 96 to
+ *   192, or 14 x 14 outputs, 0.7-1.2x: those stay on sgemm. Other 1x1
+ *   convs (with pads) stay on sgemm, unmeasured. The AVX2 kernel was not
+ *   measured on them: sgemm there.
  * - The AVX2 kernel (8 floats a vector), against OpenBLAS's AVX2 (Haswell)
  *   sgemm, as on a CPU without AVX-512 (OPENBLAS_CORETYPE=Haswell): d <=
  *   64 1.1-2.7x (65-80% vs 26-73% of that sgemm's peak), d = 128
@@ -120,6 +128,8 @@ static lrc_status conv_lowered(const lrc_layer *l, const float *in, int64_t n,
  * only the layer's shape and the CPU, never the batch. */
 #define DIRECT_MAX_D_AVX512 128
 #define DIRECT_MAX_D_AVX2 64
+#define POINTWISE_MAX_C 64
+#define POINTWISE_MIN_POSITIONS (28 * 28)
 
 static int direct_pays(const lrc_layer *l, int64_t max_d)
 {
@@ -127,11 +137,19 @@ static int direct_pays(const lrc_layer *l, int64_t max_d)
            l->out_c <= max_d;
 }
 
+static int pointwise_pays(const lrc_layer *l)
+{
+    return l->op == LRC_OP_CONV && lrc_fw_conv_is_pointwise(l) &&
+           lrc_fw_conv_direct_shape_ok(l) && l->in_c <= POINTWISE_MAX_C &&
+           l->out_shape[1] * l->out_shape[2] >= POINTWISE_MIN_POSITIONS;
+}
+
 lrc_conv_algo lrc_fw_conv_choose(const lrc_layer *l)
 {
     if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512))
-        return direct_pays(l, DIRECT_MAX_D_AVX512) ? LRC_CONV_DIRECT_AVX512
-                                                   : LRC_CONV_LOWERED;
+        return direct_pays(l, DIRECT_MAX_D_AVX512) || pointwise_pays(l)
+                   ? LRC_CONV_DIRECT_AVX512
+                   : LRC_CONV_LOWERED;
     if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX2) &&
         direct_pays(l, DIRECT_MAX_D_AVX2))
         return LRC_CONV_DIRECT_AVX2;
@@ -163,7 +181,8 @@ size_t lrc_fw_conv_layer_workspace(const lrc_layer *l)
     const int64_t max_d = DIRECT_MAX_D_AVX512 > DIRECT_MAX_D_AVX2
                               ? DIRECT_MAX_D_AVX512
                               : DIRECT_MAX_D_AVX2;
-    if (direct_pays(l, max_d) && lrc_fw_conv_direct_workspace(l) > s)
+    if ((direct_pays(l, max_d) || pointwise_pays(l)) &&
+        lrc_fw_conv_direct_workspace(l) > s)
         s = lrc_fw_conv_direct_workspace(l);
     return s;
 }

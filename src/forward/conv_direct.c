@@ -165,6 +165,11 @@ DIRECT_INSTANCES4(block, block256, "avx2,fma", 1, 2, 3, 4, c, kh, kw)
 DIRECT_INSTANCES4(rgb, block512, "avx512f", 1, 2, 3, 4, 3, 3, 3)
 DIRECT_INSTANCES4(rgb, block512, "avx512f", 5, 6, 7, 8, 3, 3, 3)
 DIRECT_INSTANCES4(rgb, block256, "avx2,fma", 1, 2, 3, 4, 3, 3, 3)
+/* And with a 1 x 1 kernel: the second halves of the low-rank pairs (the
+ * tap loops, which would run once per channel, vanish). */
+DIRECT_INSTANCES4(pw, block512, "avx512f", 1, 2, 3, 4, c, 1, 1)
+DIRECT_INSTANCES4(pw, block512, "avx512f", 5, 6, 7, 8, c, 1, 1)
+DIRECT_INSTANCES4(pw, block256, "avx2,fma", 1, 2, 3, 4, c, 1, 1)
 #undef DIRECT_INSTANCES4
 #undef DIRECT_INSTANCE
 
@@ -181,6 +186,11 @@ static const direct_block_fn rgb512[A512_DB + 1] = {
     rgb_block512_5, rgb_block512_6, rgb_block512_7, rgb_block512_8};
 static const direct_block_fn rgb256[A256_DB + 1] = {
     NULL, rgb_block256_1, rgb_block256_2, rgb_block256_3, rgb_block256_4};
+static const direct_block_fn pw512[A512_DB + 1] = {
+    NULL, pw_block512_1, pw_block512_2, pw_block512_3, pw_block512_4,
+    pw_block512_5, pw_block512_6, pw_block512_7, pw_block512_8};
+static const direct_block_fn pw256[A256_DB + 1] = {
+    NULL, pw_block256_1, pw_block256_2, pw_block256_3, pw_block256_4};
 #endif
 
 /* The kernel of algorithm a for layer l (its instances unrolled for c = 3
@@ -191,16 +201,17 @@ static int direct_kernel_of(lrc_conv_algo a, const lrc_layer *l,
 {
 #ifdef LRC_DIRECT_X86
     const int rgb = l && l->in_c == 3 && l->kh == 3 && l->kw == 3;
+    const int one = l && l->kh == 1 && l->kw == 1;
     if (a == LRC_CONV_DIRECT_AVX512) {
         k->db = A512_DB;
         k->qb = 16 * A512_NV;
-        k->block = rgb ? rgb512 : blocks512;
+        k->block = rgb ? rgb512 : one ? pw512 : blocks512;
         return 1;
     }
     if (a == LRC_CONV_DIRECT_AVX2) {
         k->db = A256_DB;
         k->qb = 8 * A256_NV;
-        k->block = rgb ? rgb256 : blocks256;
+        k->block = rgb ? rgb256 : one ? pw256 : blocks256;
         return 1;
     }
 #else
@@ -244,7 +255,10 @@ int lrc_fw_conv_direct_shape_ok(const lrc_layer *l)
  * kw), bias (dpad), padded image (c x hp x wp) and its slack. The slack
  * covers the last block's reads past the grid: they reach at most
  * QB + kw - 3 floats past the padded image (the grid is ho wp = (hp - kh
- * + 1) wp positions, rounded up to QB, plus the last tap's offset). */
+ * + 1) wp positions, rounded up to QB, plus the last tap's offset). A
+ * pointwise conv (1 x 1, no pads) reads its input where it lies, and
+ * needs in place of the padded image only the inputs of its last block
+ * when that is partial (c x QB: its reads would pass the input's end). */
 typedef struct {
     int64_t dpad, wt, bias, pad, slack, total;
 } direct_layout;
@@ -259,7 +273,7 @@ static void direct_layout_of(const lrc_layer *l, const direct_kernel *k,
     g->wt = 0;
     g->bias = g->dpad * c * kk;
     g->pad = g->bias + g->dpad;
-    g->slack = g->pad + c * hp * wp;
+    g->slack = g->pad + (lrc_fw_conv_is_pointwise(l) ? c * k->qb : c * hp * wp);
     g->total = g->slack + k->qb + l->kw;
 }
 
@@ -322,6 +336,60 @@ static void scatter_block(const float *blk, int64_t qb, int nd, int64_t q0,
     }
 }
 
+/* The channel blocks of a layer: nb blocks of balanced sizes, the first
+ * `extra` of them base + 1 channels, the rest base. */
+typedef struct {
+    int64_t nb, base, extra;
+} channel_blocks;
+
+/* A pointwise conv (1 x 1, no pads) of one image `img` into `o`: its grid
+ * is the input itself (wp = wo), read where it lies, and the output planes
+ * are as contiguous as the grid, so every whole block is stored in place,
+ * within a row or across rows. The last block, when partial, reads a copy
+ * of its inputs in `tail` (c x qb, zero past the image's end: its reads
+ * would pass the input's end) and stores its first len columns. Position
+ * blocks in groups of `group`, as in lrc_fw_conv_direct. */
+static void direct_pointwise(const lrc_layer *l, const direct_kernel *k,
+                             const channel_blocks *cb, int64_t group,
+                             const float *wt, const float *bias,
+                             const float *img, float *o, float *tail,
+                             float *blk, int relu)
+{
+    const int64_t c = l->in_c, p = l->out_shape[1] * l->out_shape[2];
+    const int64_t db = k->db, qb = k->qb;
+    for (int64_t q1 = 0; q1 < p; q1 += group * qb) {
+        const int64_t qe = q1 + group * qb < p ? q1 + group * qb : p;
+        int tail_ready = 0;
+        for (int64_t bl = 0, ob = 0; bl < cb->nb;
+             ob += cb->base + (bl < cb->extra), bl++) {
+            const int nd = (int)(cb->base + (bl < cb->extra));
+            const float *wb = wt + bl * db * c;
+            for (int64_t q0 = q1; q0 < qe; q0 += qb) {
+                if (q0 + qb <= p) {
+                    k->block[nd](img + q0, p, c, 1, 1, p, wb, bias + ob,
+                                 o + ob * p + q0, p, relu);
+                    continue;
+                }
+                const int64_t len = p - q0;
+                if (!tail_ready) {
+                    for (int64_t ch = 0; ch < c; ch++) {
+                        memcpy(tail + ch * qb, img + ch * p + q0,
+                               (size_t)len * sizeof(float));
+                        memset(tail + ch * qb + len, 0,
+                               (size_t)(qb - len) * sizeof(float));
+                    }
+                    tail_ready = 1;
+                }
+                k->block[nd](tail, qb, c, 1, 1, qb, wb, bias + ob, blk, qb,
+                             relu);
+                for (int r = 0; r < nd; r++)
+                    memcpy(o + (ob + r) * p + q0, blk + r * qb,
+                           (size_t)len * sizeof(float));
+            }
+        }
+    }
+}
+
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *in, int64_t n, float *out,
                               float *work, int relu)
@@ -371,6 +439,13 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
      * the same bits. Measured in docs/BENCHMARKS.md, section 12. */
     int64_t group = (int64_t)(131072 / ((size_t)c * (size_t)qb * sizeof(float)));
     group = group < 1 ? 1 : group > 64 ? 64 : group;
+    if (lrc_fw_conv_is_pointwise(l)) {
+        const channel_blocks cb = {nb, base, extra};
+        for (int64_t b = 0; b < n; b++)
+            direct_pointwise(l, &k, &cb, group, wt, bias, in + b * c * h * w,
+                             out + b * d * plane, pad, blk, relu);
+        return LRC_OK;
+    }
     for (int64_t b = 0; b < n; b++) {
         pad_image(l, in + b * c * h * w, pad);
         float *o = out + b * d * plane;

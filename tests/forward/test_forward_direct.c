@@ -107,6 +107,11 @@ static void test_direct_against_naive(void **state)
         {4, 6, 40, 13, 3, 3, 1, 1, 1, 1, 2},    /* last block of 5 (1) channels */
         {3, 70, 70, 8, 3, 3, 1, 1, 1, 1, 1},    /* c = 3, 3 x 3 (unrolled), 2 groups */
         {40, 30, 30, 12, 3, 3, 1, 1, 1, 1, 2},  /* 2 groups of 17 position blocks */
+        /* pointwise (1x1, no pads): read in place, the last block partial */
+        {16, 20, 20, 20, 1, 1, 0, 0, 0, 0, 2},  /* 8 whole blocks + 16 */
+        {130, 14, 14, 9, 1, 1, 0, 0, 0, 0, 2},  /* groups of 5 blocks */
+        {7, 6, 16, 8, 1, 1, 0, 0, 0, 0, 3},     /* whole blocks only */
+        {3, 1, 5, 2, 1, 1, 0, 0, 0, 0, 2},      /* one partial block */
     };
     const lrc_conv_algo algos[3] = {LRC_CONV_LOWERED, LRC_CONV_DIRECT_AVX512,
                                     LRC_CONV_DIRECT_AVX2};
@@ -206,8 +211,9 @@ static void test_direct_against_naive(void **state)
 }
 
 /* A shape of the rule (few output channels, 3x3, stride 1) gets the direct
- * kernel when the CPU has one; strided, wide (d > 128) and 1x1 convs stay
- * on sgemm; the direct path refuses what it cannot run instead of
+ * kernel when the CPU has one; strided, wide (d > 128) and 1x1 convs with
+ * many input channels stay on sgemm, as do thin 1x1 convs on small maps
+ * or on CPUs without AVX-512; the direct path refuses what it cannot run instead of
  * computing garbage. */
 static void test_choice(void **state)
 {
@@ -260,6 +266,43 @@ static void test_choice(void **state)
     assert_int_equal(lrc_fw_conv_with(strided, LRC_CONV_DIRECT_AVX512, &in, 1,
                                       &out, &work, 0),
                      LRC_ERR_INTERNAL);
+    lrc_net_destroy(&net);
+
+    /* a thin pointwise conv (c <= 64) on 28 x 28 outputs gets the AVX-512
+     * kernel; on 14 x 14, or with 65 channels, sgemm */
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    p.name = "pw28";
+    p.in_c = 64;
+    p.out_c = 160;
+    p.kh = p.kw = 1;
+    p.sh = p.sw = 1;
+    p.pt = p.pl = p.pb = p.pr = 0;
+    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    p.name = "pw28wide";
+    p.in_c = 160;
+    p.out_c = 65;
+    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    p.name = "pw28c65";
+    p.in_c = 65;
+    p.out_c = 16;
+    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    assert_int_equal(lrc_net_set_input(net, 64, 28, 28), LRC_OK);
+    const lrc_layer *pw28 = lrc_net_layer(net, 0);
+    assert_int_equal(lrc_fw_conv_choose(pw28),
+                     lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512)
+                         ? LRC_CONV_DIRECT_AVX512
+                         : LRC_CONV_LOWERED);
+    assert_true(lrc_layer_workspace(pw28) >=
+                lrc_fw_conv_workspace(pw28, lrc_fw_conv_choose(pw28)));
+    assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 1)), LRC_CONV_LOWERED);
+    assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 2)), LRC_CONV_LOWERED);
+    lrc_net_destroy(&net);
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    p.name = "pw14";
+    p.in_c = 16;
+    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    assert_int_equal(lrc_net_set_input(net, 16, 14, 14), LRC_OK);
+    assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 0)), LRC_CONV_LOWERED);
     free(p.weight);
     free(p.bias);
     lrc_net_destroy(&net);
