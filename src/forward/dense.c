@@ -3,11 +3,17 @@
  * A batch of a few images is bound by reading W (VGG-16's fc6 is 411 MB):
  * OpenBLAS 0.3.21's sgemm packs W before using it, so it moves W about
  * twice. Up to LRC_DENSE_FEW images therefore stream W once: with
- * AVX-512, two rows of W at a time dotted with every image while they are
- * in registers (fc6 on one core, bench/bench_dense, sgemm -> this: 55.6 ->
- * 27.4 ms for 1 image, 61.6 -> 51.2 ms for 8); without it, one image
- * through a plain loop (54 -> 32 ms) and batches through sgemm. Larger
- * batches use sgemm, which is then bound by its multiply-adds, not by W. */
+ * AVX-512, three rows of W at a time dotted with every image while they
+ * are in registers, W prefetched 1 KiB ahead of its loads. On fc6, one
+ * core (bench/bench_dense; sgemm -> this): 55.6 -> 27.4 ms for 1 image
+ * and 61.6 -> 51.2 ms for 8 with two rows and no prefetch; three rows and
+ * the prefetch then took 8 images from 56.8 to 39.7 ms and 4 from 42.2 to
+ * 30.5 (docs/BENCHMARKS.md, section 14). (Keeping a block of the images'
+ * inputs in L1 instead, by running over the rows in chunks of 1,024
+ * inputs, broke W's stream into 4 KiB pieces: 8 images took 77 ms.)
+ * Without AVX-512, one image goes through a plain loop (54 -> 32 ms) and
+ * batches through sgemm. Larger batches use sgemm, which is then bound by
+ * its multiply-adds, not by W. */
 #include <cblas.h>
 
 #include "forward/forward_impl.h"
@@ -49,44 +55,50 @@ LRC_DENSE_CLONES static void one_image(int64_t o, int64_t k, const float *x,
 #define LRC_DENSE_AVX512 1
 #include <immintrin.h>
 
-/* N images (a constant in each instance), rows f and f + 1 of W at a time
- * (w1 may repeat w0 for an odd last row): per 16 inputs, 2 loads of W
- * and N of the images feed 2 N fused multiply-adds. A row's sums over the
- * inputs are the same chain of FMAs in 16 lanes, the tail through masked
- * loads, then a fixed reduction of the lanes: an image gets the same bits
- * in any batch of up to LRC_DENSE_FEW. */
+/* N images (a constant in each instance), R rows of W at a time (R a
+ * constant too; rows past the last one repeat it, their sums thrown away):
+ * per 16 inputs, R loads of W and N of the images feed R N fused
+ * multiply-adds. A row's sums over the inputs are the same chain of FMAs
+ * in 16 lanes, the tail through masked loads, then a fixed reduction of
+ * the lanes: an image gets the same bits in any batch of up to
+ * LRC_DENSE_FEW, and whatever R. */
+#define FEW_R 3
+#define FEW_AHEAD 256 /* floats */
 __attribute__((target("avx512f"), always_inline)) static inline void
-few_rows(const int N, int64_t k, const float *x, const float *w0,
-         const float *w1, float *out0, float *out1, int64_t ld1, int64_t ldo)
+few_rows(const int N, const int R, int64_t k, const float *x,
+         const float *const *w, float *const *out, const int64_t *ld)
 {
     const int64_t kv = k - k % 16;
     const __mmask16 tail = (__mmask16)((1u << (k % 16)) - 1u);
-    __m512 a0[LRC_DENSE_FEW], a1[LRC_DENSE_FEW];
-    for (int b = 0; b < N; b++) {
-        a0[b] = _mm512_setzero_ps();
-        a1[b] = _mm512_setzero_ps();
-    }
+    __m512 a[FEW_R][LRC_DENSE_FEW];
+    for (int r = 0; r < R; r++)
+        for (int b = 0; b < N; b++)
+            a[r][b] = _mm512_setzero_ps();
     for (int64_t j = 0; j < kv; j += 16) {
-        const __m512 v0 = _mm512_loadu_ps(w0 + j), v1 = _mm512_loadu_ps(w1 + j);
+        __m512 v[FEW_R];
+        for (int r = 0; r < R; r++) {
+            _mm_prefetch((const char *)(w[r] + j + FEW_AHEAD), _MM_HINT_T0);
+            v[r] = _mm512_loadu_ps(w[r] + j);
+        }
         for (int b = 0; b < N; b++) {
             const __m512 xv = _mm512_loadu_ps(x + b * k + j);
-            a0[b] = _mm512_fmadd_ps(v0, xv, a0[b]);
-            a1[b] = _mm512_fmadd_ps(v1, xv, a1[b]);
+            for (int r = 0; r < R; r++)
+                a[r][b] = _mm512_fmadd_ps(v[r], xv, a[r][b]);
         }
     }
     if (tail) {
-        const __m512 v0 = _mm512_maskz_loadu_ps(tail, w0 + kv);
-        const __m512 v1 = _mm512_maskz_loadu_ps(tail, w1 + kv);
+        __m512 v[FEW_R];
+        for (int r = 0; r < R; r++)
+            v[r] = _mm512_maskz_loadu_ps(tail, w[r] + kv);
         for (int b = 0; b < N; b++) {
             const __m512 xv = _mm512_maskz_loadu_ps(tail, x + b * k + kv);
-            a0[b] = _mm512_fmadd_ps(v0, xv, a0[b]);
-            a1[b] = _mm512_fmadd_ps(v1, xv, a1[b]);
+            for (int r = 0; r < R; r++)
+                a[r][b] = _mm512_fmadd_ps(v[r], xv, a[r][b]);
         }
     }
-    for (int b = 0; b < N; b++) {
-        out0[b * ldo] += _mm512_reduce_add_ps(a0[b]);
-        out1[b * ld1] += _mm512_reduce_add_ps(a1[b]);
-    }
+    for (int r = 0; r < R; r++)
+        for (int b = 0; b < N; b++)
+            out[r][b * ld[r]] += _mm512_reduce_add_ps(a[r][b]);
 }
 
 __attribute__((target("avx512f"), always_inline)) static inline void
@@ -98,10 +110,29 @@ few_body(const int N, int64_t o, int64_t k, const float *x, const float *w,
         for (int64_t f = 0; f < o; f++)
             out[b * o + f] = bias[f];
     int64_t f = 0;
-    for (; f + 2 <= o; f += 2)
-        few_rows(N, k, x, w + f * k, w + (f + 1) * k, out + f, out + f + 1, o, o);
-    if (f < o) /* the last row twice, its copy's sums thrown away */
-        few_rows(N, k, x, w + f * k, w + f * k, out + f, spare, 1, o);
+    for (; f + FEW_R <= o; f += FEW_R) {
+        const float *wr[FEW_R];
+        float *orow[FEW_R];
+        int64_t ld[FEW_R];
+        for (int r = 0; r < FEW_R; r++) {
+            wr[r] = w + (f + r) * k;
+            orow[r] = out + f + r;
+            ld[r] = o;
+        }
+        few_rows(N, FEW_R, k, x, wr, orow, ld);
+    }
+    if (f < o) { /* the last rows, the missing ones repeating the last */
+        const float *wr[FEW_R];
+        float *orow[FEW_R];
+        int64_t ld[FEW_R];
+        for (int r = 0; r < FEW_R; r++) {
+            const int real = f + r < o;
+            wr[r] = w + (real ? f + r : o - 1) * k;
+            orow[r] = real ? out + f + r : spare;
+            ld[r] = real ? o : 1;
+        }
+        few_rows(N, FEW_R, k, x, wr, orow, ld);
+    }
 }
 
 #define FEW_INSTANCE(N)                                                       \
