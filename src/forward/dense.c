@@ -7,8 +7,8 @@
  * are in registers, W prefetched 1 KiB ahead of its loads. On fc6, one
  * core (bench/bench_dense; sgemm -> this): 55.6 -> 27.4 ms for 1 image
  * and 61.6 -> 51.2 ms for 8 with two rows and no prefetch; three rows and
- * the prefetch then took 8 images from 56.8 to 39.7 ms and 4 from 42.2 to
- * 30.5 (docs/BENCHMARKS.md, section 14). (Keeping a block of the images'
+ * the prefetch then took 8 images from 52 to 34 ms, 4 from 40 to 25 and 1
+ * from 28.5 to 25.5 (docs/BENCHMARKS.md, section 14). (Keeping a block of the images'
  * inputs in L1 instead, by running over the rows in chunks of 1,024
  * inputs, broke W's stream into 4 KiB pieces: 8 images took 77 ms.)
  * Without AVX-512, one image goes through a plain loop (54 -> 32 ms) and
