@@ -17,7 +17,10 @@
  * alone), seconds per image (and per layer in the JSON file), and against
  * the first model the theoretical speedup (ratio of multiply-adds), the
  * measured speedup (ratio of times) and measured / theoretical, for the
- * whole net and for its convs. Also measured: the sgemm rate on as many
+ * whole net and for its convs, and the ceiling of the whole-net speedup
+ * that work on the convs alone can reach: its convs and ReLUs exactly at
+ * the conv theory, its other layers (poolings, dense: bound by memory,
+ * the same in both models) as measured. Also measured: the sgemm rate on as many
  * threads (n = 2048), to read the layers' rates against. With --backend
  * onednn (a build with -DLRC_WITH_DNNL=ON) the whole-net times are those
  * of the oneDNN backend; the per-layer split, and so the conv columns,
@@ -40,6 +43,7 @@ typedef struct {
     double macs, conv_macs;  /* per image */
     double t[MAXV];          /* seconds per image, per batch size */
     double t_conv[MAXV];     /* of which conv layers (per-layer pass) */
+    double t_other[MAXV];    /* and layers other than convs and ReLUs */
     double t_layers_sum[MAXV];
     double *lt[MAXV];        /* per layer, seconds for the N images */
 } model_row;
@@ -129,6 +133,16 @@ static void usage(void)
                     "[--batches 1,8] [--images N] [--reps R] [--threads T] "
                     "[--backend openblas|winograd|onednn] [--json FILE]\n");
     exit(2);
+}
+
+/* The whole-net speedup of model r over the reference at batch index b
+ * if r's convs and ReLUs (the reference's whole time less its other
+ * layers) took exactly 1 / (conv theory) of the reference's, r's other
+ * layers (poolings, dense) taking what the per-layer pass measured. */
+static double ceiling(const model_row *ref, const model_row *r, int b)
+{
+    const double cth = ref->conv_macs / r->conv_macs;
+    return ref->t[b] / ((ref->t[b] - ref->t_other[b]) / cth + r->t_other[b]);
 }
 
 int main(int argc, char **argv)
@@ -226,13 +240,17 @@ int main(int argc, char **argv)
     for (int m = 0; m < np; m++)
         for (int b = 0; b < nb; b++) {
             const int64_t N = (images + batches[b] - 1) / batches[b] * batches[b];
-            double conv = 0, sum = 0;
+            double conv = 0, sum = 0, other = 0;
             for (int64_t i = 0; i < rows[m].layers; i++) {
+                const lrc_op op = lrc_net_layer(rows[m].net, i)->op;
                 sum += rows[m].lt[b][i];
-                if (lrc_net_layer(rows[m].net, i)->op == LRC_OP_CONV)
+                if (op == LRC_OP_CONV)
                     conv += rows[m].lt[b][i];
+                else if (op != LRC_OP_RELU)
+                    other += rows[m].lt[b][i];
             }
             rows[m].t_conv[b] = conv / (double)N;
+            rows[m].t_other[b] = other / (double)N;
             rows[m].t_layers_sum[b] = sum / (double)N;
         }
 
@@ -261,6 +279,7 @@ int main(int argc, char **argv)
             bench_json_int(&j, "images", N);
             bench_json_num(&j, "seconds_per_image", r->t[b]);
             bench_json_num(&j, "conv_seconds_per_image", r->t_conv[b]);
+            bench_json_num(&j, "other_seconds_per_image", r->t_other[b]);
             bench_json_num(&j, "layers_sum_seconds_per_image", r->t_layers_sum[b]);
             bench_json_num(&j, "gflops", 2.0 * r->macs / r->t[b] / 1e9);
             bench_json_begin_array(&j, "layers");
@@ -288,6 +307,10 @@ int main(int argc, char **argv)
             for (int b = 0; b < nb; b++)
                 bench_json_num(&j, NULL, rows[0].t_conv[b] / r->t_conv[b]);
             bench_json_end_array(&j);
+            bench_json_begin_array(&j, "ceiling_speedup");
+            for (int b = 0; b < nb; b++)
+                bench_json_num(&j, NULL, ceiling(&rows[0], r, b));
+            bench_json_end_array(&j);
         }
         bench_json_end_object(&j);
     }
@@ -301,27 +324,33 @@ int main(int argc, char **argv)
            rows[0].path, peak, lrc_backend_name(backend));
     for (int b = 0; b < nb; b++) {
         printf("\n  batch %lld\n", batches[b]);
-        printf("  %-40s %7s %9s | %8s %8s %6s | %8s %8s %6s\n", "model", "GMAC",
-               "ms/image", "theory", "measured", "ratio", "conv th.", "conv ms.",
-               "ratio");
+        printf("  %-40s %7s %9s | %8s %8s %6s | %8s %8s %6s | %8s %6s\n", "model",
+               "GMAC", "ms/image", "theory", "measured", "ratio", "conv th.",
+               "conv ms.", "ratio", "ceiling", "ratio");
         for (int m = 0; m < np; m++) {
             const model_row *r = &rows[m];
             const char *name = strrchr(r->path, '/') ? strrchr(r->path, '/') + 1 : r->path;
             printf("  %-40s %7.2f %9.1f", name, r->macs / 1e9, 1e3 * r->t[b]);
             if (m == 0) {
-                printf(" | %8s %8s %6s | %8s %8s %6s   (convs %.1f ms/image)\n", "-", "-",
-                       "-", "-", "-", "-", 1e3 * r->t_conv[b]);
+                printf(" | %8s %8s %6s | %8s %8s %6s | %8s %6s   (convs %.1f, other "
+                       "layers %.1f ms/image)\n", "-", "-", "-", "-", "-", "-", "-",
+                       "-", 1e3 * r->t_conv[b], 1e3 * r->t_other[b]);
                 continue;
             }
             const double th = rows[0].macs / r->macs, ms = rows[0].t[b] / r->t[b];
             const double cth = rows[0].conv_macs / r->conv_macs;
             const double cms = rows[0].t_conv[b] / r->t_conv[b];
-            printf(" | %7.2fx %7.2fx %5.0f%% | %7.2fx %7.2fx %5.0f%%\n", th, ms,
-                   100 * ms / th, cth, cms, 100 * cms / cth);
+            const double ceil_x = ceiling(&rows[0], r, b);
+            printf(" | %7.2fx %7.2fx %5.0f%% | %7.2fx %7.2fx %5.0f%% | %7.2fx %5.0f%%\n",
+                   th, ms, 100 * ms / th, cth, cms, 100 * cms / cth, ceil_x,
+                   100 * ceil_x / th);
         }
     }
     printf("\n  (theory: ratio of multiply-adds; measured: ratio of forward times; "
-           "ratio: measured / theory; conv: the conv layers alone)\n");
+           "ratio: measured / theory; conv: the conv layers alone; ceiling: the "
+           "measured speedup if the model's convs and ReLUs took exactly 1 / conv "
+           "th. of the reference's, its other layers as measured: what work on "
+           "the convs alone can reach)\n");
     printf("  figures written to %s\n", json);
     for (int m = 0; m < np; m++) {
         lrc_net_destroy(&rows[m].net);
