@@ -113,13 +113,14 @@ static lrc_status conv_lowered(const lrc_layer *l, const float *in, int64_t n,
  *   not measured there.)
  * - 1x1 without pads (the B halves of the pairs), since the kernel reads
  *   their input in place (conv_direct.c), with the ReLU fused as the
- *   plan runs them (bench_direct --relu; section 14): c <= 64 input
- *   channels on at least 28 x 28 outputs 1.0-2.2x (c = 16-64: 56-98% of
- *   the peak against 31-88%), the lowering's bias and ReLU passes over an
- *   output that does not fit in L2 being most of what is saved; c = 96 to
- *   192, or 14 x 14 outputs, 0.7-1.2x: those stay on sgemm. Other 1x1
- *   convs (with pads) stay on sgemm, unmeasured. The AVX2 kernel was not
- *   measured on them: sgemm there.
+ *   plan runs them (bench_direct --relu; section 14): c = 16-64 input
+ *   channels on 28 x 28 to 224 x 224 outputs 1.02-1.86x (56-98% of the
+ *   peak against 31-88%), the lowering's bias and ReLU passes over an
+ *   output that does not fit in L2 being much of what is saved; c = 96
+ *   to 192 0.84-1.23x, and 14 x 14 outputs 0.74-1.0x: those stay on
+ *   sgemm. 1x1 convs with pads stay on sgemm, unmeasured, as do all 1x1
+ *   convs on CPUs without AVX-512 (the AVX2 kernel was not measured on
+ *   them).
  * - The AVX2 kernel (8 floats a vector), against OpenBLAS's AVX2 (Haswell)
  *   sgemm, as on a CPU without AVX-512 (OPENBLAS_CORETYPE=Haswell): d <=
  *   64 1.1-2.7x (65-80% vs 26-73% of that sgemm's peak), d = 128
