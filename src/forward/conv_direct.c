@@ -81,6 +81,12 @@ block512_body(const int ND, const float *x, int64_t cs, int64_t c, int64_t kh,
     for (int64_t ch = 0; ch < c; ch++, x += cs)
         for (int64_t i = 0; i < kh; i++) {
             const float *xr = x + i * wp;
+            /* the next channel's row, a line past the block's reach: its
+             * rows are cs floats (a plane) apart, too far for the
+             * hardware's stride prefetcher, and the group's input is in
+             * L2, not L1 */
+            for (int v = 0; v <= A512_NV; v++)
+                _mm_prefetch((const char *)(xr + cs + 16 * v), _MM_HINT_T0);
             for (int64_t j = 0; j < kw; j++, w += A512_DB) {
                 __m512 xv[A512_NV];
                 for (int v = 0; v < A512_NV; v++)
@@ -116,6 +122,8 @@ block256_body(const int ND, const float *x, int64_t cs, int64_t c, int64_t kh,
     for (int64_t ch = 0; ch < c; ch++, x += cs)
         for (int64_t i = 0; i < kh; i++) {
             const float *xr = x + i * wp;
+            for (int v = 0; v <= A256_NV / 2; v++)
+                _mm_prefetch((const char *)(xr + cs + 16 * v), _MM_HINT_T0);
             for (int64_t j = 0; j < kw; j++, w += A256_DB) {
                 __m256 xv[A256_NV];
                 for (int v = 0; v < A256_NV; v++)
