@@ -105,12 +105,14 @@ static lrc_status conv_lowered(const lrc_layer *l, const float *in, int64_t n,
  *   (62-65%); c = 3 (conv1_1, bound by writing its output) 45% vs 42%,
  *   within run-to-run noise. 5x5 and 7x7 (c = 32-256, d = 16-64)
  *   1.4-5.4x.
- * - d = 256 at 56 x 56 (conv3_x): a tie within noise (77-88% vs 77-83%),
- *   at 14 x 14 0.89x; d = 512 (conv4_x, conv5_x): 0.8-0.9x (63-85% vs
- *   77-92%): the kernel re-reads all d c k k weights for every block of
- *   positions, so wide layers stay on sgemm. (On the Zen 4 of sections
- *   1-5 the prototype also gained 1.15-1.2x at d = 256; this kernel was
- *   not measured there.)
+ * - d = 160 to 256: since the kernel prefetches the next input channel's
+ *   rows (section 14; bench_direct --relu, two runs), 1.21-1.36x at 56 x
+ *   56 and larger (VGG-16's conv3_x: 87-95% of the peak against 69-77%),
+ *   1.0-1.14x at 28 x 28; so d <= 256 from 28 x 28 outputs on. At 14 x 14
+ *   d = 128 is a tie and d = 176 to 512 0.7-0.9x, and d = 512 at 28 x 28
+ *   0.93x (the kernel re-reads all d c k k weights for every block of
+ *   positions): those stay on sgemm. (Before the prefetch, d = 256 at 56
+ *   x 56 was a tie.)
  * - 1x1 without pads (the B halves of the pairs), since the kernel reads
  *   their input in place (conv_direct.c), with the ReLU fused as the
  *   plan runs them (bench_direct --relu; section 14): c = 16-64 input
@@ -128,6 +130,8 @@ static lrc_status conv_lowered(const lrc_layer *l, const float *in, int64_t n,
  * Non-square kernels were not measured and stay on sgemm. The rule reads
  * only the layer's shape and the CPU, never the batch. */
 #define DIRECT_MAX_D_AVX512 128
+#define DIRECT_WIDE_MAX_D_AVX512 256
+#define DIRECT_WIDE_MIN_POSITIONS (28 * 28)
 #define DIRECT_MAX_D_AVX2 64
 #define POINTWISE_MAX_C 64
 #define POINTWISE_MIN_POSITIONS (28 * 28)
@@ -136,6 +140,12 @@ static int direct_pays(const lrc_layer *l, int64_t max_d)
 {
     return lrc_fw_conv_direct_shape_ok(l) && l->kh == l->kw && l->kh >= 2 &&
            l->out_c <= max_d;
+}
+
+static int wide_pays(const lrc_layer *l)
+{
+    return direct_pays(l, DIRECT_WIDE_MAX_D_AVX512) &&
+           l->out_shape[1] * l->out_shape[2] >= DIRECT_WIDE_MIN_POSITIONS;
 }
 
 static int pointwise_pays(const lrc_layer *l)
@@ -148,7 +158,8 @@ static int pointwise_pays(const lrc_layer *l)
 lrc_conv_algo lrc_fw_conv_choose(const lrc_layer *l)
 {
     if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512))
-        return direct_pays(l, DIRECT_MAX_D_AVX512) || pointwise_pays(l)
+        return direct_pays(l, DIRECT_MAX_D_AVX512) || wide_pays(l) ||
+                       pointwise_pays(l)
                    ? LRC_CONV_DIRECT_AVX512
                    : LRC_CONV_LOWERED;
     if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX2) &&
@@ -182,7 +193,7 @@ size_t lrc_fw_conv_layer_workspace(const lrc_layer *l)
     const int64_t max_d = DIRECT_MAX_D_AVX512 > DIRECT_MAX_D_AVX2
                               ? DIRECT_MAX_D_AVX512
                               : DIRECT_MAX_D_AVX2;
-    if ((direct_pays(l, max_d) || pointwise_pays(l)) &&
+    if ((direct_pays(l, max_d) || wide_pays(l) || pointwise_pays(l)) &&
         lrc_fw_conv_direct_workspace(l) > s)
         s = lrc_fw_conv_direct_workspace(l);
     return s;

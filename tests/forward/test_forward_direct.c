@@ -211,8 +211,8 @@ static void test_direct_against_naive(void **state)
 }
 
 /* A shape of the rule (few output channels, 3x3, stride 1) gets the direct
- * kernel when the CPU has one; strided, wide (d > 128) and 1x1 convs with
- * many input channels stay on sgemm, as do thin 1x1 convs on small maps
+ * kernel when the CPU has one; strided, wide (d > 128 on small maps, d >
+ * 256 on any) and 1x1 convs with many input channels stay on sgemm, as do thin 1x1 convs on small maps
  * or on CPUs without AVX-512; the direct path refuses what it cannot run instead of
  * computing garbage. */
 static void test_choice(void **state)
@@ -303,6 +303,40 @@ static void test_choice(void **state)
     assert_int_equal(lrc_net_append(net, &p), LRC_OK);
     assert_int_equal(lrc_net_set_input(net, 16, 14, 14), LRC_OK);
     assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 0)), LRC_CONV_LOWERED);
+    lrc_net_destroy(&net);
+
+    /* 3x3 convs with 129 to 256 outputs get the AVX-512 kernel from 28 x
+     * 28 outputs on, not on 14 x 14; more than 256 stay on sgemm */
+    free(p.weight);
+    free(p.bias);
+    p.weight = rand_floats(300 * 200 * 9, &seed);
+    p.bias = rand_floats(300, &seed);
+    p.kh = p.kw = 3;
+    p.pt = p.pl = p.pb = p.pr = 1;
+    const int64_t sizes[2] = {28, 14};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(lrc_net_create(&net), LRC_OK);
+        p.name = "wide256";
+        p.in_c = 16;
+        p.out_c = 200;
+        assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+        p.name = "wider";
+        p.in_c = 200;
+        p.out_c = 300;
+        assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+        assert_int_equal(lrc_net_set_input(net, 16, sizes[k], sizes[k]), LRC_OK);
+        const lrc_layer *w256 = lrc_net_layer(net, 0);
+        const lrc_conv_algo want =
+            k == 0 && lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512)
+                ? LRC_CONV_DIRECT_AVX512
+                : LRC_CONV_LOWERED;
+        assert_int_equal(lrc_fw_conv_choose(w256), want);
+        assert_true(lrc_layer_workspace(w256) >=
+                    lrc_fw_conv_workspace(w256, lrc_fw_conv_choose(w256)));
+        assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 1)),
+                         LRC_CONV_LOWERED);
+        lrc_net_destroy(&net);
+    }
     free(p.weight);
     free(p.bias);
     lrc_net_destroy(&net);
