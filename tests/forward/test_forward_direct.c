@@ -210,6 +210,27 @@ static void test_direct_against_naive(void **state)
                       "its direct kernel was not tested\n");
 }
 
+/* Appends a copy of *p named `name` with c inputs and d outputs. */
+static void append_conv(lrc_net *net, lrc_layer *p, const char *name,
+                        int64_t c, int64_t d)
+{
+    p->name = (char *)name;
+    p->in_c = c;
+    p->out_c = d;
+    assert_int_equal(lrc_net_append(net, p), LRC_OK);
+}
+
+/* The rule gives l the AVX-512 kernel when `direct` is set and the CPU has
+ * it, else sgemm, and lrc_layer_workspace covers what it chose. */
+static void expect_choice(const lrc_layer *l, int direct)
+{
+    const lrc_conv_algo want = direct && lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512)
+                                   ? LRC_CONV_DIRECT_AVX512
+                                   : LRC_CONV_LOWERED;
+    assert_int_equal(lrc_fw_conv_choose(l), want);
+    assert_true(lrc_layer_workspace(l) >= lrc_fw_conv_workspace(l, want));
+}
+
 /* A shape of the rule (few output channels, 3x3, stride 1) gets the direct
  * kernel when the CPU has one; strided, wide (d > 128 on small maps, d >
  * 256 on any) and 1x1 convs with many input channels stay on sgemm, as do thin 1x1 convs on small maps
@@ -270,39 +291,22 @@ static void test_choice(void **state)
 
     /* a thin pointwise conv (c <= 64) on 28 x 28 outputs gets the AVX-512
      * kernel; on 14 x 14, or with 65 channels, sgemm */
-    assert_int_equal(lrc_net_create(&net), LRC_OK);
-    p.name = "pw28";
-    p.in_c = 64;
-    p.out_c = 160;
     p.kh = p.kw = 1;
     p.sh = p.sw = 1;
     p.pt = p.pl = p.pb = p.pr = 0;
-    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
-    p.name = "pw28wide";
-    p.in_c = 160;
-    p.out_c = 65;
-    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
-    p.name = "pw28c65";
-    p.in_c = 65;
-    p.out_c = 16;
-    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    append_conv(net, &p, "pw28", 64, 160);
+    append_conv(net, &p, "pw28wide", 160, 65);
+    append_conv(net, &p, "pw28c65", 65, 16);
     assert_int_equal(lrc_net_set_input(net, 64, 28, 28), LRC_OK);
-    const lrc_layer *pw28 = lrc_net_layer(net, 0);
-    assert_int_equal(lrc_fw_conv_choose(pw28),
-                     lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512)
-                         ? LRC_CONV_DIRECT_AVX512
-                         : LRC_CONV_LOWERED);
-    assert_true(lrc_layer_workspace(pw28) >=
-                lrc_fw_conv_workspace(pw28, lrc_fw_conv_choose(pw28)));
-    assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 1)), LRC_CONV_LOWERED);
-    assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 2)), LRC_CONV_LOWERED);
+    expect_choice(lrc_net_layer(net, 0), 1);
+    expect_choice(lrc_net_layer(net, 1), 0);
+    expect_choice(lrc_net_layer(net, 2), 0);
     lrc_net_destroy(&net);
     assert_int_equal(lrc_net_create(&net), LRC_OK);
-    p.name = "pw14";
-    p.in_c = 16;
-    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    append_conv(net, &p, "pw14", 16, 16);
     assert_int_equal(lrc_net_set_input(net, 16, 14, 14), LRC_OK);
-    assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 0)), LRC_CONV_LOWERED);
+    expect_choice(lrc_net_layer(net, 0), 0);
     lrc_net_destroy(&net);
 
     /* 3x3 convs with 129 to 256 outputs get the AVX-512 kernel from 28 x
@@ -316,25 +320,11 @@ static void test_choice(void **state)
     const int64_t sizes[2] = {28, 14};
     for (int k = 0; k < 2; k++) {
         assert_int_equal(lrc_net_create(&net), LRC_OK);
-        p.name = "wide256";
-        p.in_c = 16;
-        p.out_c = 200;
-        assert_int_equal(lrc_net_append(net, &p), LRC_OK);
-        p.name = "wider";
-        p.in_c = 200;
-        p.out_c = 300;
-        assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+        append_conv(net, &p, "wide256", 16, 200);
+        append_conv(net, &p, "wider", 200, 300);
         assert_int_equal(lrc_net_set_input(net, 16, sizes[k], sizes[k]), LRC_OK);
-        const lrc_layer *w256 = lrc_net_layer(net, 0);
-        const lrc_conv_algo want =
-            k == 0 && lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512)
-                ? LRC_CONV_DIRECT_AVX512
-                : LRC_CONV_LOWERED;
-        assert_int_equal(lrc_fw_conv_choose(w256), want);
-        assert_true(lrc_layer_workspace(w256) >=
-                    lrc_fw_conv_workspace(w256, lrc_fw_conv_choose(w256)));
-        assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 1)),
-                         LRC_CONV_LOWERED);
+        expect_choice(lrc_net_layer(net, 0), k == 0);
+        expect_choice(lrc_net_layer(net, 1), 0);
         lrc_net_destroy(&net);
     }
     free(p.weight);
