@@ -106,7 +106,7 @@ static lrc_status conv_lowered(const lrc_layer *l, const float *in, int64_t n,
  *   within run-to-run noise. 5x5 and 7x7 (c = 32-256, d = 16-64)
  *   1.4-5.4x.
  * - d = 160 to 256: since the kernel prefetches the next input channel's
- *   rows (section 14; bench_direct --relu, two runs), 1.21-1.36x at 56 x
+ *   rows (section 15; bench_direct --relu, two runs), 1.21-1.36x at 56 x
  *   56 and larger (VGG-16's conv3_x: 87-95% of the peak against 69-77%),
  *   1.0-1.14x at 28 x 28; so d <= 256 from 28 x 28 outputs on. At 14 x 14
  *   d = 128 is a tie and d = 176 to 512 0.7-0.9x, and d = 512 at 28 x 28

@@ -8,9 +8,10 @@
  * core (bench/bench_dense; sgemm -> this): 55.6 -> 27.4 ms for 1 image
  * and 61.6 -> 51.2 ms for 8 with two rows and no prefetch; three rows and
  * the prefetch then took 8 images from 52 to 34 ms, 4 from 40 to 25 and 1
- * from 28.5 to 25.5 (docs/BENCHMARKS.md, section 14). (Keeping a block of the images'
- * inputs in L1 instead, by running over the rows in chunks of 1,024
- * inputs, broke W's stream into 4 KiB pieces: 8 images took 77 ms.)
+ * from 28.5 to 25.5 (docs/BENCHMARKS.md, section 14). (Keeping a block
+ * of the images' inputs in L1 instead, by running over the rows in
+ * chunks of 1,024 inputs, broke W's stream into 4 KiB pieces: 8 images
+ * took 77 ms.)
  * Without AVX-512, one image goes through a plain loop (54 -> 32 ms) and
  * batches through sgemm. Larger batches use sgemm, which is then bound by
  * its multiply-adds, not by W. */
