@@ -1,15 +1,19 @@
 /* lrc forward: batched inference of a chain net on float32 NCHW tensors.
  *
  * Convolutions run on one of two paths, chosen per layer from its shape and
- * the CPU (never from the batch): stride-1 square k x k convs (k >= 2) with
- * few output channels (<= 128 with AVX-512, <= 64 with AVX2 + FMA only),
- * such as the first half of a low-rank pair, use a direct convolution
- * kernel; every other conv, and every conv on other CPUs, is lowered onto
- * OpenBLAS sgemm (im2col per image, skipped for 1x1 stride-1 unpadded
- * convs). Both sum in float32 and agree to float rounding; the direct
- * kernel gives the same bits on every run and for an image alone or in
- * any batch (both of its vector widths too). Dense layers are one sgemm
- * per batch. All functions here are Not Collective. */
+ * the CPU (never from the batch; the rule and its measurements are in
+ * src/forward/conv.c): stride-1 square k x k convs (k >= 2) with few
+ * output channels (with AVX-512: <= 128, or <= 256 from 28 x 28 outputs
+ * on; <= 64 with AVX2 + FMA only), such as the first half of a low-rank
+ * pair, and with AVX-512 the 1x1 unpadded convs with <= 64 input
+ * channels on 28 x 28 outputs or more (the second half of a pair), use a
+ * direct convolution kernel; every other conv, and every conv on other
+ * CPUs, is lowered onto OpenBLAS sgemm (im2col per image, skipped for 1x1
+ * stride-1 unpadded convs). Both sum in float32 and agree to float
+ * rounding; the direct kernel gives the same bits on every run and for an
+ * image alone or in any batch (both of its vector widths too). Dense
+ * layers stream their weights once for batches of up to 8 (AVX-512), else
+ * one sgemm per batch. All functions here are Not Collective. */
 #ifndef LRC_FORWARD_H
 #define LRC_FORWARD_H
 
