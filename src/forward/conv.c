@@ -218,17 +218,18 @@ lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
  * rather than the paths above: 3x3 stride-1 convs with at least 32 input
  * channels and at least 49 tiles of the size lrc_fw_wino_tile picks (4 x
  * 4 from 28 x 28 outputs on, else 2 x 2: 14 x 14), and enough output
- * channels: 16 with at least 196 tiles of 4 x 4 (56 x 56), 24 with 49 to
- * 195 (28 x 28), 32 with tiles of 2 x 2. Measured one layer at a time
- * against the path the rule above picks (one thread, batch 1,
- * docs/BENCHMARKS.md sections 11 and 13): VGG-16's conv1_2 to conv4_3 run
- * 1.5-3.3x faster with F(4x4, 3x3); conv5_x (14 x 14) 1.5-2.1x with
- * F(2x2, 3x3); conv1_1 (c = 3: the transforms cost as much as the
- * products) 0.4-0.6x. The thin first halves of low-rank pairs, since the
- * product kernel of section 13 (bench_direct's /rule column): d' = 16-24
- * at 56 x 56 to 224 x 224 1.12-1.38x, d' = 24-27 at 28 x 28 1.06-1.19x
- * but d' = 16-17 0.80-0.93x, d' = 30-31 at 14 x 14 0.96-1.07x and 48
- * 1.27-1.33x. */
+ * channels: 20 with at least 196 tiles of 4 x 4 (56 x 56), else 32.
+ * Measured one layer at a time against the path the rule above picks
+ * (one thread, batch 1, docs/BENCHMARKS.md sections 11, 13 and 16):
+ * VGG-16's conv1_2 to conv4_3 run 1.5-3.3x faster with F(4x4, 3x3);
+ * conv5_x (14 x 14) 1.5-2.1x with F(2x2, 3x3); conv1_1 (c = 3: the
+ * transforms cost as much as the products) 0.4-0.6x. The thin first
+ * halves of low-rank pairs, against the direct kernel as it is since its
+ * prefetch (bench_direct --relu, its /rule column, two runs): d' = 20-24
+ * at 56 x 56 to 224 x 224 1.08-1.27x but d' = 16-17 0.87-1.00x; at 28 x
+ * 28 d' = 24 0.90-0.92x and 27 0.98-1.04x; at 14 x 14 d' = 30 0.92-0.95x
+ * and 48 1.21-1.23x. (Before the prefetch d' = 16 sufficed from 56 x 56
+ * and 24 at 28 x 28.) */
 #define WINO_MIN_C 32
 #define WINO_MIN_TILES 49
 
@@ -240,6 +241,6 @@ int lrc_fw_wino_pays(const lrc_layer *l)
     const int64_t tiles = lrc_fw_wino_tiles(l, m);
     if (tiles < WINO_MIN_TILES)
         return 0;
-    const int64_t min_d = m == 2 ? 32 : tiles >= 196 ? 16 : 24;
+    const int64_t min_d = m == 4 && tiles >= 196 ? 20 : 32;
     return l->out_c >= min_d;
 }
