@@ -155,13 +155,17 @@ static int pointwise_pays(const lrc_layer *l)
            l->out_shape[1] * l->out_shape[2] >= POINTWISE_MIN_POSITIONS;
 }
 
+/* Whether the rule gives l the AVX-512 kernel (on a CPU that has it). */
+static int avx512_pays(const lrc_layer *l)
+{
+    return direct_pays(l, DIRECT_MAX_D_AVX512) || wide_pays(l) ||
+           pointwise_pays(l);
+}
+
 lrc_conv_algo lrc_fw_conv_choose(const lrc_layer *l)
 {
     if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512))
-        return direct_pays(l, DIRECT_MAX_D_AVX512) || wide_pays(l) ||
-                       pointwise_pays(l)
-                   ? LRC_CONV_DIRECT_AVX512
-                   : LRC_CONV_LOWERED;
+        return avx512_pays(l) ? LRC_CONV_DIRECT_AVX512 : LRC_CONV_LOWERED;
     if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX2) &&
         direct_pays(l, DIRECT_MAX_D_AVX2))
         return LRC_CONV_DIRECT_AVX2;
@@ -190,10 +194,7 @@ size_t lrc_fw_conv_layer_workspace(const lrc_layer *l)
     size_t s = lrc_fw_conv_workspace(l, LRC_CONV_LOWERED);
     /* where the rule may choose a direct kernel on some CPU: the size is
      * the same on every CPU */
-    const int64_t max_d = DIRECT_MAX_D_AVX512 > DIRECT_MAX_D_AVX2
-                              ? DIRECT_MAX_D_AVX512
-                              : DIRECT_MAX_D_AVX2;
-    if ((direct_pays(l, max_d) || wide_pays(l) || pointwise_pays(l)) &&
+    if ((avx512_pays(l) || direct_pays(l, DIRECT_MAX_D_AVX2)) &&
         lrc_fw_conv_direct_workspace(l) > s)
         s = lrc_fw_conv_direct_workspace(l);
     return s;

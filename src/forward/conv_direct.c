@@ -1,6 +1,7 @@
 /* Direct convolution for stride-1 convs: no im2col, no packing.
  *
- * Each image is copied once into a zero-padded c x hp x wp buffer. Outputs
+ * Each image is copied once into a zero-padded c x hp x wp buffer (a
+ * pointwise conv, 1 x 1 without pads, reads its input in place). Outputs
  * are computed on a grid as wide as the padded image (wp columns, of which
  * the first wo are real), so that grid position q = y wp + x reads tap
  * (i, j) of every channel at q + i wp + j: a constant offset per tap. A
@@ -344,60 +345,6 @@ static void scatter_block(const float *blk, int64_t qb, int nd, int64_t q0,
     }
 }
 
-/* The channel blocks of a layer: nb blocks of balanced sizes, the first
- * `extra` of them base + 1 channels, the rest base. */
-typedef struct {
-    int64_t nb, base, extra;
-} channel_blocks;
-
-/* A pointwise conv (1 x 1, no pads) of one image `img` into `o`: its grid
- * is the input itself (wp = wo), read where it lies, and the output planes
- * are as contiguous as the grid, so every whole block is stored in place,
- * within a row or across rows. The last block, when partial, reads a copy
- * of its inputs in `tail` (c x qb, zero past the image's end: its reads
- * would pass the input's end) and stores its first len columns. Position
- * blocks in groups of `group`, as in lrc_fw_conv_direct. */
-static void direct_pointwise(const lrc_layer *l, const direct_kernel *k,
-                             const channel_blocks *cb, int64_t group,
-                             const float *wt, const float *bias,
-                             const float *img, float *o, float *tail,
-                             float *blk, int relu)
-{
-    const int64_t c = l->in_c, p = l->out_shape[1] * l->out_shape[2];
-    const int64_t db = k->db, qb = k->qb;
-    for (int64_t q1 = 0; q1 < p; q1 += group * qb) {
-        const int64_t qe = q1 + group * qb < p ? q1 + group * qb : p;
-        int tail_ready = 0;
-        for (int64_t bl = 0, ob = 0; bl < cb->nb;
-             ob += cb->base + (bl < cb->extra), bl++) {
-            const int nd = (int)(cb->base + (bl < cb->extra));
-            const float *wb = wt + bl * db * c;
-            for (int64_t q0 = q1; q0 < qe; q0 += qb) {
-                if (q0 + qb <= p) {
-                    k->block[nd](img + q0, p, c, 1, 1, p, wb, bias + ob,
-                                 o + ob * p + q0, p, relu);
-                    continue;
-                }
-                const int64_t len = p - q0;
-                if (!tail_ready) {
-                    for (int64_t ch = 0; ch < c; ch++) {
-                        memcpy(tail + ch * qb, img + ch * p + q0,
-                               (size_t)len * sizeof(float));
-                        memset(tail + ch * qb + len, 0,
-                               (size_t)(qb - len) * sizeof(float));
-                    }
-                    tail_ready = 1;
-                }
-                k->block[nd](tail, qb, c, 1, 1, qb, wb, bias + ob, blk, qb,
-                             relu);
-                for (int r = 0; r < nd; r++)
-                    memcpy(o + (ob + r) * p + q0, blk + r * qb,
-                           (size_t)len * sizeof(float));
-            }
-        }
-    }
-}
-
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *in, int64_t n, float *out,
                               float *work, int relu)
@@ -447,15 +394,21 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
      * the same bits. Measured in docs/BENCHMARKS.md, section 12. */
     int64_t group = (int64_t)(131072 / ((size_t)c * (size_t)qb * sizeof(float)));
     group = group < 1 ? 1 : group > 64 ? 64 : group;
-    if (lrc_fw_conv_is_pointwise(l)) {
-        const channel_blocks cb = {nb, base, extra};
-        for (int64_t b = 0; b < n; b++)
-            direct_pointwise(l, &k, &cb, group, wt, bias, in + b * c * h * w,
-                             out + b * d * plane, pad, blk, relu);
-        return LRC_OK;
-    }
+    /* A pointwise conv (1 x 1, no pads) reads its input where it lies (its
+     * grid is the image); only its last block, when partial, reads a copy
+     * of its inputs (`tail`, c x qb, zero past the image's end: its reads
+     * would pass the input's end). Where the grid's rows are the output's
+     * (wp = wo), every whole block is stored in place, within a row or
+     * across rows. */
+    const int pointwise = lrc_fw_conv_is_pointwise(l);
+    float *tail = pad;
     for (int64_t b = 0; b < n; b++) {
-        pad_image(l, in + b * c * h * w, pad);
+        const float *src = in + b * c * h * w;
+        if (!pointwise) {
+            pad_image(l, src, pad);
+            src = pad;
+        }
+        int tail_ready = 0;
         float *o = out + b * d * plane;
         for (int64_t q1 = 0; q1 < grid; q1 += group * qb) {
             const int64_t qe = q1 + group * qb < grid ? q1 + group * qb : grid;
@@ -465,18 +418,31 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                 for (int64_t q0 = q1; q0 < qe; q0 += qb) {
                     const int64_t y = q0 / wp, x = q0 - y * wp;
                     const int64_t len = grid - q0 < qb ? grid - q0 : qb;
-                    /* a block inside one row's real columns is stored in
-                     * place */
-                    if (x + qb <= wo) {
-                        k.block[nd](pad + q0, cs, c, l->kh, l->kw, wp, wb,
+                    if (x + qb <= wo || (wp == wo && len == qb)) {
+                        k.block[nd](src + q0, cs, c, l->kh, l->kw, wp, wb,
                                     bias + ob, o + ob * plane + y * wo + x,
                                     plane, relu);
-                    } else {
-                        k.block[nd](pad + q0, cs, c, l->kh, l->kw, wp, wb,
-                                    bias + ob, blk, qb, relu);
-                        scatter_block(blk, qb, nd, q0, len, wp, wo, plane,
-                                      o + ob * plane);
+                        continue;
                     }
+                    const float *xs = src + q0;
+                    int64_t xcs = cs;
+                    if (pointwise && len < qb) {
+                        if (!tail_ready) {
+                            for (int64_t ch = 0; ch < c; ch++) {
+                                memcpy(tail + ch * qb, src + ch * cs + q0,
+                                       (size_t)len * sizeof(float));
+                                memset(tail + ch * qb + len, 0,
+                                       (size_t)(qb - len) * sizeof(float));
+                            }
+                            tail_ready = 1;
+                        }
+                        xs = tail;
+                        xcs = qb;
+                    }
+                    k.block[nd](xs, xcs, c, l->kh, l->kw, wp, wb, bias + ob,
+                                blk, qb, relu);
+                    scatter_block(blk, qb, nd, q0, len, wp, wo, plane,
+                                  o + ob * plane);
                 }
             }
         }

@@ -112,6 +112,7 @@ static void test_direct_against_naive(void **state)
         {130, 14, 14, 9, 1, 1, 0, 0, 0, 0, 2},  /* groups of 5 blocks */
         {7, 6, 16, 8, 1, 1, 0, 0, 0, 0, 3},     /* whole blocks only */
         {3, 1, 5, 2, 1, 1, 0, 0, 0, 0, 2},      /* one partial block */
+        {5, 9, 20, 11, 1, 1, 1, 0, 2, 0, 2},    /* 1x1, row pads only: wp = wo */
     };
     const lrc_conv_algo algos[3] = {LRC_CONV_LOWERED, LRC_CONV_DIRECT_AVX512,
                                     LRC_CONV_DIRECT_AVX2};
