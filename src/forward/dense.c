@@ -56,48 +56,47 @@ LRC_DENSE_CLONES static void one_image(int64_t o, int64_t k, const float *x,
 #define LRC_DENSE_AVX512 1
 #include <immintrin.h>
 
-/* N images (a constant in each instance), R rows of W at a time (R a
- * constant too; rows past the last one repeat it, their sums thrown away):
- * per 16 inputs, R loads of W and N of the images feed R N fused
+/* N images (a constant in each instance), FEW_R rows of W at a time: per
+ * 16 inputs, FEW_R loads of W and N of the images feed FEW_R N fused
  * multiply-adds. A row's sums over the inputs are the same chain of FMAs
  * in 16 lanes, the tail through masked loads, then a fixed reduction of
  * the lanes: an image gets the same bits in any batch of up to
- * LRC_DENSE_FEW, and whatever R. */
+ * LRC_DENSE_FEW, whatever FEW_R. */
 #define FEW_R 3
 #define FEW_AHEAD 256 /* floats */
 __attribute__((target("avx512f"), always_inline)) static inline void
-few_rows(const int N, const int R, int64_t k, const float *x,
-         const float *const *w, float *const *out, const int64_t *ld)
+few_rows(const int N, int64_t k, const float *x, const float *const *w,
+         float *const *out, const int64_t *ld)
 {
     const int64_t kv = k - k % 16;
     const __mmask16 tail = (__mmask16)((1u << (k % 16)) - 1u);
     __m512 a[FEW_R][LRC_DENSE_FEW];
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < FEW_R; r++)
         for (int b = 0; b < N; b++)
             a[r][b] = _mm512_setzero_ps();
     for (int64_t j = 0; j < kv; j += 16) {
         __m512 v[FEW_R];
-        for (int r = 0; r < R; r++) {
+        for (int r = 0; r < FEW_R; r++) {
             _mm_prefetch((const char *)(w[r] + j + FEW_AHEAD), _MM_HINT_T0);
             v[r] = _mm512_loadu_ps(w[r] + j);
         }
         for (int b = 0; b < N; b++) {
             const __m512 xv = _mm512_loadu_ps(x + b * k + j);
-            for (int r = 0; r < R; r++)
+            for (int r = 0; r < FEW_R; r++)
                 a[r][b] = _mm512_fmadd_ps(v[r], xv, a[r][b]);
         }
     }
     if (tail) {
         __m512 v[FEW_R];
-        for (int r = 0; r < R; r++)
+        for (int r = 0; r < FEW_R; r++)
             v[r] = _mm512_maskz_loadu_ps(tail, w[r] + kv);
         for (int b = 0; b < N; b++) {
             const __m512 xv = _mm512_maskz_loadu_ps(tail, x + b * k + kv);
-            for (int r = 0; r < R; r++)
+            for (int r = 0; r < FEW_R; r++)
                 a[r][b] = _mm512_fmadd_ps(v[r], xv, a[r][b]);
         }
     }
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < FEW_R; r++)
         for (int b = 0; b < N; b++)
             out[r][b * ld[r]] += _mm512_reduce_add_ps(a[r][b]);
 }
@@ -110,19 +109,9 @@ few_body(const int N, int64_t o, int64_t k, const float *x, const float *w,
     for (int b = 0; b < N; b++)
         for (int64_t f = 0; f < o; f++)
             out[b * o + f] = bias[f];
-    int64_t f = 0;
-    for (; f + FEW_R <= o; f += FEW_R) {
-        const float *wr[FEW_R];
-        float *orow[FEW_R];
-        int64_t ld[FEW_R];
-        for (int r = 0; r < FEW_R; r++) {
-            wr[r] = w + (f + r) * k;
-            orow[r] = out + f + r;
-            ld[r] = o;
-        }
-        few_rows(N, FEW_R, k, x, wr, orow, ld);
-    }
-    if (f < o) { /* the last rows, the missing ones repeating the last */
+    /* rows in groups of FEW_R; past the last row, the group repeats it
+     * and its sums go to `spare` */
+    for (int64_t f = 0; f < o; f += FEW_R) {
         const float *wr[FEW_R];
         float *orow[FEW_R];
         int64_t ld[FEW_R];
@@ -132,7 +121,7 @@ few_body(const int N, int64_t o, int64_t k, const float *x, const float *w,
             orow[r] = real ? out + f + r : spare;
             ld[r] = real ? o : 1;
         }
-        few_rows(N, FEW_R, k, x, wr, orow, ld);
+        few_rows(N, k, x, wr, orow, ld);
     }
 }
 
