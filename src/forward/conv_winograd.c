@@ -23,6 +23,10 @@
  * (zero-padded to a whole number of tiles plus the 2-pixel overlap, as it
  * reads them), the 36 products fill M, and the output transform
  * writes the block's outputs with the bias (and the ReLU when fused).
+ * F(4x4, 3x3)'s transforms work on groups of 16 tiles in vectors: the
+ * input's along each padded row once, then down; the output's both ways
+ * in registers, storing whole output rows (docs/BENCHMARKS.md, section
+ * 17).
  *
  * Numbers: the transforms and products are in float. The transform
  * matrices have entries up to 8 (A^T) and 5 (B^T), so the rounding error
@@ -141,23 +145,54 @@ void lrc_fw_wino_weights_with(const lrc_layer *l, int packed, float *u)
         }
 }
 
-/* Workspace layout, in floats: the input transform's window of padded
- * rows (a x rs) and one plain padded row (wp), V (a a x c x block tiles;
- * the product kernel's reads of up to 15 floats past its end land in M,
- * and are not used), M (a a x d x block tiles), the input transform's rows
- * (a x rs) and the output transform's (m x a x tw, then one row of m tw). */
+/* Workspace layout, in floats, 64-byte aligned pieces. F(4x4, 3x3): the
+ * block's padded rows transformed along (T: 4 rb + 2 rows of 6 x tw), an
+ * edge scratch (WINO_EDGE), V (36 x c x block tiles), M (36 x d x block
+ * tiles) and WINO_SLACK floats after it. F(2x2, 3x3): the input
+ * transform's window of padded rows (4 x rs) and one plain padded row
+ * (wp), V, M, WINO_SLACK, the input transform's rows (4 x rs) and the
+ * output transform's (2 x 4 x tw, then one row of 2 tw). The reads of up
+ * to 15 floats past V's end (the product kernel's) land in M, and those
+ * past M's end (the output transform's last, partial group of tiles) in
+ * the slack: neither is used. */
+#define WINO_EDGE 80  /* >= 4 x 16 + 2: one group of 16 tiles' row */
+#define WINO_SLACK 16
+
+/* The floats from one of V's (or M's) a a matrices to the next: rows x bt
+ * plus one cache line. Without it, the matrices of VGG-16's shapes lay a
+ * multiple of 4 KiB apart, so the 36 runs that a transform reads or writes
+ * fell into the same few sets of L1 (the transforms ran 2-3x slower). */
+static int64_t wino_plane(int64_t rows, int64_t bt)
+{
+    return rows * bt + 16;
+}
+
 typedef struct {
-    int64_t win, plain, v, m, trow, orow, total;
+    int64_t tb, edge, win, plain, v, m, trow, orow, total;
 } wino_layout;
+
+static int64_t align16(int64_t x)
+{
+    return (x + 15) / 16 * 16;
+}
 
 static void layout_of(const lrc_layer *l, const wino_tiling *t, wino_layout *g)
 {
-    const int64_t bt = t->rb * t->tw;
+    const int64_t bt = t->rb * t->tw, aa = (int64_t)t->a * t->a;
+    memset(g, 0, sizeof *g);
+    if (t->a == 6) {
+        g->tb = 0;
+        g->edge = align16(g->tb + (4 * t->rb + 2) * 6 * t->tw);
+        g->v = align16(g->edge + WINO_EDGE);
+        g->m = align16(g->v + aa * wino_plane(l->in_c, bt));
+        g->total = g->m + aa * wino_plane(l->out_c, bt) + WINO_SLACK;
+        return;
+    }
     g->win = 0;
     g->plain = g->win + t->a * t->rs;
-    g->v = g->plain + t->wp;
-    g->m = g->v + t->a * t->a * l->in_c * bt;
-    g->trow = g->m + t->a * t->a * l->out_c * bt;
+    g->v = align16(g->plain + t->wp);
+    g->m = align16(g->v + aa * wino_plane(l->in_c, bt));
+    g->trow = g->m + aa * wino_plane(l->out_c, bt) + WINO_SLACK;
     g->orow = g->trow + t->a * t->rs;
     g->total = g->orow + t->m * t->a * t->tw + t->m * t->tw;
 }
@@ -174,7 +209,10 @@ size_t lrc_fw_wino_workspace(const lrc_layer *l)
 /* The transforms are built for AVX-512, AVX2 and the base ISA where the
  * toolchain can choose at load time; the same values from each (no FMA:
  * ISO C mode keeps -ffp-contract=off). Their helpers are inlined into each
- * build (out of line, GCC keeps one copy, for the base ISA). */
+ * build (out of line, GCC keeps one copy, for the base ISA). With GCC,
+ * groups of 16 tiles are done with its vector extensions: the same
+ * operations in the same order on each value as the scalar code that
+ * other compilers get. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     defined(__linux__)
 #define WINO_CLONES \
@@ -187,53 +225,283 @@ size_t lrc_fw_wino_workspace(const lrc_layer *l)
 #else
 #define WINO_INLINE static inline
 #endif
+#if defined(__GNUC__) && !defined(__clang__)
+#define WINO_VEC16 1
+typedef float wino_v16 __attribute__((vector_size(64)));
+typedef int32_t wino_i16 __attribute__((vector_size(64)));
+#endif
 
-/* B^T down the 6 rows (rs apart) of x for each of rs columns, into the 6
- * rows (rs apart) of y. (In two loops of three rows each: GCC 12 does not
- * vectorise the loop that writes all six.) */
-WINO_INLINE void bt_down(const float *restrict x, int64_t rs,
-                         float *restrict y)
+/* B^T of the six values x[0], x[s], ..., x[5 s] (of type T: float, or a
+ * vector of floats), into y[0], y[ys], ..., y[5 ys] */
+#define BT6T(T, x, s, y, ys)                                                 \
+    do {                                                                     \
+        const T x0_ = (x)[0], x1_ = (x)[(s)], x2_ = (x)[2 * (s)];            \
+        const T x3_ = (x)[3 * (s)], x4_ = (x)[4 * (s)];                      \
+        const T x5_ = (x)[5 * (s)];                                          \
+        (y)[0] = 4.0f * x0_ - 5.0f * x2_ + x4_;                              \
+        (y)[(ys)] = -4.0f * x1_ - 4.0f * x2_ + x3_ + x4_;                    \
+        (y)[2 * (ys)] = 4.0f * x1_ - 4.0f * x2_ - x3_ + x4_;                 \
+        (y)[3 * (ys)] = -2.0f * x1_ - x2_ + 2.0f * x3_ + x4_;                \
+        (y)[4 * (ys)] = 2.0f * x1_ - x2_ - 2.0f * x3_ + x4_;                 \
+        (y)[5 * (ys)] = 4.0f * x1_ - 5.0f * x3_ + x5_;                       \
+    } while (0)
+
+/* A^T of the six values m[0], m[s], ..., m[5 s] into y[0], ..., y[3 ys] */
+#define AT6T(T, m, s, y, ys)                                                 \
+    do {                                                                     \
+        const T m0_ = (m)[0], m1_ = (m)[(s)], m2_ = (m)[2 * (s)];            \
+        const T m3_ = (m)[3 * (s)], m4_ = (m)[4 * (s)];                      \
+        const T m5_ = (m)[5 * (s)];                                          \
+        const T p12_ = m1_ + m2_, d12_ = m1_ - m2_;                          \
+        const T p34_ = m3_ + m4_, d34_ = m3_ - m4_;                          \
+        (y)[0] = m0_ + p12_ + p34_;                                          \
+        (y)[(ys)] = d12_ + 2.0f * d34_;                                      \
+        (y)[2 * (ys)] = p12_ + 4.0f * p34_;                                  \
+        (y)[3 * (ys)] = d12_ + 8.0f * d34_ + m5_;                            \
+    } while (0)
+
+/* ---- F(4x4, 3x3) ----
+ *
+ * The input transform B^T X B of a tile is done along its rows first, then
+ * down its columns. Along: each row of the padded image, once (the 2 rows
+ * that two tile rows share are not done twice), gives 6 values per tile,
+ * 6 rows of tw in T. Down: the 6 rows of T under a tile row give, for each
+ * of the 6 along-values, the 6 down-values of all its tiles, stored as
+ * rows of V. The output transform A^T M A takes a group of 16 tiles
+ * through both of its steps in registers and stores whole output rows. */
+
+/* B^T along one padded row: for each tile tx, the 6 values s[4 tx + k]
+ * give t[j tw + tx], j = 0..5. The padded row s is `row` (wr floats of the
+ * image) after pl zeros, then zeros. A group of 16 tiles reads 66 values:
+ * in place when they lie in the image row, else from `edge`, filled with
+ * the part of the row that the group covers and zeros. */
+WINO_INLINE void bt_along_row(const float *restrict row, int64_t pl,
+                              int64_t wr, int64_t tw, float *restrict t,
+                              float *restrict edge)
 {
-    const float *restrict x0 = x, *restrict x1 = x + rs;
-    const float *restrict x2 = x + 2 * rs, *restrict x3 = x + 3 * rs;
-    const float *restrict x4 = x + 4 * rs, *restrict x5 = x + 5 * rs;
-    for (int64_t q = 0; q < rs; q++) {
-        y[q] = 4.0f * x0[q] - 5.0f * x2[q] + x4[q];
-        y[rs + q] = -4.0f * x1[q] - 4.0f * x2[q] + x3[q] + x4[q];
-        y[2 * rs + q] = 4.0f * x1[q] - 4.0f * x2[q] - x3[q] + x4[q];
-    }
-    for (int64_t q = 0; q < rs; q++) {
-        y[3 * rs + q] = -2.0f * x1[q] - x2[q] + 2.0f * x3[q] + x4[q];
-        y[4 * rs + q] = 2.0f * x1[q] - x2[q] - 2.0f * x3[q] + x4[q];
-        y[5 * rs + q] = 4.0f * x1[q] - 5.0f * x3[q] + x5[q];
+#ifdef WINO_VEC16
+    /* the even or odd elements of two vectors */
+    const wino_i16 ev = {0, 2, 4, 6, 8, 10, 12, 14,
+                         16, 18, 20, 22, 24, 26, 28, 30};
+    const wino_i16 od = {1, 3, 5, 7, 9, 11, 13, 15,
+                         17, 19, 21, 23, 25, 27, 29, 31};
+    /* a vector moved down one lane, the other's first lane last */
+    const wino_i16 nx = {1, 2, 3, 4, 5, 6, 7, 8,
+                         9, 10, 11, 12, 13, 14, 15, 16};
+#endif
+    for (int64_t tx0 = 0; tx0 < tw; tx0 += 16) {
+        const int64_t x0 = 4 * tx0 - pl; /* the group's first value */
+        const int64_t nt = tw - tx0 < 16 ? tw - tx0 : 16;
+        const float *s = row + x0;
+        if (x0 < 0 || x0 + 66 > wr) {
+            const int64_t lo = x0 > 0 ? x0 : 0;
+            const int64_t hi = x0 + 66 < wr ? x0 + 66 : wr;
+            memset(edge, 0, 66 * sizeof(float));
+            if (hi > lo)
+                memcpy(edge + (lo - x0), row + lo,
+                       (size_t)(hi - lo) * sizeof(float));
+            s = edge;
+        }
+#ifdef WINO_VEC16
+        wino_v16 a[4], x[6], y[6];
+        memcpy(a, s, sizeof a);
+        const wino_v16 p = __builtin_shuffle(a[0], a[1], ev);
+        const wino_v16 q = __builtin_shuffle(a[0], a[1], od);
+        const wino_v16 p2 = __builtin_shuffle(a[2], a[3], ev);
+        const wino_v16 q2 = __builtin_shuffle(a[2], a[3], od);
+        const wino_v16 e4 = {s[64]}, e5 = {s[65]};
+        x[0] = __builtin_shuffle(p, p2, ev); /* s[4 t] */
+        x[1] = __builtin_shuffle(q, q2, ev); /* s[4 t + 1] */
+        x[2] = __builtin_shuffle(p, p2, od);
+        x[3] = __builtin_shuffle(q, q2, od);
+        x[4] = __builtin_shuffle(x[0], e4, nx); /* s[4 t + 4] */
+        x[5] = __builtin_shuffle(x[1], e5, nx);
+        BT6T(wino_v16, x, 1, y, 1);
+        /* (a copy of variable size would be a string move even for 16) */
+        if (nt == 16)
+            for (int j = 0; j < 6; j++)
+                memcpy(t + j * tw + tx0, &y[j], sizeof y[j]);
+        else
+            for (int j = 0; j < 6; j++)
+                memcpy(t + j * tw + tx0, &y[j], (size_t)nt * sizeof(float));
+#else
+        for (int64_t k = 0; k < nt; k++)
+            BT6T(float, s + 4 * k, 1, t + tx0 + k, tw);
+#endif
     }
 }
 
-/* Row s (m tw + 2 columns) as m phases of tw + 1: ph[k][tx] = s[m tx + k]
- * (phases 0 and 1 reach tx = tw, the last tile's last two columns). */
-WINO_INLINE void split_phases(const float *restrict s, int m, int64_t tw,
-                              float *restrict ph)
+/* B^T down the 6 rows (xs apart) of x for each of n columns, into the 6
+ * rows (ys apart) of y. (In two loops of three rows each: GCC 12 does not
+ * vectorise the loop that writes all six.) */
+WINO_INLINE void bt_down(const float *restrict x, int64_t xs, int64_t n,
+                         float *restrict y, int64_t ys)
+{
+    const float *restrict x0 = x, *restrict x1 = x + xs;
+    const float *restrict x2 = x + 2 * xs, *restrict x3 = x + 3 * xs;
+    const float *restrict x4 = x + 4 * xs, *restrict x5 = x + 5 * xs;
+    for (int64_t q = 0; q < n; q++) {
+        y[q] = 4.0f * x0[q] - 5.0f * x2[q] + x4[q];
+        y[ys + q] = -4.0f * x1[q] - 4.0f * x2[q] + x3[q] + x4[q];
+        y[2 * ys + q] = 4.0f * x1[q] - 4.0f * x2[q] - x3[q] + x4[q];
+    }
+    for (int64_t q = 0; q < n; q++) {
+        y[3 * ys + q] = -2.0f * x1[q] - x2[q] + 2.0f * x3[q] + x4[q];
+        y[4 * ys + q] = 2.0f * x1[q] - x2[q] - 2.0f * x3[q] + x4[q];
+        y[5 * ys + q] = 4.0f * x1[q] - 5.0f * x3[q] + x5[q];
+    }
+}
+
+/* The input transform of tile rows [r0, r0 + nr) of every channel of
+ * image `img` into V ([36][c][nr tw]): per channel, the 4 nr + 2 padded
+ * rows along into T (rows outside the image are zeros), then down. */
+WINO_CLONES static void input_transform4(const lrc_layer *l,
+                                         const wino_tiling *t,
+                                         const float *img, int64_t r0,
+                                         int64_t nr, float *v, float *tb,
+                                         float *edge)
+{
+    const int64_t c = l->in_c, tw = t->tw, bt = nr * tw;
+    const int64_t h = l->in_shape[1], w = l->in_shape[2], hw = h * w;
+    /* rows and columns of the image inside the padded image (pb and pr
+     * may exceed what the tiles read, never the reverse) */
+    const int64_t hr = h < t->hp - l->pt ? h : t->hp - l->pt;
+    const int64_t wr = w < t->wp - l->pl ? w : t->wp - l->pl;
+    const int64_t rows = 4 * nr + 2, ts = 6 * tw, vs = wino_plane(c, bt);
+    for (int64_t ch = 0; ch < c; ch++) {
+        const float *src = img + ch * hw;
+        for (int64_t q = 0; q < rows; q++) {
+            const int64_t y = 4 * r0 + q - l->pt;
+            if (y < 0 || y >= hr) {
+                memset(tb + q * ts, 0, (size_t)ts * sizeof(float));
+                continue;
+            }
+            /* the same row of the next channel, a plane away: too far for
+             * the hardware's prefetcher to guess */
+            if (ch + 1 < c)
+                for (int64_t x = 0; x < wr; x += 16)
+                    __builtin_prefetch(src + hw + y * w + x);
+            bt_along_row(src + y * w, l->pl, wr, tw, tb + q * ts, edge);
+        }
+        for (int64_t r = 0; r < nr; r++)
+            for (int j = 0; j < 6; j++)
+                bt_down(tb + 4 * r * ts + j * tw, ts, tw,
+                        v + j * vs + ch * bt + r * tw, 6 * vs);
+    }
+}
+
+/* The output transform of tile rows [r0, r0 + nr) from M ([36][d][nr tw])
+ * into the output planes (ho x wo each), plus the bias, then the ReLU when
+ * relu is set. Per channel, tile row and group of 16 tiles: A^T down the
+ * 6 rows of each of the 6 columns of M's 6 x 6, then A^T along each of
+ * the 4 rows, whose 4 values per tile are interleaved into 64 values of
+ * an output row. (GCC stored each interleaved value alone; two rounds of
+ * two-vector shuffles do it.) The last group's reads past its tile row
+ * are not used. */
+WINO_CLONES static void output_transform4(const lrc_layer *l,
+                                          const wino_tiling *t,
+                                          const float *m, int64_t r0,
+                                          int64_t nr, float *out, int relu)
+{
+    const int64_t d = l->out_c, tw = t->tw, bt = nr * tw;
+    const int64_t xs = wino_plane(d, bt);
+    const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
+#ifdef WINO_VEC16
+    /* a b interleaves the first (lo) or second (hi) halves of a and b */
+    const wino_i16 lo = {0, 16, 1, 17, 2, 18, 3, 19,
+                         4, 20, 5, 21, 6, 22, 7, 23};
+    const wino_i16 hi = {8, 24, 9, 25, 10, 26, 11, 27,
+                         12, 28, 13, 29, 14, 30, 15, 31};
+    /* pairs of a, then of b */
+    const wino_i16 lo2 = {0, 1, 16, 17, 2, 3, 18, 19,
+                          4, 5, 20, 21, 6, 7, 22, 23};
+    const wino_i16 hi2 = {8, 9, 24, 25, 10, 11, 26, 27,
+                          12, 13, 28, 29, 14, 15, 30, 31};
+    const wino_v16 zero = {0};
+#endif
+    for (int64_t f = 0; f < d; f++) {
+        float *o = out + f * ho * wo;
+        const float bias = l->bias[f];
+        for (int64_t r = 0; r < nr; r++) {
+            const float *mf = m + f * bt + r * tw;
+            const int64_t y0 = 4 * (r0 + r);
+            const int rows = ho - y0 < 4 ? (int)(ho - y0) : 4;
+            for (int64_t tx0 = 0; tx0 < tw; tx0 += 16) {
+                const int64_t x0 = 4 * tx0;
+                const int64_t nx = wo - x0 < 64 ? wo - x0 : 64;
+#ifdef WINO_VEC16
+                wino_v16 s[4][6];
+                for (int j = 0; j < 6; j++) {
+                    wino_v16 mm[6];
+                    for (int i = 0; i < 6; i++)
+                        memcpy(&mm[i], mf + (i * 6 + j) * xs + tx0,
+                               sizeof mm[i]);
+                    AT6T(wino_v16, mm, 1, &s[0][j], 6);
+                }
+                for (int a = 0; a < rows; a++) {
+                    wino_v16 y[4];
+                    AT6T(wino_v16, s[a], 1, y, 1);
+                    for (int b = 0; b < 4; b++) {
+                        y[b] = y[b] + bias;
+                        if (relu)
+                            y[b] = (wino_v16)((wino_i16)y[b] &
+                                              (y[b] > zero));
+                    }
+                    const wino_v16 p01 = __builtin_shuffle(y[0], y[1], lo);
+                    const wino_v16 q01 = __builtin_shuffle(y[0], y[1], hi);
+                    const wino_v16 p23 = __builtin_shuffle(y[2], y[3], lo);
+                    const wino_v16 q23 = __builtin_shuffle(y[2], y[3], hi);
+                    const wino_v16 ov[4] = {__builtin_shuffle(p01, p23, lo2),
+                                            __builtin_shuffle(p01, p23, hi2),
+                                            __builtin_shuffle(q01, q23, lo2),
+                                            __builtin_shuffle(q01, q23, hi2)};
+                    if (nx == 64)
+                        memcpy(o + (y0 + a) * wo + x0, ov, sizeof ov);
+                    else
+                        memcpy(o + (y0 + a) * wo + x0, ov,
+                               (size_t)nx * sizeof(float));
+                }
+#else
+                const int64_t nt = tw - tx0 < 16 ? tw - tx0 : 16;
+                for (int64_t k = 0; k < nt; k++) {
+                    float s[4][6];
+                    for (int j = 0; j < 6; j++)
+                        AT6T(float, mf + j * xs + tx0 + k, 6 * xs, &s[0][j],
+                             6);
+                    for (int a = 0; a < rows; a++) {
+                        float y[4];
+                        AT6T(float, s[a], 1, y, 1);
+                        for (int b = 0; b < 4 && 4 * k + b < nx; b++) {
+                            const float z = y[b] + bias;
+                            o[(y0 + a) * wo + x0 + 4 * k + b] =
+                                relu ? (z > 0.0f ? z : 0.0f) : z;
+                        }
+                    }
+                }
+#endif
+            }
+        }
+    }
+}
+
+/* ---- F(2x2, 3x3) ---- */
+
+/* Row s (2 tw + 2 columns) as 2 phases of tw + 1: ph[k][tx] = s[2 tx + k] */
+WINO_INLINE void split_phases2(const float *restrict s, int64_t tw,
+                               float *restrict ph)
 {
     const int64_t pl = tw + 1;
-    if (m == 4)
-        for (int64_t tx = 0; tx < tw; tx++) {
-            ph[tx] = s[4 * tx];
-            ph[pl + tx] = s[4 * tx + 1];
-            ph[2 * pl + tx] = s[4 * tx + 2];
-            ph[3 * pl + tx] = s[4 * tx + 3];
-        }
-    else
-        for (int64_t tx = 0; tx < tw; tx++) {
-            ph[tx] = s[2 * tx];
-            ph[pl + tx] = s[2 * tx + 1];
-        }
-    ph[tw] = s[m * tw];
-    ph[pl + tw] = s[m * tw + 1];
+    for (int64_t tx = 0; tx < tw; tx++) {
+        ph[tx] = s[2 * tx];
+        ph[pl + tx] = s[2 * tx + 1];
+    }
+    ph[tw] = s[2 * tw];
+    ph[pl + tw] = s[2 * tw + 1];
 }
 
-/* F(2, 3): B^T down the 4 rows (rs apart) of x for each of rs columns,
- * into the 4 rows of y; then along each tile's 4 columns, ph[0..1][tx]
- * and ph[0..1][tx + 1], into the 4 rows (ds apart) of dst. */
+/* B^T down the 4 rows (rs apart) of x for each of rs columns, into the 4
+ * rows of y; then along each tile's 4 columns, ph[0..1][tx] and
+ * ph[0..1][tx + 1], into the 4 rows (ds apart) of dst. */
 WINO_INLINE void bt2_down(const float *restrict x, int64_t rs,
                           float *restrict y)
 {
@@ -262,43 +530,16 @@ WINO_INLINE void bt2_along(const float *restrict ph, int64_t tw,
     }
 }
 
-/* B^T along each tile's 6 columns, ph[0..3][tx] and ph[0..1][tx + 1],
- * into the 6 rows (ds apart) of dst, one value per tile (two loops, as in
- * bt_down). */
-WINO_INLINE void bt_along(const float *restrict ph, int64_t tw,
-                          float *restrict dst, int64_t ds)
-{
-    const int64_t pl = tw + 1;
-    const float *restrict p0 = ph, *restrict p1 = ph + pl;
-    const float *restrict p2 = ph + 2 * pl, *restrict p3 = ph + 3 * pl;
-    for (int64_t tx = 0; tx < tw; tx++) {
-        const float x0 = p0[tx], x1 = p1[tx], x2 = p2[tx];
-        const float x3 = p3[tx], x4 = p0[tx + 1];
-        dst[tx] = 4.0f * x0 - 5.0f * x2 + x4;
-        dst[ds + tx] = -4.0f * x1 - 4.0f * x2 + x3 + x4;
-        dst[2 * ds + tx] = 4.0f * x1 - 4.0f * x2 - x3 + x4;
-    }
-    for (int64_t tx = 0; tx < tw; tx++) {
-        const float x1 = p1[tx], x2 = p2[tx], x3 = p3[tx];
-        const float x4 = p0[tx + 1], x5 = p1[tx + 1];
-        dst[3 * ds + tx] = -2.0f * x1 - x2 + 2.0f * x3 + x4;
-        dst[4 * ds + tx] = 2.0f * x1 - x2 - 2.0f * x3 + x4;
-        dst[5 * ds + tx] = 4.0f * x1 - 5.0f * x3 + x5;
-    }
-}
-
 /* Row yp of the padded image (pt rows and pl columns of zeros before the
  * image, zeros after it up to hp x wp: the tiles past the output's edge
  * read them, and their outputs are dropped), in phases, into dst (rs
  * floats). `plain` is one plain padded row (wp floats) whose borders are
  * zero. */
-WINO_INLINE void phase_row(const lrc_layer *l, const wino_tiling *t,
-                           const float *src, int64_t yp,
-                           float *restrict plain, float *restrict dst)
+WINO_INLINE void phase_row2(const lrc_layer *l, const wino_tiling *t,
+                            const float *src, int64_t yp,
+                            float *restrict plain, float *restrict dst)
 {
     const int64_t h = l->in_shape[1], w = l->in_shape[2];
-    /* rows and columns of the image that fall inside the padded image (pb
-     * and pr may exceed what the tiles read, never the reverse) */
     const int64_t hr = h < t->hp - l->pt ? h : t->hp - l->pt;
     const int64_t wr = w < t->wp - l->pl ? w : t->wp - l->pl;
     const int64_t y = yp - l->pt;
@@ -307,73 +548,47 @@ WINO_INLINE void phase_row(const lrc_layer *l, const wino_tiling *t,
         return;
     }
     memcpy(plain + l->pl, src + y * w, (size_t)wr * sizeof(float));
-    split_phases(plain, t->m, t->tw, dst);
+    split_phases2(plain, t->tw, dst);
 }
 
 /* The input transform of tile rows [r0, r0 + nr) of every channel of
- * image `img` into V ([36][c][nr tw]). Per channel and tile row: the 6
- * padded rows under it, in phases (column 4 tx + k of a row at ph[k][tx],
- * so that the columns of tile tx are ph[0..3][tx] and ph[0..1][tx + 1]),
- * in `win` (6 x rs; the last 2 rows of a tile row are the first 2 of the
+ * image `img` into V ([16][c][nr tw]). Per channel and tile row: the 4
+ * padded rows under it, in phases (column 2 tx + k of a row at ph[k][tx],
+ * so that the columns of tile tx are ph[0..1][tx] and ph[0..1][tx + 1]),
+ * in `win` (4 x rs; the last 2 rows of a tile row are the first 2 of the
  * next, so each image row is split once per block, plus 2 rows), then B^T
- * down the 6 rows for every column, then along each tile's 6 columns:
- * every loop reads and writes contiguous runs and vectorises over columns
- * or tiles. The padded image is never stored whole: its rows are made as
- * the transform needs them, while they are in cache. `plain`: wp floats
- * of scratch. */
-WINO_CLONES static void input_transform(const lrc_layer *l,
-                                        const wino_tiling *t,
-                                        const float *img, int64_t r0,
-                                        int64_t nr, float *v, float *win,
-                                        float *plain, float *trow)
+ * down the 4 rows for every column, then along each tile's 4 columns.
+ * `plain`: wp floats of scratch. */
+WINO_CLONES static void input_transform2(const lrc_layer *l,
+                                         const wino_tiling *t,
+                                         const float *img, int64_t r0,
+                                         int64_t nr, float *v, float *win,
+                                         float *plain, float *trow)
 {
     const int64_t c = l->in_c, rs = t->rs, tw = t->tw, bt = nr * tw;
     const int64_t hw = l->in_shape[1] * l->in_shape[2];
-    const int a = t->a, tm = t->m;
+    const int64_t vs = wino_plane(c, bt);
     memset(plain, 0, (size_t)t->wp * sizeof(float));
     for (int64_t ch = 0; ch < c; ch++) {
         const float *src = img + ch * hw;
         for (int64_t r = 0; r < nr; r++) {
-            const int64_t yp = tm * (r0 + r);
+            const int64_t yp = 2 * (r0 + r);
             int first = 0;
-            if (r > 0) { /* rows m, m + 1 of the last tile row */
-                memcpy(win, win + tm * rs, (size_t)(2 * rs) * sizeof(float));
+            if (r > 0) { /* rows 2, 3 of the last tile row */
+                memcpy(win, win + 2 * rs, (size_t)(2 * rs) * sizeof(float));
                 first = 2;
             }
-            for (int i = first; i < a; i++)
-                phase_row(l, t, src, yp + i, plain, win + i * rs);
-            if (a == 6)
-                bt_down(win, rs, trow);
-            else
-                bt2_down(win, rs, trow);
-            for (int i = 0; i < a; i++) {
-                float *dst = v + ((int64_t)(i * a) * c + ch) * bt + r * tw;
-                if (a == 6)
-                    bt_along(trow + i * rs, tw, dst, c * bt);
-                else
-                    bt2_along(trow + i * rs, tw, dst, c * bt);
-            }
+            for (int i = first; i < 4; i++)
+                phase_row2(l, t, src, yp + i, plain, win + i * rs);
+            bt2_down(win, rs, trow);
+            for (int i = 0; i < 4; i++)
+                bt2_along(trow + i * rs, tw, v + 4 * i * vs + ch * bt + r * tw,
+                          vs);
         }
     }
 }
 
-/* A^T m for the six values m[0], m[s], ..., m[5 s], into y[0], ..., y[3 ys] */
-#define AT6(m, s, y, ys) AT6T(float, m, s, y, ys)
-/* ... with values of type T (float, or a vector of floats) */
-#define AT6T(T, m, s, y, ys)                                                 \
-    do {                                                                     \
-        const T m0_ = (m)[0], m1_ = (m)[(s)], m2_ = (m)[2 * (s)];            \
-        const T m3_ = (m)[3 * (s)], m4_ = (m)[4 * (s)];                      \
-        const T m5_ = (m)[5 * (s)];                                          \
-        const T p12_ = m1_ + m2_, d12_ = m1_ - m2_;                          \
-        const T p34_ = m3_ + m4_, d34_ = m3_ - m4_;                          \
-        (y)[0] = m0_ + p12_ + p34_;                                          \
-        (y)[(ys)] = d12_ + 2.0f * d34_;                                      \
-        (y)[2 * (ys)] = p12_ + 4.0f * p34_;                                  \
-        (y)[3 * (ys)] = d12_ + 8.0f * d34_ + m5_;                            \
-    } while (0)
-
-/* F(2, 3): A^T of m[0], m[s], ..., m[3 s] into y[0] and y[ys]. */
+/* A^T of m[0], m[s], ..., m[3 s] into y[0] and y[ys]. */
 #define AT4(m, s, y, ys)                                                     \
     do {                                                                     \
         const float m0_ = (m)[0], m1_ = (m)[(s)], m2_ = (m)[2 * (s)];        \
@@ -400,104 +615,33 @@ WINO_INLINE void at2_along(const float *restrict s, int64_t tw, float bias,
     }
 }
 
-/* A^T down the 6 rows (ms apart) of m for each of tw tiles, into the 4
- * rows (ss apart) of s. */
-WINO_INLINE void at_down(const float *restrict m, int64_t ms, int64_t tw,
-                           float *restrict s, int64_t ss)
-{
-    for (int64_t tx = 0; tx < tw; tx++)
-        AT6(m + tx, ms, s + tx, ss);
-}
-
-/* A^T along the 6 rows (tw apart) of s for each tile, plus the bias,
- * interleaved into one output row: row[4 tx + b]. GCC vectorises the
- * arithmetic but not the interleaving (it stored each value alone: a
- * quarter of the output transform's time at c = d = 64), so 16 tiles at a
- * time are done with GCC's vector extensions: the same operations in the
- * same order on each value, then two rounds of two-vector shuffles. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define WINO_VEC16 1
-typedef float wino_v16 __attribute__((vector_size(64)));
-typedef int32_t wino_i16 __attribute__((vector_size(64)));
-#endif
-
-WINO_INLINE void at_along(const float *restrict s, int64_t tw, float bias,
-                            float *restrict row)
-{
-    int64_t tx0 = 0;
-#ifdef WINO_VEC16
-    /* a b interleaves the first (lo) or second (hi) halves of a and b */
-    const wino_i16 lo = {0, 16, 1, 17, 2, 18, 3, 19,
-                         4, 20, 5, 21, 6, 22, 7, 23};
-    const wino_i16 hi = {8, 24, 9, 25, 10, 26, 11, 27,
-                         12, 28, 13, 29, 14, 30, 15, 31};
-    /* pairs of a, then of b */
-    const wino_i16 lo2 = {0, 1, 16, 17, 2, 3, 18, 19,
-                          4, 5, 20, 21, 6, 7, 22, 23};
-    const wino_i16 hi2 = {8, 9, 24, 25, 10, 11, 26, 27,
-                          12, 13, 28, 29, 14, 15, 30, 31};
-    for (; tx0 + 16 <= tw; tx0 += 16) {
-        wino_v16 m[6], y[4];
-        for (int j = 0; j < 6; j++)
-            memcpy(&m[j], s + j * tw + tx0, sizeof m[j]);
-        AT6T(wino_v16, m, 1, y, 1);
-        for (int b = 0; b < 4; b++)
-            y[b] = y[b] + bias;
-        const wino_v16 p01 = __builtin_shuffle(y[0], y[1], lo);
-        const wino_v16 q01 = __builtin_shuffle(y[0], y[1], hi);
-        const wino_v16 p23 = __builtin_shuffle(y[2], y[3], lo);
-        const wino_v16 q23 = __builtin_shuffle(y[2], y[3], hi);
-        const wino_v16 o[4] = {__builtin_shuffle(p01, p23, lo2),
-                               __builtin_shuffle(p01, p23, hi2),
-                               __builtin_shuffle(q01, q23, lo2),
-                               __builtin_shuffle(q01, q23, hi2)};
-        memcpy(row + 4 * tx0, o, sizeof o);
-    }
-#endif
-    for (int64_t tx = tx0; tx < tw; tx++) {
-        float y[4];
-        AT6(s + tx, tw, y, 1);
-        row[4 * tx] = y[0] + bias;
-        row[4 * tx + 1] = y[1] + bias;
-        row[4 * tx + 2] = y[2] + bias;
-        row[4 * tx + 3] = y[3] + bias;
-    }
-}
-
-/* The output transform of tile rows [r0, r0 + nr) from M ([36][d][nr tw])
+/* The output transform of tile rows [r0, r0 + nr) from M ([16][d][nr tw])
  * into the output planes (ho x wo each), plus the bias, then the ReLU when
- * relu is set. Per channel and tile row: A^T down the 6 rows of every
- * tile, then A^T along each of the 4 rows, both over the tiles' contiguous
- * runs; the 4 results of a tile row are interleaved into the output row
- * (4 tw wide, of which the first wo are stored). */
-WINO_CLONES static void output_transform(const lrc_layer *l,
-                                         const wino_tiling *t, const float *m,
-                                         int64_t r0, int64_t nr, float *out,
-                                         float *orow, int relu)
+ * relu is set. Per channel and tile row: A^T down the 4 rows of every
+ * tile, then A^T along each of the 2 rows, both over the tiles'
+ * contiguous runs, into an output row (2 tw wide, of which the first wo
+ * are stored). */
+WINO_CLONES static void output_transform2(const lrc_layer *l,
+                                          const wino_tiling *t,
+                                          const float *m, int64_t r0,
+                                          int64_t nr, float *out,
+                                          float *orow, int relu)
 {
     const int64_t d = l->out_c, tw = t->tw, bt = nr * tw;
     const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
-    const int tm = t->m, ta = t->a;
-    float *s = orow;                   /* [m][a][tw] */
-    float *row = orow + tm * ta * tw;  /* [m tw] */
+    const int64_t ms = wino_plane(d, bt);
+    float *s = orow;              /* [2][4][tw] */
+    float *row = orow + 8 * tw;   /* [2 tw] */
     for (int64_t f = 0; f < d; f++) {
         float *o = out + f * ho * wo;
         for (int64_t r = 0; r < nr; r++) {
             const float *mf = m + f * bt + r * tw;
-            for (int j = 0; j < ta; j++) {
-                if (ta == 6)
-                    at_down(mf + (int64_t)j * d * bt, 6 * d * bt, tw,
-                            s + j * tw, 6 * tw);
-                else
-                    at2_down(mf + (int64_t)j * d * bt, 4 * d * bt, tw,
-                             s + j * tw, 4 * tw);
-            }
-            const int64_t y0 = tm * (r0 + r);
-            for (int a = 0; a < tm && y0 + a < ho; a++) {
-                if (ta == 6)
-                    at_along(s + a * 6 * tw, tw, l->bias[f], row);
-                else
-                    at2_along(s + a * 4 * tw, tw, l->bias[f], row);
+            for (int j = 0; j < 4; j++)
+                at2_down(mf + j * ms, 4 * ms, tw,
+                         s + j * tw, 4 * tw);
+            const int64_t y0 = 2 * (r0 + r);
+            for (int a = 0; a < 2 && y0 + a < ho; a++) {
+                at2_along(s + a * 4 * tw, tw, l->bias[f], row);
                 float *dst = o + (y0 + a) * wo;
                 if (relu)
                     for (int64_t x = 0; x < wo; x++)
@@ -664,7 +808,8 @@ static void wino_products(const float *u, int packed, const float *v,
     if (packed) {
         const int64_t dp = (d + MK_DB - 1) / MK_DB * MK_DB;
         for (int64_t xi = 0; xi < (int64_t)a * a; xi++)
-            mk_product(u + xi * dp * c, v + xi * c * bt, m + xi * d * bt, d,
+            mk_product(u + xi * dp * c, v + xi * wino_plane(c, bt),
+                       m + xi * wino_plane(d, bt), d,
                        c, bt);
         return;
     }
@@ -674,7 +819,8 @@ static void wino_products(const float *u, int packed, const float *v,
     for (int64_t xi = 0; xi < (int64_t)a * a; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d,
                     (int)bt, (int)c, 1.0f, u + xi * d * c, (int)c,
-                    v + xi * c * bt, (int)bt, 0.0f, m + xi * d * bt, (int)bt);
+                    v + xi * wino_plane(c, bt), (int)bt, 0.0f,
+                    m + xi * wino_plane(d, bt), (int)bt);
 }
 
 int lrc_fw_wino_packed(void)
@@ -720,11 +866,18 @@ lrc_status lrc_fw_conv_winograd_with(const lrc_layer *l, const float *u,
         for (int64_t r0 = 0; r0 < t.th; r0 += t.rb) {
             const int64_t nr = t.th - r0 < t.rb ? t.th - r0 : t.rb;
             const int64_t bt = nr * t.tw;
-            input_transform(l, &t, in + b * in_sz, r0, nr, v, work + g.win,
-                            work + g.plain, work + g.trow);
+            if (t.a == 6)
+                input_transform4(l, &t, in + b * in_sz, r0, nr, v,
+                                 work + g.tb, work + g.edge);
+            else
+                input_transform2(l, &t, in + b * in_sz, r0, nr, v,
+                                 work + g.win, work + g.plain, work + g.trow);
             wino_products(u, packed, v, m, t.a, d, c, bt);
-            output_transform(l, &t, m, r0, nr, out + b * out_sz,
-                             work + g.orow, relu);
+            if (t.a == 6)
+                output_transform4(l, &t, m, r0, nr, out + b * out_sz, relu);
+            else
+                output_transform2(l, &t, m, r0, nr, out + b * out_sz,
+                                  work + g.orow, relu);
         }
     }
     return LRC_OK;

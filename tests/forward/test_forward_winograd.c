@@ -118,6 +118,12 @@ static void test_winograd_against_naive(void **state)
         {20, 6, 34, 11, 1, 1, 1, 1, 2},    /* 51 tiles */
         {19, 2, 106, 6, 1, 1, 1, 1, 2},    /* 53 tiles */
         {16, 4, 54, 5, 1, 1, 1, 1, 2},     /* 54 tiles */
+        /* F(4, 3) rows of several groups of 16 tiles, whose first and
+         * last groups reach into the pads (read through the edge copy)
+         * and whose last group is partial (39 = 16 + 16 + 7 and 36 tiles
+         * across) */
+        {3, 9, 150, 4, 2, 3, 1, 2, 2},
+        {4, 8, 140, 5, 1, 3, 2, 3, 2},
     };
     uint64_t seed = 11;
     int ran[2] = {0, 0}; /* cases run with F(2, 3), with F(4, 3) */
