@@ -31,7 +31,8 @@ void bench_fill(float *x, size_t n, uint64_t seed, float scale)
 void *bench_alloc(size_t count, size_t size, const char *what)
 {
     void *p = NULL;
-    if (lrc_calloc(&p, count, size, what) != LRC_OK)
+    /* on cache lines, as the forward plan's activation buffers */
+    if (lrc_calloc_aligned(&p, count, size, 64, what) != LRC_OK)
         exit(1); /* lrc_calloc printed the bytes and `what` */
     return p;
 }

@@ -93,6 +93,11 @@ lrc_status lrc_error_mpi(int mpi_rc, const char *file, int line,
  * count*size zeroed bytes, on failure it is NULL and the message names the
  * bytes and `what`. Overflow of count*size is a failure. Not Collective. */
 lrc_status lrc_calloc(void *pptr, size_t count, size_t size, const char *what);
+/* The same, at an address that is a multiple of `align` (a power of two,
+ * at least sizeof(void *)): for buffers that vector code stores whole
+ * cache lines into. Freed with lrc_free. Not Collective. */
+lrc_status lrc_calloc_aligned(void *pptr, size_t count, size_t size,
+                              size_t align, const char *what);
 /* Frees *pptr and sets it to NULL; no-op on NULL. */
 void lrc_free(void *pptr);
 /* Duplicates a string (NULL gives NULL). */

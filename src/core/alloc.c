@@ -30,6 +30,31 @@ lrc_status lrc_calloc(void *pptr, size_t count, size_t size, const char *what)
     return LRC_OK;
 }
 
+lrc_status lrc_calloc_aligned(void *pptr, size_t count, size_t size,
+                              size_t align, const char *what)
+{
+    void *p = NULL;
+    memcpy(pptr, &p, sizeof p);
+    if (align < sizeof(void *) || (align & (align - 1)) != 0)
+        LRC_RAISE(LRC_ERR_ARG, "cannot allocate %s: alignment %zu is not a "
+                  "power of two of at least %zu", what, align, sizeof(void *));
+    if (count != 0 && size > SIZE_MAX / count)
+        LRC_RAISE(LRC_ERR_NOMEM, "cannot allocate %s: %zu x %zu bytes overflows",
+                  what, count, size);
+    size_t bytes = count * size == 0 ? 1 : count * size;
+    if (bytes > SIZE_MAX - align)
+        LRC_RAISE(LRC_ERR_NOMEM, "cannot allocate %s: %zu bytes overflows",
+                  what, bytes);
+    bytes = (bytes + align - 1) / align * align; /* C11 wants a multiple */
+    p = aligned_alloc(align, bytes);
+    if (!p)
+        LRC_RAISE(LRC_ERR_NOMEM, "cannot allocate %zu bytes for %s", bytes,
+                  what);
+    memset(p, 0, bytes);
+    memcpy(pptr, &p, sizeof p);
+    return LRC_OK;
+}
+
 void lrc_free(void *pptr)
 {
     void *p;

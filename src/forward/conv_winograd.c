@@ -36,9 +36,15 @@
  * algorithm. An image's blocks depend on the layer's shape only: the
  * same bits for an image alone or in any batch, and on every run. */
 #include <cblas.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "forward/forward_impl.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define WINO_MK_X86 1
+#include <immintrin.h>
+#endif
 
 /* Tiles per block (rounded to whole tile rows, at least one): 36 products
  * of d x c x WINO_BLOCK_TILES each. Measured with bench_conv on VGG-16's
@@ -390,9 +396,29 @@ WINO_CLONES static void input_transform4(const lrc_layer *l,
     }
 }
 
+/* Outputs from WINO_STREAM_BYTES on (a batch's, in all) are stored past
+ * the caches (AVX-512 streaming stores, rows on whole cache lines): such
+ * an output does not stay in cache for the next layer anyway, and plain
+ * stores first read each line they write. On the Xeon of
+ * docs/BENCHMARKS.md (section 17), 9 GB/s plain against 16-21 GB/s
+ * streamed into 50-200 MB; below 32 MB the next layer's reads from cache
+ * are worth more. */
+#define WINO_STREAM_BYTES ((int64_t)32 << 20)
+
+/* 64 floats from src to dst (64-byte aligned), past the caches */
+#ifdef WINO_MK_X86
+__attribute__((target("avx512f"))) static void stream64(float *dst,
+                                                        const float *src)
+{
+    for (int k = 0; k < 4; k++)
+        _mm512_stream_ps(dst + 16 * k, _mm512_loadu_ps(src + 16 * k));
+}
+#endif
+
 /* The output transform of tile rows [r0, r0 + nr) from M ([36][d][nr tw])
  * into the output planes (ho x wo each), plus the bias, then the ReLU when
- * relu is set. Per channel, tile row and group of 16 tiles: A^T down the
+ * relu is set; whole groups of 64 outputs streamed when stream is set
+ * (lrc_fw_conv_winograd_with decides). Per channel, tile row and group of 16 tiles: A^T down the
  * 6 rows of each of the 6 columns of M's 6 x 6, then A^T along each of
  * the 4 rows, whose 4 values per tile are interleaved into 64 values of
  * an output row. (GCC stored each interleaved value alone; two rounds of
@@ -401,7 +427,8 @@ WINO_CLONES static void input_transform4(const lrc_layer *l,
 WINO_CLONES static void output_transform4(const lrc_layer *l,
                                           const wino_tiling *t,
                                           const float *m, int64_t r0,
-                                          int64_t nr, float *out, int relu)
+                                          int64_t nr, float *out, int relu,
+                                          int stream)
 {
     const int64_t d = l->out_c, tw = t->tw, bt = nr * tw;
     const int64_t xs = wino_plane(d, bt);
@@ -455,6 +482,11 @@ WINO_CLONES static void output_transform4(const lrc_layer *l,
                                             __builtin_shuffle(p01, p23, hi2),
                                             __builtin_shuffle(q01, q23, lo2),
                                             __builtin_shuffle(q01, q23, hi2)};
+#ifdef WINO_MK_X86
+                    if (nx == 64 && stream)
+                        stream64(o + (y0 + a) * wo + x0, (const float *)ov);
+                    else
+#endif
                     if (nx == 64)
                         memcpy(o + (y0 + a) * wo + x0, ov, sizeof ov);
                     else
@@ -462,6 +494,7 @@ WINO_CLONES static void output_transform4(const lrc_layer *l,
                                (size_t)nx * sizeof(float));
                 }
 #else
+                (void)stream;
                 const int64_t nt = tw - tx0 < 16 ? tw - tx0 : 16;
                 for (int64_t k = 0; k < nt; k++) {
                     float s[4][6];
@@ -677,10 +710,7 @@ WINO_CLONES static void output_transform2(const lrc_layer *l,
  * Every M element is one chain of fused multiply-adds over the input
  * channels in order, from zero, whichever kernel and lane computes it: the
  * same bits whatever block an element falls in. Other CPUs run sgemm. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define WINO_MK_X86 1
-#include <immintrin.h>
-
+#ifdef WINO_MK_X86
 #define MK_DB 8
 #define MK_NV 3
 #define MK_NT 2
@@ -862,6 +892,11 @@ lrc_status lrc_fw_conv_winograd_with(const lrc_layer *l, const float *u,
     const int64_t in_sz = c * l->in_shape[1] * l->in_shape[2];
     const int64_t out_sz = d * l->out_shape[1] * l->out_shape[2];
     float *v = work + g.v, *m = work + g.m;
+    /* streamed: a large output whose rows all start on a cache line */
+    const int stream = t.a == 6 && lrc_fw_wino_packed() &&
+                       (uintptr_t)out % 64 == 0 && out_sz % 16 == 0 &&
+                       l->out_shape[2] % 16 == 0 &&
+                       n * out_sz * (int64_t)sizeof(float) >= WINO_STREAM_BYTES;
     for (int64_t b = 0; b < n; b++) {
         for (int64_t r0 = 0; r0 < t.th; r0 += t.rb) {
             const int64_t nr = t.th - r0 < t.rb ? t.th - r0 : t.rb;
@@ -874,11 +909,16 @@ lrc_status lrc_fw_conv_winograd_with(const lrc_layer *l, const float *u,
                                  work + g.win, work + g.plain, work + g.trow);
             wino_products(u, packed, v, m, t.a, d, c, bt);
             if (t.a == 6)
-                output_transform4(l, &t, m, r0, nr, out + b * out_sz, relu);
+                output_transform4(l, &t, m, r0, nr, out + b * out_sz, relu,
+                                  stream);
             else
                 output_transform2(l, &t, m, r0, nr, out + b * out_sz,
                                   work + g.orow, relu);
         }
     }
+#ifdef WINO_MK_X86
+    if (stream) /* the streamed stores before any later load of them */
+        _mm_sfence();
+#endif
     return LRC_OK;
 }

@@ -266,10 +266,12 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
     fw->slot = max_act;
     LRC_TRY(lrc_mul_size((size_t)batch, (size_t)max_act, &fw->act_len,
                          "activation buffer"));
-    LRC_TRY(lrc_calloc(&fw->buf[0], fw->act_len, sizeof(float),
-                       "activation buffer"));
-    LRC_TRY(lrc_calloc(&fw->buf[1], fw->act_len, sizeof(float),
-                       "activation buffer"));
+    /* whole cache lines: the Winograd output transform streams whole
+     * rows to large outputs */
+    LRC_TRY(lrc_calloc_aligned(&fw->buf[0], fw->act_len, sizeof(float), 64,
+                               "activation buffer"));
+    LRC_TRY(lrc_calloc_aligned(&fw->buf[1], fw->act_len, sizeof(float), 64,
+                               "activation buffer"));
     LRC_TRY(lrc_calloc(&fw->work, fw->work_len, sizeof(float),
                        "conv scratch buffer"));
 #ifdef LRC_HAVE_DNNL

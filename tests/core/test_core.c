@@ -28,6 +28,26 @@ static void test_alloc(void **state)
     assert_int_equal(lrc_calloc(&p, 0, sizeof *p, "empty"), LRC_OK);
     assert_non_null(p);
     lrc_free(&p);
+    /* aligned: zeroed, on the boundary asked for, whatever the size;
+     * alignments that are not powers of two (or too small) and
+     * overflowing sizes are refused with NULL */
+    for (size_t n = 0; n < 40; n += 13) {
+        assert_int_equal(lrc_calloc_aligned(&p, n, sizeof *p, 64, "aligned"),
+                         LRC_OK);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % 64, 0);
+        for (size_t i = 0; i < n; i++)
+            assert_true(p[i] == 0.0);
+        lrc_free(&p);
+    }
+    assert_int_equal(lrc_calloc_aligned(&p, 4, 8, 48, "odd"), LRC_ERR_ARG);
+    assert_null(p);
+    assert_int_equal(lrc_calloc_aligned(&p, 4, 8, 2, "small"), LRC_ERR_ARG);
+    assert_int_equal(lrc_calloc_aligned(&p, SIZE_MAX / 2, 16, 64, "huge"),
+                     LRC_ERR_NOMEM);
+    assert_int_equal(lrc_calloc_aligned(&p, 1, SIZE_MAX - 8, 64, "edge"),
+                     LRC_ERR_NOMEM);
+    assert_null(p);
     char *s = NULL;
     assert_int_equal(lrc_strdup(&s, "conv3_1"), LRC_OK);
     assert_string_equal(s, "conv3_1");

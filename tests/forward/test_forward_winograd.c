@@ -178,6 +178,55 @@ static void test_winograd_against_naive(void **state)
     assert_true(ran[0] >= 3 && ran[1] >= 3);
 }
 
+/* An output of at least 32 MB on whole cache lines (a batch of 11 images
+ * of 16 x 224 x 224) is streamed past the caches (on AVX-512): the same
+ * bits as each image alone, whose 3.2 MB are stored plainly, and the
+ * naive conv's values on the first and last images. */
+static void test_winograd_streamed(void **state)
+{
+    (void)state;
+    uint64_t seed = 5;
+    const wino_case k = {2, 224, 224, 16, 1, 1, 1, 1, 11};
+    lrc_net *net = conv_net(&k, &seed);
+    const lrc_layer *l = lrc_net_layer(net, 0);
+    const int64_t n = k.n, in_sz = k.c * k.h * k.w, out_sz = k.d * k.h * k.w;
+    assert_true(n * out_sz * (int64_t)sizeof(float) >= ((int64_t)32 << 20));
+    float *in = rand_floats((size_t)(n * in_sz), &seed);
+    float *u = nan_floats(lrc_fw_wino_weights_size(l));
+    lrc_fw_wino_weights(l, u);
+    float *work = nan_floats(lrc_fw_wino_workspace(l));
+    float *out = NULL;
+    assert_int_equal(lrc_calloc_aligned(&out, (size_t)(n * out_sz),
+                                        sizeof(float), 64, "output"),
+                     LRC_OK);
+    assert_int_equal((uintptr_t)out % 64, 0);
+    assert_int_equal(lrc_fw_conv_winograd(l, u, in, n, out, work, 1), LRC_OK);
+    for (int64_t b = 0; b < n; b++) {
+        float *one = nan_floats((size_t)out_sz);
+        assert_int_equal(lrc_fw_conv_winograd(l, u, in + b * in_sz, 1, one,
+                                              work, 1),
+                         LRC_OK);
+        assert_memory_equal(one, out + b * out_sz,
+                            (size_t)out_sz * sizeof(float));
+        free(one);
+    }
+    for (int64_t b = 0; b < n; b += n - 1) {
+        double *want = naive_conv_new(l, in + b * in_sz, 1);
+        for (int64_t i = 0; i < out_sz; i++)
+            want[i] = want[i] > 0 ? want[i] : 0; /* the fused ReLU */
+        const double err = rel_error(out + b * out_sz, want, (size_t)out_sz);
+        if (!(err <= TOL))
+            fail_msg("image %lld: relative error %g exceeds %g",
+                     (long long)b, err, TOL);
+        free(want);
+    }
+    lrc_free(&out);
+    free(work);
+    free(u);
+    free(in);
+    lrc_net_destroy(&net);
+}
+
 /* Shapes Winograd cannot run are refused, not computed wrongly. */
 static void test_winograd_shapes(void **state)
 {
@@ -348,6 +397,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_winograd_against_naive),
+        cmocka_unit_test(test_winograd_streamed),
         cmocka_unit_test(test_winograd_shapes),
         cmocka_unit_test(test_winograd_rule),
         cmocka_unit_test(test_winograd_plan),
