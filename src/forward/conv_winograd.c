@@ -399,10 +399,9 @@ WINO_CLONES static void input_transform4(const lrc_layer *l,
 /* Outputs from WINO_STREAM_BYTES on (a batch's, in all) are stored past
  * the caches (AVX-512 streaming stores, rows on whole cache lines): such
  * an output does not stay in cache for the next layer anyway, and plain
- * stores first read each line they write. On the Xeon of
- * docs/BENCHMARKS.md (section 17), 9 GB/s plain against 16-21 GB/s
- * streamed into 50-200 MB; below 32 MB the next layer's reads from cache
- * are worth more. */
+ * stores first read each line they write. Below it, the next layer's
+ * reads from cache are worth more. Measured in docs/BENCHMARKS.md,
+ * section 17. */
 #define WINO_STREAM_BYTES ((int64_t)32 << 20)
 
 /* 64 floats from src to dst (64-byte aligned), past the caches */
