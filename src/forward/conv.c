@@ -219,7 +219,8 @@ lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
  * rather than the paths above: 3x3 stride-1 convs with at least 32 input
  * channels and at least 49 tiles of the size lrc_fw_wino_tile picks (4 x
  * 4 from 28 x 28 outputs on, else 2 x 2: 14 x 14), and enough output
- * channels: 20 with at least 196 tiles of 4 x 4 (56 x 56), else 32.
+ * channels: 12 with at least 3,136 tiles of 4 x 4 (224 x 224), 20 with
+ * at least 196 (56 x 56), else 32.
  * Measured one layer at a time against the path the rule above picks
  * (one thread, batch 1, docs/BENCHMARKS.md sections 11, 13 and 16):
  * VGG-16's conv1_2 to conv4_3 run 1.5-3.3x faster with F(4x4, 3x3);
@@ -230,7 +231,9 @@ lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
  * at 56 x 56 to 224 x 224 1.08-1.27x but d' = 16-17 0.87-1.00x; at 28 x
  * 28 d' = 24 0.90-0.92x and 27 0.98-1.04x; at 14 x 14 d' = 30 0.92-0.95x
  * and 48 1.21-1.23x. (Before the prefetch d' = 16 sufficed from 56 x 56
- * and 24 at 28 x 28.) */
+ * and 24 at 28 x 28.) Since the vector transforms (section 17), at 224 x
+ * 224 (c = 64) d' = 10-19 runs 1.08-1.49x, d' = 8 0.98-1.03x; at 112 x 112
+ * d' = 16 is still 0.90-0.95x. */
 #define WINO_MIN_C 32
 #define WINO_MIN_TILES 49
 
@@ -242,6 +245,8 @@ int lrc_fw_wino_pays(const lrc_layer *l)
     const int64_t tiles = lrc_fw_wino_tiles(l, m);
     if (tiles < WINO_MIN_TILES)
         return 0;
-    const int64_t min_d = m == 4 && tiles >= 196 ? 20 : 32;
+    const int64_t min_d = m == 4 && tiles >= 3136 ? 12
+                          : m == 4 && tiles >= 196 ? 20
+                                                   : 32;
     return l->out_c >= min_d;
 }

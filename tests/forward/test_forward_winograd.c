@@ -248,16 +248,18 @@ static void test_winograd_shapes(void **state)
     lrc_net_destroy(&net);
 }
 
-/* The rule's thresholds on the output channels (conv.c): 20 from 56 x 56
- * outputs (F(4x4, 3x3), 196 tiles), 32 at 28 x 28 (49 tiles) and with
- * F(2x2, 3x3) (14 x 14); never with fewer than 32 input channels. */
+/* The rule's thresholds on the output channels (conv.c): 12 from 224 x
+ * 224 outputs (F(4x4, 3x3), 3,136 tiles), 20 from 56 x 56 (196 tiles), 32
+ * at 28 x 28 (49 tiles) and with F(2x2, 3x3) (14 x 14); never with fewer
+ * than 32 input channels. */
 static void test_winograd_rule(void **state)
 {
     (void)state;
     const struct {
         int64_t c, hw, d;
         int pays;
-    } cases[] = {{64, 56, 20, 1}, {64, 56, 19, 0}, {64, 28, 32, 1},
+    } cases[] = {{64, 224, 12, 1}, {64, 224, 11, 0}, {64, 112, 19, 0},
+                 {64, 56, 20, 1}, {64, 56, 19, 0}, {64, 28, 32, 1},
                  {64, 28, 31, 0}, {64, 14, 32, 1}, {64, 14, 31, 0},
                  {31, 56, 64, 0}, {32, 56, 64, 1}, {64, 12, 64, 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
