@@ -18,8 +18,9 @@ void bench_fill(float *x, size_t n, uint64_t seed, float scale);
  * malformed list. */
 int bench_parse_list(const char *s, long long *v, int max);
 
-/* calloc that prints the bytes it could not get and exits: a benchmark's
- * main has nothing to recover. */
+/* calloc on 64-byte lines (as the forward plan's buffers) that prints the
+ * bytes it could not get and exits: a benchmark's main has nothing to
+ * recover. */
 void *bench_alloc(size_t count, size_t size, const char *what);
 
 /* Seconds of one sgemm C = A B on n x n float matrices, the best of `reps`

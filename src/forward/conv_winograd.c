@@ -235,6 +235,26 @@ size_t lrc_fw_wino_workspace(const lrc_layer *l)
 #define WINO_VEC16 1
 typedef float wino_v16 __attribute__((vector_size(64)));
 typedef int32_t wino_i16 __attribute__((vector_size(64)));
+
+/* Shuffle indices into two vectors a, b (lanes 0-15 of a, then of b):
+ * their even and odd elements (splitting 4 phases in two rounds); a moved
+ * down one lane with b's first lane last; the first (lo) or second (hi)
+ * halves of a and b interleaved; pairs of a, then of b (interleaving 4
+ * values in two rounds). */
+static const wino_i16 wino_even = {0, 2, 4, 6, 8, 10, 12, 14,
+                                   16, 18, 20, 22, 24, 26, 28, 30};
+static const wino_i16 wino_odd = {1, 3, 5, 7, 9, 11, 13, 15,
+                                  17, 19, 21, 23, 25, 27, 29, 31};
+static const wino_i16 wino_next = {1, 2, 3, 4, 5, 6, 7, 8,
+                                   9, 10, 11, 12, 13, 14, 15, 16};
+static const wino_i16 wino_lo = {0, 16, 1, 17, 2, 18, 3, 19,
+                                 4, 20, 5, 21, 6, 22, 7, 23};
+static const wino_i16 wino_hi = {8, 24, 9, 25, 10, 26, 11, 27,
+                                 12, 28, 13, 29, 14, 30, 15, 31};
+static const wino_i16 wino_lo2 = {0, 1, 16, 17, 2, 3, 18, 19,
+                                  4, 5, 20, 21, 6, 7, 22, 23};
+static const wino_i16 wino_hi2 = {8, 9, 24, 25, 10, 11, 26, 27,
+                                  12, 13, 28, 29, 14, 15, 30, 31};
 #endif
 
 /* B^T of the six values x[0], x[s], ..., x[5 s] (of type T: float, or a
@@ -285,16 +305,6 @@ WINO_INLINE void bt_along_row(const float *restrict row, int64_t pl,
                               int64_t wr, int64_t tw, float *restrict t,
                               float *restrict edge)
 {
-#ifdef WINO_VEC16
-    /* the even or odd elements of two vectors */
-    const wino_i16 ev = {0, 2, 4, 6, 8, 10, 12, 14,
-                         16, 18, 20, 22, 24, 26, 28, 30};
-    const wino_i16 od = {1, 3, 5, 7, 9, 11, 13, 15,
-                         17, 19, 21, 23, 25, 27, 29, 31};
-    /* a vector moved down one lane, the other's first lane last */
-    const wino_i16 nx = {1, 2, 3, 4, 5, 6, 7, 8,
-                         9, 10, 11, 12, 13, 14, 15, 16};
-#endif
     for (int64_t tx0 = 0; tx0 < tw; tx0 += 16) {
         const int64_t x0 = 4 * tx0 - pl; /* the group's first value */
         const int64_t nt = tw - tx0 < 16 ? tw - tx0 : 16;
@@ -311,17 +321,17 @@ WINO_INLINE void bt_along_row(const float *restrict row, int64_t pl,
 #ifdef WINO_VEC16
         wino_v16 a[4], x[6], y[6];
         memcpy(a, s, sizeof a);
-        const wino_v16 p = __builtin_shuffle(a[0], a[1], ev);
-        const wino_v16 q = __builtin_shuffle(a[0], a[1], od);
-        const wino_v16 p2 = __builtin_shuffle(a[2], a[3], ev);
-        const wino_v16 q2 = __builtin_shuffle(a[2], a[3], od);
+        const wino_v16 p = __builtin_shuffle(a[0], a[1], wino_even);
+        const wino_v16 q = __builtin_shuffle(a[0], a[1], wino_odd);
+        const wino_v16 p2 = __builtin_shuffle(a[2], a[3], wino_even);
+        const wino_v16 q2 = __builtin_shuffle(a[2], a[3], wino_odd);
         const wino_v16 e4 = {s[64]}, e5 = {s[65]};
-        x[0] = __builtin_shuffle(p, p2, ev); /* s[4 t] */
-        x[1] = __builtin_shuffle(q, q2, ev); /* s[4 t + 1] */
-        x[2] = __builtin_shuffle(p, p2, od);
-        x[3] = __builtin_shuffle(q, q2, od);
-        x[4] = __builtin_shuffle(x[0], e4, nx); /* s[4 t + 4] */
-        x[5] = __builtin_shuffle(x[1], e5, nx);
+        x[0] = __builtin_shuffle(p, p2, wino_even); /* s[4 t] */
+        x[1] = __builtin_shuffle(q, q2, wino_even); /* s[4 t + 1] */
+        x[2] = __builtin_shuffle(p, p2, wino_odd);
+        x[3] = __builtin_shuffle(q, q2, wino_odd);
+        x[4] = __builtin_shuffle(x[0], e4, wino_next); /* s[4 t + 4] */
+        x[5] = __builtin_shuffle(x[1], e5, wino_next);
         BT6T(wino_v16, x, 1, y, 1);
         /* (a copy of variable size would be a string move even for 16) */
         if (nt == 16)
@@ -396,6 +406,22 @@ WINO_CLONES static void input_transform4(const lrc_layer *l,
     }
 }
 
+#ifdef WINO_VEC16
+/* The 4 values of each of 16 tiles (y[b], b = 0..3) as 64 consecutive
+ * ones, tile by tile: o[0..3] */
+WINO_INLINE void interleave4(const wino_v16 y[4], wino_v16 o[4])
+{
+    const wino_v16 p01 = __builtin_shuffle(y[0], y[1], wino_lo);
+    const wino_v16 q01 = __builtin_shuffle(y[0], y[1], wino_hi);
+    const wino_v16 p23 = __builtin_shuffle(y[2], y[3], wino_lo);
+    const wino_v16 q23 = __builtin_shuffle(y[2], y[3], wino_hi);
+    o[0] = __builtin_shuffle(p01, p23, wino_lo2);
+    o[1] = __builtin_shuffle(p01, p23, wino_hi2);
+    o[2] = __builtin_shuffle(q01, q23, wino_lo2);
+    o[3] = __builtin_shuffle(q01, q23, wino_hi2);
+}
+#endif
+
 /* Outputs from WINO_STREAM_BYTES on (a batch's, in all) are stored past
  * the caches (AVX-512 streaming stores, rows on whole cache lines): such
  * an output does not stay in cache for the next layer anyway, and plain
@@ -417,12 +443,12 @@ __attribute__((target("avx512f"))) static void stream64(float *dst,
 /* The output transform of tile rows [r0, r0 + nr) from M ([36][d][nr tw])
  * into the output planes (ho x wo each), plus the bias, then the ReLU when
  * relu is set; whole groups of 64 outputs streamed when stream is set
- * (lrc_fw_conv_winograd_with decides). Per channel, tile row and group of 16 tiles: A^T down the
- * 6 rows of each of the 6 columns of M's 6 x 6, then A^T along each of
- * the 4 rows, whose 4 values per tile are interleaved into 64 values of
- * an output row. (GCC stored each interleaved value alone; two rounds of
- * two-vector shuffles do it.) The last group's reads past its tile row
- * are not used. */
+ * (lrc_fw_conv_winograd_with decides). Per channel, tile row and group of
+ * 16 tiles: A^T down the 6 rows of each of the 6 columns of M's 6 x 6,
+ * then A^T along each of the 4 rows, whose 4 values per tile are
+ * interleaved into 64 values of an output row (interleave4: GCC stored
+ * each interleaved value alone). The last group's reads past its tile
+ * row are not used. */
 WINO_CLONES static void output_transform4(const lrc_layer *l,
                                           const wino_tiling *t,
                                           const float *m, int64_t r0,
@@ -433,17 +459,9 @@ WINO_CLONES static void output_transform4(const lrc_layer *l,
     const int64_t xs = wino_plane(d, bt);
     const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
 #ifdef WINO_VEC16
-    /* a b interleaves the first (lo) or second (hi) halves of a and b */
-    const wino_i16 lo = {0, 16, 1, 17, 2, 18, 3, 19,
-                         4, 20, 5, 21, 6, 22, 7, 23};
-    const wino_i16 hi = {8, 24, 9, 25, 10, 26, 11, 27,
-                         12, 28, 13, 29, 14, 30, 15, 31};
-    /* pairs of a, then of b */
-    const wino_i16 lo2 = {0, 1, 16, 17, 2, 3, 18, 19,
-                          4, 5, 20, 21, 6, 7, 22, 23};
-    const wino_i16 hi2 = {8, 9, 24, 25, 10, 11, 26, 27,
-                          12, 13, 28, 29, 14, 15, 30, 31};
     const wino_v16 zero = {0};
+#else
+    (void)stream; /* whole groups of 64 are the vector path's */
 #endif
     for (int64_t f = 0; f < d; f++) {
         float *o = out + f * ho * wo;
@@ -473,14 +491,8 @@ WINO_CLONES static void output_transform4(const lrc_layer *l,
                             y[b] = (wino_v16)((wino_i16)y[b] &
                                               (y[b] > zero));
                     }
-                    const wino_v16 p01 = __builtin_shuffle(y[0], y[1], lo);
-                    const wino_v16 q01 = __builtin_shuffle(y[0], y[1], hi);
-                    const wino_v16 p23 = __builtin_shuffle(y[2], y[3], lo);
-                    const wino_v16 q23 = __builtin_shuffle(y[2], y[3], hi);
-                    const wino_v16 ov[4] = {__builtin_shuffle(p01, p23, lo2),
-                                            __builtin_shuffle(p01, p23, hi2),
-                                            __builtin_shuffle(q01, q23, lo2),
-                                            __builtin_shuffle(q01, q23, hi2)};
+                    wino_v16 ov[4];
+                    interleave4(y, ov);
 #ifdef WINO_MK_X86
                     if (nx == 64 && stream)
                         stream64(o + (y0 + a) * wo + x0, (const float *)ov);
@@ -493,7 +505,6 @@ WINO_CLONES static void output_transform4(const lrc_layer *l,
                                (size_t)nx * sizeof(float));
                 }
 #else
-                (void)stream;
                 const int64_t nt = tw - tx0 < 16 ? tw - tx0 : 16;
                 for (int64_t k = 0; k < nt; k++) {
                     float s[4][6];

@@ -272,8 +272,8 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
                                "activation buffer"));
     LRC_TRY(lrc_calloc_aligned(&fw->buf[1], fw->act_len, sizeof(float), 64,
                                "activation buffer"));
-    LRC_TRY(lrc_calloc(&fw->work, fw->work_len, sizeof(float),
-                       "conv scratch buffer"));
+    LRC_TRY(lrc_calloc_aligned(&fw->work, fw->work_len, sizeof(float), 64,
+                               "conv scratch buffer"));
 #ifdef LRC_HAVE_DNNL
     if (backend == LRC_BACKEND_ONEDNN)
         LRC_TRY(create_segments(fw));
