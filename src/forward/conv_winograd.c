@@ -422,13 +422,6 @@ WINO_INLINE void interleave4(const wino_v16 y[4], wino_v16 o[4])
 }
 #endif
 
-/* Outputs from WINO_STREAM_BYTES on (a batch's, in all) are stored past
- * the caches (AVX-512 streaming stores, rows on whole cache lines): such
- * an output does not stay in cache for the next layer anyway, and plain
- * stores first read each line they write. Below it, the next layer's
- * reads from cache are worth more. Measured in docs/BENCHMARKS.md,
- * section 17. */
-#define WINO_STREAM_BYTES ((int64_t)32 << 20)
 
 /* 64 floats from src to dst (64-byte aligned), past the caches */
 #ifdef WINO_MK_X86
@@ -914,7 +907,7 @@ lrc_status lrc_fw_conv_winograd_with(const lrc_layer *l, const float *u,
     const int stream = t.a == 6 && lrc_fw_wino_packed() &&
                        (uintptr_t)out % 64 == 0 && out_sz % 16 == 0 &&
                        l->out_shape[2] % 16 == 0 &&
-                       n * out_sz * (int64_t)sizeof(float) >= WINO_STREAM_BYTES;
+                       n * out_sz * (int64_t)sizeof(float) >= LRC_FW_STREAM_BYTES;
     for (int64_t b = 0; b < n; b++) {
         for (int64_t r0 = 0; r0 < t.th; r0 += t.rb) {
             const int64_t nr = t.th - r0 < t.rb ? t.th - r0 : t.rb;

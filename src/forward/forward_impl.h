@@ -50,6 +50,15 @@ lrc_status lrc_fw_conv_with(const lrc_layer *l, lrc_conv_algo a,
                             const float *in, int64_t n, float *out,
                             float *work, int relu);
 
+/* Outputs from LRC_FW_STREAM_BYTES on (a batch's, in all) are stored past
+ * the caches where the kernel stores whole cache lines (AVX-512 streaming
+ * stores: the Winograd output transform, the direct kernel's blocks that
+ * start on a line): such an output does not stay in cache for the next
+ * layer anyway, and plain stores first read each line they write. Below
+ * it, the next layer's reads from cache are worth more. Measured in
+ * docs/BENCHMARKS.md, sections 17 and 18. */
+#define LRC_FW_STREAM_BYTES ((int64_t)32 << 20)
+
 /* conv_direct.c: whether this build and CPU have the kernel of a (1 for
  * LRC_CONV_LOWERED), whether l has a shape the direct kernels can run
  * (stride 1, non-negative pads), the scratch floats they need (the same

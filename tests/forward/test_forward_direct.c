@@ -81,6 +81,33 @@ typedef struct {
     int64_t c, h, w, d, kh, kw, pt, pl, pb, pr, n;
 } direct_case;
 
+/* A one-layer net holding the conv of case k with random weights. */
+static lrc_net *case_net(const direct_case *k, uint64_t *seed)
+{
+    lrc_layer p;
+    memset(&p, 0, sizeof p);
+    p.op = LRC_OP_CONV;
+    p.in_c = k->c;
+    p.out_c = k->d;
+    p.kh = k->kh;
+    p.kw = k->kw;
+    p.sh = p.sw = 1;
+    p.pt = k->pt;
+    p.pl = k->pl;
+    p.pb = k->pb;
+    p.pr = k->pr;
+    p.flatten_check = -1;
+    p.weight = rand_floats((size_t)(k->d * k->c * k->kh * k->kw), seed);
+    p.bias = rand_floats((size_t)k->d, seed);
+    lrc_net *net = NULL;
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
+    assert_int_equal(lrc_net_set_input(net, k->c, k->h, k->w), LRC_OK);
+    free(p.weight);
+    free(p.bias);
+    return net;
+}
+
 static const char *algo_name(lrc_conv_algo a)
 {
     return a == LRC_CONV_LOWERED ? "lowered"
@@ -120,25 +147,7 @@ static void test_direct_against_naive(void **state)
     uint64_t seed = 7;
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const direct_case *k = &cases[t];
-        lrc_layer p;
-        memset(&p, 0, sizeof p);
-        p.op = LRC_OP_CONV;
-        p.in_c = k->c;
-        p.out_c = k->d;
-        p.kh = k->kh;
-        p.kw = k->kw;
-        p.sh = p.sw = 1;
-        p.pt = k->pt;
-        p.pl = k->pl;
-        p.pb = k->pb;
-        p.pr = k->pr;
-        p.flatten_check = -1;
-        p.weight = rand_floats((size_t)(k->d * k->c * k->kh * k->kw), &seed);
-        p.bias = rand_floats((size_t)k->d, &seed);
-        lrc_net *net = NULL;
-        assert_int_equal(lrc_net_create(&net), LRC_OK);
-        assert_int_equal(lrc_net_append(net, &p), LRC_OK);
-        assert_int_equal(lrc_net_set_input(net, k->c, k->h, k->w), LRC_OK);
+        lrc_net *net = case_net(k, &seed);
         const lrc_layer *l = lrc_net_layer(net, 0);
         assert_true(lrc_fw_conv_direct_shape_ok(l));
         const int64_t n = k->n, in_sz = k->c * k->h * k->w;
@@ -198,8 +207,6 @@ static void test_direct_against_naive(void **state)
         free(direct_bits);
         free(want);
         free(in);
-        free(p.weight);
-        free(p.bias);
         lrc_net_destroy(&net);
     }
     assert_int_equal(ran[0], (int)(sizeof cases / sizeof cases[0]));
@@ -209,6 +216,72 @@ static void test_direct_against_naive(void **state)
     if (!ran[2])
         print_message("[  NOTE    ] no AVX2 + FMA on this CPU (or not x86-64): "
                       "its direct kernel was not tested\n");
+}
+
+/* Outputs of at least 32 MB on whole cache lines (batches of 11 images of
+ * 16 x 224 x 224) are streamed past the caches by the AVX-512 kernel: a
+ * pointwise conv's blocks where they lie, and an RGB-like 3 x 3 conv's on
+ * a grid widened to 240 columns. The same bits as each image alone
+ * (3.2 MB: stored plainly, on the padded grid of 226), with and without
+ * the fused ReLU, and the naive conv's values on the first and last
+ * images. */
+static void test_direct_streamed(void **state)
+{
+    (void)state;
+    if (!lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512)) {
+        print_message("[  NOTE    ] no AVX-512 on this CPU: streamed stores "
+                      "not tested\n");
+        return;
+    }
+    const direct_case cases[] = {
+        /* c, h, w, d, kh, kw, pt, pl, pb, pr, n */
+        {5, 224, 224, 16, 1, 1, 0, 0, 0, 0, 11},
+        {3, 224, 224, 16, 3, 3, 1, 1, 1, 1, 11},
+    };
+    uint64_t seed = 17;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const direct_case *k = &cases[t];
+        lrc_net *net = case_net(k, &seed);
+        const lrc_layer *l = lrc_net_layer(net, 0);
+        const int64_t n = k->n, in_sz = k->c * k->h * k->w;
+        const int64_t out_sz = k->d * l->out_shape[1] * l->out_shape[2];
+        assert_true(n * out_sz * (int64_t)sizeof(float) >=
+                    LRC_FW_STREAM_BYTES);
+        assert_true(out_sz * (int64_t)sizeof(float) < LRC_FW_STREAM_BYTES);
+        float *in = rand_floats((size_t)(n * in_sz), &seed);
+        float *work = nan_floats(lrc_fw_conv_workspace(l,
+                                                       LRC_CONV_DIRECT_AVX512));
+        for (int relu = 0; relu <= 1; relu++) {
+            float *out = NULL;
+            assert_int_equal(lrc_calloc_aligned(&out, (size_t)(n * out_sz),
+                                                sizeof(float), 64, "output"),
+                             LRC_OK);
+            assert_int_equal(lrc_fw_conv_with(l, LRC_CONV_DIRECT_AVX512, in,
+                                              n, out, work, relu),
+                             LRC_OK);
+            for (int64_t b = 0; b < n; b++) {
+                float *one = run_algo_relu(l, LRC_CONV_DIRECT_AVX512,
+                                           in + b * in_sz, 1, relu);
+                assert_memory_equal(one, out + b * out_sz,
+                                    (size_t)out_sz * sizeof(float));
+                free(one);
+            }
+            for (int64_t b = 0; b < n; b += n - 1) {
+                double *want = naive_conv_new(l, in + b * in_sz, 1);
+                for (int64_t i = 0; relu && i < out_sz; i++)
+                    want[i] = want[i] > 0 ? want[i] : 0;
+                char what[96];
+                snprintf(what, sizeof what, "streamed case %zu, relu %d, "
+                         "image %lld", t, relu, (long long)b);
+                assert_close(out + b * out_sz, want, (size_t)out_sz, what);
+                free(want);
+            }
+            lrc_free(&out);
+        }
+        free(work);
+        free(in);
+        lrc_net_destroy(&net);
+    }
 }
 
 /* Appends a copy of *p named `name` with c inputs and d outputs. */
@@ -337,6 +410,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_direct_against_naive),
+        cmocka_unit_test(test_direct_streamed),
         cmocka_unit_test(test_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
