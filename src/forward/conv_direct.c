@@ -3,7 +3,8 @@
  * Each image is copied once into a zero-padded c x hp x wp buffer (a
  * pointwise conv, 1 x 1 without pads, reads its input in place). Outputs
  * are computed on a grid as wide as the padded image (wp columns, of which
- * the first wo are real), so that grid position q = y wp + x reads tap
+ * the first wo are real; wider for some streamed outputs, stream_width),
+ * so that grid position q = y wp + x reads tap
  * (i, j) of every channel at q + i wp + j: a constant offset per tap. A
  * block of DB output channels x QB consecutive grid positions lives in
  * vector registers; for each input channel and tap the kernel loads the
