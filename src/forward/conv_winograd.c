@@ -310,12 +310,13 @@ WINO_INLINE void bt_along_row(const float *restrict row, int64_t pl,
         const int64_t nt = tw - tx0 < 16 ? tw - tx0 : 16;
         const float *s = row + x0;
         if (x0 < 0 || x0 + 66 > wr) {
-            const int64_t lo = x0 > 0 ? x0 : 0;
-            const int64_t hi = x0 + 66 < wr ? x0 + 66 : wr;
-            memset(edge, 0, 66 * sizeof(float));
-            if (hi > lo)
-                memcpy(edge + (lo - x0), row + lo,
-                       (size_t)(hi - lo) * sizeof(float));
+            /* all WINO_EDGE values, each read only inside the row: masked
+             * vector loads (a memset and a memcpy of variable length, both
+             * library calls, had doubled the cost of a 224-wide row) */
+            for (int64_t k = 0; k < WINO_EDGE; k++) {
+                const int64_t i = x0 + k;
+                edge[k] = i >= 0 && i < wr ? row[i] : 0.0f;
+            }
             s = edge;
         }
 #ifdef WINO_VEC16
@@ -423,20 +424,25 @@ WINO_INLINE void interleave4(const wino_v16 y[4], wino_v16 o[4])
 #endif
 
 
-/* 64 floats from src to dst (64-byte aligned), past the caches */
+/* 16 n floats (n <= 4) from src to dst (64-byte aligned), past the
+ * caches */
 #ifdef WINO_MK_X86
-__attribute__((target("avx512f"))) static void stream64(float *dst,
-                                                        const float *src)
+__attribute__((target("avx512f"))) static void stream16n(float *dst,
+                                                         const float *src,
+                                                         int64_t n)
 {
-    for (int k = 0; k < 4; k++)
+    for (int64_t k = 0; k < n; k++)
         _mm512_stream_ps(dst + 16 * k, _mm512_loadu_ps(src + 16 * k));
 }
 #endif
 
 /* The output transform of tile rows [r0, r0 + nr) from M ([36][d][nr tw])
  * into the output planes (ho x wo each), plus the bias, then the ReLU when
- * relu is set; whole groups of 64 outputs streamed when stream is set
- * (lrc_fw_conv_winograd_with decides). Per channel, tile row and group of
+ * relu is set; every output streamed when stream is set (rows of whole
+ * vectors: lrc_fw_conv_winograd_with decides; streaming only the whole
+ * groups of 64, and storing a row's last, shorter group plainly, is the
+ * mix that ran the direct kernel slower, docs/BENCHMARKS.md, section 18).
+ * Per channel, tile row and group of
  * 16 tiles: A^T down the 6 rows of each of the 6 columns of M's 6 x 6,
  * then A^T along each of the 4 rows, whose 4 values per tile are
  * interleaved into 64 values of an output row (interleave4: GCC stored
@@ -454,7 +460,7 @@ WINO_CLONES static void output_transform4(const lrc_layer *l,
 #ifdef WINO_VEC16
     const wino_v16 zero = {0};
 #else
-    (void)stream; /* whole groups of 64 are the vector path's */
+    (void)stream; /* streaming is the vector path's */
 #endif
     for (int64_t f = 0; f < d; f++) {
         float *o = out + f * ho * wo;
@@ -486,16 +492,22 @@ WINO_CLONES static void output_transform4(const lrc_layer *l,
                     }
                     wino_v16 ov[4];
                     interleave4(y, ov);
+                    float *dst = o + (y0 + a) * wo + x0;
 #ifdef WINO_MK_X86
-                    if (nx == 64 && stream)
-                        stream64(o + (y0 + a) * wo + x0, (const float *)ov);
+                    if (stream) /* nx a multiple of 16 (wo is) */
+                        stream16n(dst, (const float *)ov, nx / 16);
                     else
 #endif
-                    if (nx == 64)
-                        memcpy(o + (y0 + a) * wo + x0, ov, sizeof ov);
-                    else
-                        memcpy(o + (y0 + a) * wo + x0, ov,
-                               (size_t)nx * sizeof(float));
+                    if (nx == 64) {
+                        memcpy(dst, ov, sizeof ov);
+                    } else { /* whole vectors, then the rest */
+                        int64_t k = 0;
+                        for (; k + 16 <= nx; k += 16)
+                            memcpy(dst + k, (const float *)ov + k,
+                                   16 * sizeof(float));
+                        for (; k < nx; k++)
+                            dst[k] = ((const float *)ov)[k];
+                    }
                 }
 #else
                 const int64_t nt = tw - tx0 < 16 ? tw - tx0 : 16;
