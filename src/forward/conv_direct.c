@@ -357,11 +357,9 @@ static void pad_image(const lrc_layer *l, const float *img, int64_t wp,
 }
 
 #ifdef LRC_DIRECT_X86
-/* n floats (a multiple of 16) from src to dst (on a cache line), past the
- * caches */
-__attribute__((target("avx512f"))) static void stream_run(float *dst,
-                                                          const float *src,
-                                                          int64_t n)
+__attribute__((target("avx512f"))) void lrc_fw_stream_copy(float *dst,
+                                                           const float *src,
+                                                           int64_t n)
 {
     for (int64_t i = 0; i < n; i += 16)
         _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
@@ -387,7 +385,7 @@ static void scatter_block(const float *blk, int64_t qb, int nd, int64_t q0,
             float *dst = out + o * plane + y * wo + x;
 #ifdef LRC_DIRECT_X86
             if (stream && keep % 16 == 0 && (uintptr_t)dst % 64 == 0) {
-                stream_run(dst, blk + o * qb + (q - q0), keep);
+                lrc_fw_stream_copy(dst, blk + o * qb + (q - q0), keep);
                 continue;
             }
 #else
@@ -425,7 +423,6 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                        (uintptr_t)out % 64 == 0 &&
                        (lrc_fw_conv_is_pointwise(l) ||
                         (swp % qb == 0 && wo % 16 == 0)) &&
-                       qb % 16 == 0 &&
                        n * d * plane * (int64_t)sizeof(float) >=
                            LRC_FW_STREAM_BYTES;
     const int64_t wp = stream ? swp : w + l->pl + l->pr;

@@ -424,18 +424,6 @@ WINO_INLINE void interleave4(const wino_v16 y[4], wino_v16 o[4])
 #endif
 
 
-/* 16 n floats (n <= 4) from src to dst (64-byte aligned), past the
- * caches */
-#ifdef WINO_MK_X86
-__attribute__((target("avx512f"))) static void stream16n(float *dst,
-                                                         const float *src,
-                                                         int64_t n)
-{
-    for (int64_t k = 0; k < n; k++)
-        _mm512_stream_ps(dst + 16 * k, _mm512_loadu_ps(src + 16 * k));
-}
-#endif
-
 /* The output transform of tile rows [r0, r0 + nr) from M ([36][d][nr tw])
  * into the output planes (ho x wo each), plus the bias, then the ReLU when
  * relu is set; every output streamed when stream is set (rows of whole
@@ -495,7 +483,7 @@ WINO_CLONES static void output_transform4(const lrc_layer *l,
                     float *dst = o + (y0 + a) * wo + x0;
 #ifdef WINO_MK_X86
                     if (stream) /* nx a multiple of 16 (wo is) */
-                        stream16n(dst, (const float *)ov, nx / 16);
+                        lrc_fw_stream_copy(dst, (const float *)ov, nx);
                     else
 #endif
                     if (nx == 64) {

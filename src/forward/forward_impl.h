@@ -58,6 +58,11 @@ lrc_status lrc_fw_conv_with(const lrc_layer *l, lrc_conv_algo a,
  * it, the next layer's reads from cache are worth more. Measured in
  * docs/BENCHMARKS.md, sections 17 and 18. */
 #define LRC_FW_STREAM_BYTES ((int64_t)32 << 20)
+/* conv_direct.c: n floats (a multiple of 16) from src to dst (on a cache
+ * line) with those stores; x86-64 builds only, called on AVX-512 CPUs. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+void lrc_fw_stream_copy(float *dst, const float *src, int64_t n);
+#endif
 
 /* conv_direct.c: whether this build and CPU have the kernel of a (1 for
  * LRC_CONV_LOWERED), whether l has a shape the direct kernels can run

@@ -81,31 +81,11 @@ typedef struct {
     int64_t c, h, w, d, kh, kw, pt, pl, pb, pr, n;
 } direct_case;
 
-/* A one-layer net holding the conv of case k with random weights. */
+/* The conv of case k with random weights (fw_conv_net). */
 static lrc_net *case_net(const direct_case *k, uint64_t *seed)
 {
-    lrc_layer p;
-    memset(&p, 0, sizeof p);
-    p.op = LRC_OP_CONV;
-    p.in_c = k->c;
-    p.out_c = k->d;
-    p.kh = k->kh;
-    p.kw = k->kw;
-    p.sh = p.sw = 1;
-    p.pt = k->pt;
-    p.pl = k->pl;
-    p.pb = k->pb;
-    p.pr = k->pr;
-    p.flatten_check = -1;
-    p.weight = rand_floats((size_t)(k->d * k->c * k->kh * k->kw), seed);
-    p.bias = rand_floats((size_t)k->d, seed);
-    lrc_net *net = NULL;
-    assert_int_equal(lrc_net_create(&net), LRC_OK);
-    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
-    assert_int_equal(lrc_net_set_input(net, k->c, k->h, k->w), LRC_OK);
-    free(p.weight);
-    free(p.bias);
-    return net;
+    return fw_conv_net(k->c, k->h, k->w, k->d, k->kh, k->kw, k->pt, k->pl,
+                       k->pb, k->pr, seed);
 }
 
 static const char *algo_name(lrc_conv_algo a)

@@ -67,31 +67,11 @@ typedef struct {
     int64_t c, h, w, d, pt, pl, pb, pr, n;
 } wino_case;
 
-/* A one-layer net holding a 3x3 conv of case k with random weights. */
+/* The 3x3 conv of case k with random weights (fw_conv_net). */
 static lrc_net *conv_net(const wino_case *k, uint64_t *seed)
 {
-    lrc_layer p;
-    memset(&p, 0, sizeof p);
-    p.name = "conv";
-    p.op = LRC_OP_CONV;
-    p.in_c = k->c;
-    p.out_c = k->d;
-    p.kh = p.kw = 3;
-    p.sh = p.sw = 1;
-    p.pt = k->pt;
-    p.pl = k->pl;
-    p.pb = k->pb;
-    p.pr = k->pr;
-    p.flatten_check = -1;
-    p.weight = rand_floats((size_t)(k->d * k->c * 9), seed);
-    p.bias = rand_floats((size_t)k->d, seed);
-    lrc_net *net = NULL;
-    assert_int_equal(lrc_net_create(&net), LRC_OK);
-    assert_int_equal(lrc_net_append(net, &p), LRC_OK);
-    assert_int_equal(lrc_net_set_input(net, k->c, k->h, k->w), LRC_OK);
-    free(p.weight);
-    free(p.bias);
-    return net;
+    return fw_conv_net(k->c, k->h, k->w, k->d, 3, 3, k->pt, k->pl, k->pb,
+                       k->pr, seed);
 }
 
 static void test_winograd_against_naive(void **state)
