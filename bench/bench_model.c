@@ -5,14 +5,18 @@
  *
  *   build/bench/bench_model ORIGINAL.onnx [COMPRESSED.onnx ...]
  *       [--input 3,224,224] [--batches 1,8] [--images N] [--reps 3]
- *       [--threads 1] [--backend openblas|winograd|onednn] [--json bench_model.json]
+ *       [--rounds 10] [--threads 1] [--backend openblas|winograd|onednn]
+ *       [--json bench_model.json]
  *
  * Inputs are seeded random floats (timing does not depend on the values).
  * Every model is loaded first; then --reps passes, each timing every model
  * at every batch size B in turn: one untimed batch (page faults, BLAS
  * buffers), then one timed run over N images (--images, rounded up to a
  * multiple of B); then the same layer by layer, as lrc_forward_run runs
- * them, for the split. Each figure is the best of its passes.
+ * them, for the split. Each figure is the best of its passes. Then, with
+ * two models or more, --rounds paired rounds per batch size (time_rounds):
+ * the speedups that the models' best-of-passes times give move with the
+ * machine's drifts; those of models timed in the same round do not.
  * Reported per model: multiply-adds per image (all layers, and the convs
  * alone), seconds per image (and per layer in the JSON file), and against
  * the first model the theoretical speedup (ratio of multiply-adds), the
@@ -46,6 +50,9 @@ typedef struct {
     double t_other[MAXV];    /* and layers other than convs and ReLUs */
     double t_layers_sum[MAXV];
     double *lt[MAXV];        /* per layer, seconds for the N images */
+    /* paired rounds: the median over rounds of the reference's time over
+     * this model's in the same round, and the least and most */
+    double pair_med[MAXV], pair_min[MAXV], pair_max[MAXV];
 } model_row;
 
 static void check(lrc_status st)
@@ -130,9 +137,57 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_model MODEL [MODEL ...] [--input C,H,W] "
-                    "[--batches 1,8] [--images N] [--reps R] [--threads T] "
-                    "[--backend openblas|winograd|onednn] [--json FILE]\n");
+                    "[--batches 1,8] [--images N] [--reps R] [--rounds P] "
+                    "[--threads T] [--backend openblas|winograd|onednn] "
+                    "[--json FILE]\n");
     exit(2);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Paired rounds at batch index b (B images): each round runs every model
+ * once on one batch, in turn, and each model's speedup in the round is
+ * the reference's time over its own. The figure is the median over the
+ * rounds, with the least and the most: the machine's drifts (on a shared
+ * host, 5-10% within a minute) move a model's best-of-passes time by as
+ * much as the effects measured, but models timed a second apart see the
+ * same machine. */
+static void time_rounds(model_row *rows, int np, lrc_backend backend, int b,
+                        int64_t B, int rounds, const float *in, float *out)
+{
+    lrc_forward **fw = bench_alloc((size_t)np, sizeof *fw, "forward plans");
+    double *t = bench_alloc((size_t)np, sizeof *t, "round times");
+    double *ratio = bench_alloc((size_t)(np * rounds), sizeof *ratio, "ratios");
+    for (int m = 0; m < np; m++) {
+        check(lrc_forward_create_with(rows[m].net, 0, rows[m].layers, B,
+                                      backend, &fw[m]));
+        check(lrc_forward_run(fw[m], in, B, out)); /* warm-up */
+    }
+    for (int r = 0; r < rounds; r++) {
+        for (int m = 0; m < np; m++) {
+            const double t0 = lrc_wtime();
+            check(lrc_forward_run(fw[m], in, B, out));
+            t[m] = lrc_wtime() - t0;
+        }
+        for (int m = 0; m < np; m++)
+            ratio[m * rounds + r] = t[0] / t[m];
+    }
+    for (int m = 0; m < np; m++) {
+        double *x = ratio + m * rounds;
+        qsort(x, (size_t)rounds, sizeof *x, cmp_double);
+        rows[m].pair_med[b] = rounds % 2 ? x[rounds / 2]
+                                         : 0.5 * (x[rounds / 2 - 1] + x[rounds / 2]);
+        rows[m].pair_min[b] = x[0];
+        rows[m].pair_max[b] = x[rounds - 1];
+        lrc_forward_destroy(&fw[m]);
+    }
+    free(ratio);
+    free(t);
+    free(fw);
 }
 
 /* The whole-net speedup of model r over the reference at batch index b
@@ -148,7 +203,7 @@ static double ceiling(const model_row *ref, const model_row *r, int b)
 int main(int argc, char **argv)
 {
     const char *paths[MAXV];
-    int np = 0, nb = 2, reps = 3, threads = 1;
+    int np = 0, nb = 2, reps = 3, threads = 1, rounds = 10;
     long long batches[MAXV] = {1, 8}, chw[MAXV] = {3, 224, 224}, images = 8;
     const char *json = "bench_model.json";
     /* the engine of the whole-net timing (the per-layer split always runs
@@ -172,6 +227,8 @@ int main(int argc, char **argv)
             images = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--reps"))
             reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--rounds"))
+            rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads"))
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
@@ -181,7 +238,7 @@ int main(int argc, char **argv)
         else
             usage();
     }
-    if (np < 1 || nb < 1 || reps < 1 || threads < 1 || images < 1)
+    if (np < 1 || nb < 1 || reps < 1 || threads < 1 || images < 1 || rounds < 0)
         usage();
     for (int b = 0; b < nb; b++)
         if (batches[b] < 1)
@@ -253,6 +310,12 @@ int main(int argc, char **argv)
             rows[m].t_other[b] = other / (double)N;
             rows[m].t_layers_sum[b] = sum / (double)N;
         }
+    if (np > 1 && rounds > 0)
+        for (int b = 0; b < nb; b++) {
+            time_rounds(rows, np, backend, b, batches[b], rounds, in, out);
+            fprintf(stderr, "bench_model: %d paired rounds at batch %lld done\n",
+                    rounds, batches[b]);
+        }
 
     bench_json j;
     if (bench_json_open(&j, json))
@@ -261,6 +324,7 @@ int main(int argc, char **argv)
     bench_json_machine(&j);
     bench_json_int(&j, "reps", reps);
     bench_json_int(&j, "threads", threads);
+    bench_json_int(&j, "rounds", np > 1 ? rounds : 0);
     bench_json_str(&j, "backend", lrc_backend_name(backend));
     bench_json_num(&j, "sgemm_peak_gflops", peak);
     bench_json_begin_array(&j, "models");
@@ -311,6 +375,17 @@ int main(int argc, char **argv)
             for (int b = 0; b < nb; b++)
                 bench_json_num(&j, NULL, ceiling(&rows[0], r, b));
             bench_json_end_array(&j);
+            if (rounds > 0) {
+                const char *key[3] = {"paired_speedup", "paired_speedup_min",
+                                      "paired_speedup_max"};
+                const double *val[3] = {r->pair_med, r->pair_min, r->pair_max};
+                for (int k = 0; k < 3; k++) {
+                    bench_json_begin_array(&j, key[k]);
+                    for (int b = 0; b < nb; b++)
+                        bench_json_num(&j, NULL, val[k][b]);
+                    bench_json_end_array(&j);
+                }
+            }
         }
         bench_json_end_object(&j);
     }
@@ -351,6 +426,22 @@ int main(int argc, char **argv)
            "measured speedup if the model's convs and ReLUs took exactly 1 / conv "
            "th. of the reference's, its other layers as measured: what work on "
            "the convs alone can reach)\n");
+    if (np > 1 && rounds > 0) {
+        printf("\n  paired rounds: %d, each running every model once on one batch, "
+               "in turn; speedup: the median over the rounds of the reference's "
+               "time over the model's in the same round [least, most]\n", rounds);
+        for (int b = 0; b < nb; b++)
+            for (int m = 1; m < np; m++) {
+                const model_row *r = &rows[m];
+                const char *name = strrchr(r->path, '/') ? strrchr(r->path, '/') + 1
+                                                         : r->path;
+                const double th = rows[0].macs / r->macs;
+                printf("  batch %-3lld %-36s %7.2fx [%.2f, %.2f]  %5.0f%% of "
+                       "theory [%.0f, %.0f]\n", batches[b], name, r->pair_med[b],
+                       r->pair_min[b], r->pair_max[b], 100 * r->pair_med[b] / th,
+                       100 * r->pair_min[b] / th, 100 * r->pair_max[b] / th);
+            }
+    }
     printf("  figures written to %s\n", json);
     for (int m = 0; m < np; m++) {
         lrc_net_destroy(&rows[m].net);

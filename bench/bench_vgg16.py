@@ -238,8 +238,12 @@ def main():
         cells = []
         for k, b in enumerate(batches):
             ms, cms = mr["measured_speedup"][k], mr["measured_conv_speedup"][k]
+            paired = mr.get("paired_speedup")
             row["batches"].append({
                 "batch": b, "measured_speedup": ms, "measured_conv_speedup": cms,
+                "paired_speedup": paired[k] if paired else None,
+                "paired_speedup_range": [mr["paired_speedup_min"][k],
+                                         mr["paired_speedup_max"][k]] if paired else None,
                 "measured_over_theoretical": ms / mr["theoretical_speedup"],
                 "conv_measured_over_theoretical": cms / mr["theoretical_conv_speedup"],
                 "seconds_per_image": mr["batches"][k]["seconds_per_image"],
@@ -250,6 +254,17 @@ def main():
         print("  %5gx %8.2fx %8.2fx | %s" % (s, mr["theoretical_speedup"],
                                             mr["theoretical_conv_speedup"],
                                             " | ".join("        " + c for c in cells)))
+    if bm.get("rounds"):
+        print("  paired rounds (%d; each runs every model once in turn): median "
+              "speedup [least, most], of theory" % bm["rounds"])
+        for i, s in enumerate(speedups):
+            mr = bm["models"][i + 1]
+            th = mr["theoretical_speedup"]
+            print("  %5gx | %s" % (s, " | ".join(
+                "batch %-3d %6.2fx [%.2f, %.2f] %4.0f%%" % (
+                    b, mr["paired_speedup"][k], mr["paired_speedup_min"][k],
+                    mr["paired_speedup_max"][k], 100 * mr["paired_speedup"][k] / th)
+                for k, b in enumerate(batches))))
 
     # where the time goes: each original conv against what replaced it, in
     # the model closest to 4x
