@@ -13,6 +13,53 @@ int lrc_fw_conv_is_pointwise(const lrc_layer *l)
            l->pt == 0 && l->pl == 0 && l->pb == 0 && l->pr == 0;
 }
 
+/* im2col of a stride-1 conv whose output rows are as wide as its input's
+ * (pl + pr = kw - 1: "same" width, VGG's 3 x 3; every tap's column
+ * shift |dx| < w): tap (i, j) of output
+ * (y, x) reads input (y + dy, x + dx), dy = i - pt, dx = j - pl, so the
+ * rows whose taps lie in the image are one run of the input, shifted by
+ * dy w + dx; one copy per tap and channel, then zeros for the |dx|
+ * columns per row that the shift wrapped to the next or previous row, and
+ * for the rows past the image. On 14 x 14 maps the row by row copies
+ * (14 floats each) took about as long as a sixth of the sgemm after them
+ * (docs/BENCHMARKS.md, section 19). The same matrix. */
+static void im2col_same_width(const lrc_layer *l, const float *img, float *col)
+{
+    const int64_t c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2];
+    const int64_t ho = l->out_shape[1], p = ho * w;
+    for (int64_t ch = 0; ch < c; ch++) {
+        const float *src = img + ch * h * w;
+        for (int64_t i = 0; i < l->kh; i++) {
+            const int64_t dy = i - l->pt;
+            /* output rows whose input row y + dy is in the image */
+            int64_t y0 = -dy > 0 ? -dy : 0, y1 = h - dy < ho ? h - dy : ho;
+            if (y1 < y0)
+                y1 = y0;
+            for (int64_t j = 0; j < l->kw; j++) {
+                const int64_t dx = j - l->pl;
+                float *dst = col + ((ch * l->kh + i) * l->kw + j) * p;
+                /* positions [a, b) of the run: the first row from column
+                 * -dx, the last to column w - dx (both in the image) */
+                const int64_t a = y0 * w + (dx < 0 ? -dx : 0);
+                const int64_t b = y1 * w - (dx > 0 ? dx : 0);
+                if (a > 0)
+                    memset(dst, 0, (size_t)(a < p ? a : p) * sizeof(float));
+                if (b > a) {
+                    memcpy(dst + a, src + a + dy * w + dx,
+                           (size_t)(b - a) * sizeof(float));
+                    for (int64_t y = y0; y < y1; y++) /* wrapped columns */
+                        for (int64_t x = dx < 0 ? 0 : w - dx;
+                             x < (dx < 0 ? -dx : w); x++)
+                            dst[y * w + x] = 0.0f;
+                }
+                const int64_t e = b > a ? b : a;
+                if (e < p)
+                    memset(dst + e, 0, (size_t)(p - e) * sizeof(float));
+            }
+        }
+    }
+}
+
 /* Rows of `col` run over (c, i, j) in weight order; columns over output
  * pixels. Out-of-image taps read zero. */
 static void im2col(const lrc_layer *l, const float *img, float *col)
@@ -20,6 +67,11 @@ static void im2col(const lrc_layer *l, const float *img, float *col)
     const int64_t c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2];
     const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
     const int64_t p = ho * wo;
+    if (l->sh == 1 && l->sw == 1 && wo == w && l->pl < l->kw &&
+        l->pl < w && l->kw - 1 - l->pl < w) { /* |dx| < w */
+        im2col_same_width(l, img, col);
+        return;
+    }
     for (int64_t ch = 0; ch < c; ch++) {
         const float *src = img + ch * h * w;
         for (int64_t i = 0; i < l->kh; i++) {
