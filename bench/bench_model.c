@@ -150,7 +150,8 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Paired rounds at batch index b (B images): each round runs every model
- * once on one batch, in turn, and each model's speedup in the round is
+ * once on one batch, in turn (every other round in reverse order), and
+ * each model's speedup in the round is
  * the reference's time over its own. The figure is the median over the
  * rounds, with the least and the most: the machine's drifts (on a shared
  * host, 5-10% within a minute) move a model's best-of-passes time by as
@@ -168,7 +169,10 @@ static void time_rounds(model_row *rows, int np, lrc_backend backend, int b,
         check(lrc_forward_run(fw[m], in, B, out)); /* warm-up */
     }
     for (int r = 0; r < rounds; r++) {
-        for (int m = 0; m < np; m++) {
+        /* every other round in reverse order, so that no model always
+         * follows the same one (whose data it finds in the caches) */
+        for (int k = 0; k < np; k++) {
+            const int m = r % 2 ? np - 1 - k : k;
             const double t0 = lrc_wtime();
             check(lrc_forward_run(fw[m], in, B, out));
             t[m] = lrc_wtime() - t0;

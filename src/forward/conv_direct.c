@@ -194,7 +194,7 @@ DIRECT_INSTANCES4(rgb, block256, "avx2,fma", 1, 2, 3, 4, 3, 3, 3)
  * of the low-rank pairs, their nine taps per channel unrolled (with the
  * tap loops' bounds unknown, GCC 12 kept their counters and tests in the
  * inner loop). The 4x model's conv1_2_lrA (64 -> 20 channels, 224 x 224)
- * ran 6% faster in the plan, its conv stack 2-10% (docs/BENCHMARKS.md,
+ * ran 6% faster in the plan, the whole 4x model 5-9% (docs/BENCHMARKS.md,
  * section 19). The same sums in the same order: the same bits. */
 DIRECT_INSTANCES4(k3, block512, "avx512f", 1, 2, 3, 4, c, 3, 3)
 DIRECT_INSTANCES4(k3, block512, "avx512f", 5, 6, 7, 8, c, 3, 3)
