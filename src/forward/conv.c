@@ -14,9 +14,9 @@ int lrc_fw_conv_is_pointwise(const lrc_layer *l)
 }
 
 /* im2col of a stride-1 conv whose output rows are as wide as its input's
- * (pl + pr = kw - 1: "same" width, VGG's 3 x 3; every tap's column
- * shift |dx| < w): tap (i, j) of output
- * (y, x) reads input (y + dy, x + dx), dy = i - pt, dx = j - pl, so the
+ * (pl + pr = kw - 1: "same" width, VGG's 3 x 3; every tap's column shift
+ * |dx| < w): tap (i, j) of output (y, x) reads input (y + dy, x + dx),
+ * dy = i - pt, dx = j - pl, so the
  * rows whose taps lie in the image are one run of the input, shifted by
  * dy w + dx; one copy per tap and channel, then zeros for the |dx|
  * columns per row that the shift wrapped to the next or previous row, and
@@ -37,6 +37,8 @@ static void im2col_same_width(const lrc_layer *l, const float *img, float *col)
                 y1 = y0;
             for (int64_t j = 0; j < l->kw; j++) {
                 const int64_t dx = j - l->pl;
+                /* the columns a shift by dx wraps: [z0, z1) of each row */
+                const int64_t z0 = dx < 0 ? 0 : w - dx, z1 = dx < 0 ? -dx : w;
                 float *dst = col + ((ch * l->kh + i) * l->kw + j) * p;
                 /* positions [a, b) of the run: the first row from column
                  * -dx, the last to column w - dx (both in the image) */
@@ -47,9 +49,8 @@ static void im2col_same_width(const lrc_layer *l, const float *img, float *col)
                 if (b > a) {
                     memcpy(dst + a, src + a + dy * w + dx,
                            (size_t)(b - a) * sizeof(float));
-                    for (int64_t y = y0; y < y1; y++) /* wrapped columns */
-                        for (int64_t x = dx < 0 ? 0 : w - dx;
-                             x < (dx < 0 ? -dx : w); x++)
+                    for (int64_t y = y0; y < y1; y++)
+                        for (int64_t x = z0; x < z1; x++)
                             dst[y * w + x] = 0.0f;
                 }
                 const int64_t e = b > a ? b : a;
@@ -67,8 +68,8 @@ static void im2col(const lrc_layer *l, const float *img, float *col)
     const int64_t c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2];
     const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
     const int64_t p = ho * wo;
-    if (l->sh == 1 && l->sw == 1 && wo == w && l->pl < l->kw &&
-        l->pl < w && l->kw - 1 - l->pl < w) { /* |dx| < w */
+    if (l->sh == 1 && l->sw == 1 && wo == w && l->pl < w &&
+        l->kw - 1 - l->pl < w) { /* |dx| < w */
         im2col_same_width(l, img, col);
         return;
     }
