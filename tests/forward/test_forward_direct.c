@@ -120,9 +120,11 @@ static void test_direct_against_naive(void **state)
         {7, 6, 16, 8, 1, 1, 0, 0, 0, 0, 3},     /* whole blocks only */
         {3, 1, 5, 2, 1, 1, 0, 0, 0, 0, 2},      /* one partial block */
         {5, 9, 20, 11, 1, 1, 1, 0, 2, 0, 2},    /* 1x1, row pads only: wp = wo */
-        /* same width, some taps shifted a whole row or more (im2col's
-         * row-by-row copy): kernel wider than the image */
+        /* same width, kernels wider than the image: taps shifted by a
+         * whole row (im2col's one copy per tap), by more than a row (its
+         * row-by-row copy), taps on rows past the image */
         {2, 4, 2, 3, 3, 5, 1, 2, 1, 2, 2},
+        {2, 4, 2, 3, 3, 7, 1, 3, 1, 3, 2},
         {4, 3, 16, 5, 5, 3, 3, 1, 3, 1, 2},     /* 5 rows of taps on 3 rows */
     };
     const lrc_conv_algo algos[3] = {LRC_CONV_LOWERED, LRC_CONV_DIRECT_AVX512,
