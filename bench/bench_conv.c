@@ -1,6 +1,8 @@
-/* Conv benchmark: lrcompress's convolution (lrc_layer_forward: the direct
- * kernel or im2col + one OpenBLAS sgemm per image, whichever the library
- * chooses for the layer) on every VGG-16 conv shape at 224 x 224, on one
+/* Conv benchmark: lrcompress's convolution (a one-layer forward plan on
+ * the openblas backend: the direct kernel, the row kernel or im2col + one
+ * OpenBLAS sgemm per image, whichever lrc_layer_forward chooses for the
+ * layer, with the weights laid out once as a model's plan holds them) on
+ * every VGG-16 conv shape at 224 x 224, on one
  * thread, as a fraction of the one-thread sgemm peak measured in the same
  * run, side by side with oneDNN's convolution (when built with it) on the
  * same shape, weights and input.
@@ -140,12 +142,13 @@ typedef struct {
     const float *in;
     int64_t n;
     float *out, *work;
+    lrc_forward *fw; /* ours: the layer's plan */
 } fwd_arg;
 
 static void run_ours(void *p)
 {
     const fwd_arg *a = p;
-    if (lrc_layer_forward(a->l, a->in, a->n, a->out, a->work) != LRC_OK)
+    if (lrc_forward_run(a->fw, a->in, a->n, a->out) != LRC_OK)
         exit(1);
 }
 
@@ -726,10 +729,13 @@ static void measure(const options *o, void *dctx, int64_t n, int64_t c, int64_t 
     bench_fill(in, nin, seed + 2, 2.0f);
     r->flop = 2.0 * (double)n * (double)d * (double)c * (double)(k * k) * (double)P;
 
-    fwd_arg fa = {l, in, n, out, work};
+    fwd_arg fa = {l, in, n, out, work, NULL};
+    if (lrc_forward_create(net, 0, 1, n, &fa.fw) != LRC_OK)
+        exit(1);
     r->t_ours = bench_best_of(1, 1, run_ours, &fa);
+    lrc_forward_destroy(&fa.fw);
     if (o->proto) {
-        fwd_arg fb = {l, in, n, out2, work};
+        fwd_arg fb = {l, in, n, out2, work, NULL};
         r->t_im2col = bench_best_of(1, 1, run_im2col, &fb);
         r->t_gemm = bench_best_of(1, 1, run_gemm_only, &fb);
 
@@ -1033,7 +1039,7 @@ int main(int argc, char **argv)
         const layer_rows *rows = all + bi * nl;
 
         /* table 1: ours vs peak and oneDNN */
-        printf("\n  batch %lld: ours (lrc_layer_forward) vs the sgemm peak and oneDNN\n",
+        printf("\n  batch %lld: ours (a one-layer openblas plan) vs the sgemm peak and oneDNN\n",
                (long long)n);
         printf("  %-8s %-9s %4s %7s | %8s %7s %5s | %8s %7s %5s %6s | %6s %6s | %8s | %s\n",
                "layer", "c->d", "hw", "GFLOP", "ours ms", "GFLOP/s", "peak", "dnnl ms",
@@ -1184,13 +1190,13 @@ int main(int argc, char **argv)
                    100 * gf(T[0], T[7]) / peak, 100 * gf(T[0], T[13]) / peak,
                    100 * gf(T[0], T[14]) / peak, 100 * gf(T[0], T[1]) / peak);
             printf("  stack speed over the lowering: ours (the algorithm "
-                   "lrc_layer_forward chose per layer) %.2fx, batched %.2fx, rows %.2fx, "
+                   "the openblas backend runs per layer) %.2fx, batched %.2fx, rows %.2fx, "
                    "shifted %.2fx, avx512 %.2fx, avx2 %.2fx, the fastest per layer "
                    "%.2fx (%.0f%% of peak)\n", T[12] / T[1], T[12] / T[6], T[12] / T[9],
                    T[12] / T[7], T[12] / T[13], T[12] / T[14], T[12] / best,
                    100 * gf(T[0], best) / peak);
             printf("  (lowered: the library's im2col + sgemm; avx512, avx2: its direct "
-                   "kernels, each forced; ours: lrc_layer_forward; a prototype or kernel "
+                   "kernels, each forced; ours: a one-layer openblas plan; a prototype or kernel "
                    "that does not apply counts at our time in the stack; maxdiff: "
                    "largest max |x - ours| / max |ours|)\n");
             T[10] = best;

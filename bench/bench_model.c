@@ -97,10 +97,11 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
     buf[0] = bench_alloc((size_t)(B * max_act), sizeof(float), "activations");
     buf[1] = bench_alloc((size_t)(B * max_act), sizeof(float), "activations");
     double *acc = bench_alloc((size_t)nl, sizeof(double), "layer times");
-    /* the winograd backend's convs need a plan (it holds their transformed
-     * weights): one plan per layer */
+    /* one plan per layer on the winograd and openblas backends: a plan
+     * holds weights laid out once (Winograd's transforms, the row
+     * kernel's packing), as the whole model's plan does */
     lrc_forward **lp = NULL;
-    if (backend == LRC_BACKEND_WINOGRAD) {
+    if (backend == LRC_BACKEND_WINOGRAD || backend == LRC_BACKEND_OPENBLAS) {
         lp = bench_alloc((size_t)nl, sizeof *lp, "layer plans");
         for (int64_t i = 0; i < nl; i++)
             check(lrc_forward_create_with(net, i, i + 1, B, backend, &lp[i]));

@@ -24,9 +24,9 @@ extern "C" {
 #endif
 
 /* Scratch floats that lrc_layer_forward needs for one layer (its shapes
- * must be set): for a conv, the most that either path needs (the im2col
- * matrix, or the direct kernel's padded image and re-laid-out weights), the
- * same on every CPU. */
+ * must be set): for a conv, the most that any of its paths needs (the
+ * im2col matrix, or a direct kernel's padded image and re-laid-out
+ * weights), the same on every CPU. */
 size_t lrc_layer_workspace(const lrc_layer *l);
 
 /* Runs one layer on n images: `in` holds n x in_shape, `out` n x out_shape
@@ -79,7 +79,10 @@ int lrc_backend_available(lrc_backend b);
 
 /* A forward plan: buffers for batches of up to `batch` images through layers
  * [first, last) of a shaped net. The net must outlive the plan and keep its
- * shapes (and weights, which the oneDNN backend reads when it rebuilds). */
+ * shapes and weights: on every backend the plan lays out the weights of
+ * some convs once, when it is created (the row kernel's on small maps,
+ * Winograd's transforms), and the oneDNN backend reads them when it
+ * rebuilds. */
 typedef struct lrc_forward lrc_forward;
 
 /* The plan on the OpenBLAS backend. */

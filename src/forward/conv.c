@@ -208,6 +208,34 @@ static int pointwise_pays(const lrc_layer *l)
            l->out_shape[1] * l->out_shape[2] >= POINTWISE_MIN_POSITIONS;
 }
 
+/* Where the row kernel (conv_rows.c: output channels in the vector
+ * lanes, blocks of 14 outputs of a row) beats both paths above, measured
+ * one layer at a time on an AVX-512 Xeon (one thread, batch 1, best of
+ * 7, its weights packed beforehand as a forward plan holds them; ReLU
+ * fused; docs/BENCHMARKS.md, section 20). 3 x 3, stride 1:
+ * - 14 x 14 outputs: d = 512 (VGG-16's conv5_x) 1.11-1.19x the lowering
+ *   (134 against 112-124 GFLOP/s), d = 172-181 (the 4x model's conv5 lrA)
+ *   1.23-1.25x, and d = 16-48 1.17-1.42x the direct kernel;
+ * - 28 x 28: d = 96-512 1.09-1.16x the better of the two (VGG-16's conv4_x
+ *   1.09-1.14x the lowering), d = 72 0.95x the direct kernel (its last
+ *   block of 16 channels of 80, 8 of them padding);
+ * - 56 x 56 and larger: 0.80-1.06x the direct kernel; 7 x 7 (its blocks
+ *   of 14 half empty) 0.81x the lowering;
+ * - 1 x 1 (the pairs' second halves) at 14 x 14, 1.04-1.06x the lowering;
+ *   at 28 x 28 0.89-1.01x: those stay where they were.
+ * So: 3 x 3 convs with rows of a multiple of 14 outputs, on 14 x 14 maps
+ * from d = 16 on, on 28 x 28 from d = 96 on. */
+#define ROWS_MIN_D_14 16
+#define ROWS_MIN_D_28 96
+
+static int rows_pays(const lrc_layer *l)
+{
+    const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
+    return lrc_fw_conv_rows_shape_ok(l) && l->kh == 3 && l->kw == 3 &&
+           wo % 14 == 0 && ho * wo <= 28 * 28 &&
+           l->out_c >= (ho * wo <= 14 * 14 ? ROWS_MIN_D_14 : ROWS_MIN_D_28);
+}
+
 /* Whether the rule gives l the AVX-512 kernel (on a CPU that has it). */
 static int avx512_pays(const lrc_layer *l)
 {
@@ -217,6 +245,8 @@ static int avx512_pays(const lrc_layer *l)
 
 lrc_conv_algo lrc_fw_conv_choose(const lrc_layer *l)
 {
+    if (lrc_fw_conv_cpu_has(LRC_CONV_ROWS_AVX512) && rows_pays(l))
+        return LRC_CONV_ROWS_AVX512;
     if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512))
         return avx512_pays(l) ? LRC_CONV_DIRECT_AVX512 : LRC_CONV_LOWERED;
     if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX2) &&
@@ -229,11 +259,15 @@ int lrc_fw_conv_can_run(const lrc_layer *l, lrc_conv_algo a)
 {
     if (a == LRC_CONV_LOWERED)
         return 1;
+    if (a == LRC_CONV_ROWS_AVX512)
+        return lrc_fw_conv_rows_shape_ok(l) && lrc_fw_conv_cpu_has(a);
     return lrc_fw_conv_direct_shape_ok(l) && lrc_fw_conv_cpu_has(a);
 }
 
 size_t lrc_fw_conv_workspace(const lrc_layer *l, lrc_conv_algo a)
 {
+    if (a == LRC_CONV_ROWS_AVX512)
+        return lrc_fw_conv_rows_workspace(l);
     if (a != LRC_CONV_LOWERED)
         return lrc_fw_conv_direct_workspace(l);
     if (lrc_fw_conv_is_pointwise(l))
@@ -250,6 +284,8 @@ size_t lrc_fw_conv_layer_workspace(const lrc_layer *l)
     if ((avx512_pays(l) || direct_pays(l, DIRECT_MAX_D_AVX2)) &&
         lrc_fw_conv_direct_workspace(l) > s)
         s = lrc_fw_conv_direct_workspace(l);
+    if (rows_pays(l) && lrc_fw_conv_rows_workspace(l) > s)
+        s = lrc_fw_conv_rows_workspace(l);
     return s;
 }
 
@@ -259,6 +295,8 @@ lrc_status lrc_fw_conv_with(const lrc_layer *l, lrc_conv_algo a,
 {
     if (a == LRC_CONV_LOWERED)
         return conv_lowered(l, in, n, out, work, relu);
+    if (a == LRC_CONV_ROWS_AVX512)
+        return lrc_fw_conv_rows(l, NULL, in, n, out, work, relu);
     return lrc_fw_conv_direct(l, a, in, n, out, work, relu);
 }
 

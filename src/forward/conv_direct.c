@@ -269,6 +269,7 @@ int lrc_fw_conv_cpu_has(lrc_conv_algo a)
         return 1;
 #ifdef LRC_DIRECT_X86
     case LRC_CONV_DIRECT_AVX512:
+    case LRC_CONV_ROWS_AVX512:
         /* libgcc's check includes the OS saving the zmm state (XCR0) */
         return __builtin_cpu_supports("avx512f") != 0; /* 0 or 1 */
     case LRC_CONV_DIRECT_AVX2:
@@ -276,6 +277,7 @@ int lrc_fw_conv_cpu_has(lrc_conv_algo a)
 #else
     case LRC_CONV_DIRECT_AVX512:
     case LRC_CONV_DIRECT_AVX2:
+    case LRC_CONV_ROWS_AVX512:
         return 0;
 #endif
     }
@@ -352,7 +354,7 @@ size_t lrc_fw_conv_direct_workspace(const lrc_layer *l)
 /* Copies image `img` (c x h x w) into the interior of `pad` (c x hp x wp)
  * and zeroes its borders: the workspace is shared, so they are not zero
  * from an earlier call. */
-static void pad_image(const lrc_layer *l, const float *img, int64_t wp,
+void lrc_fw_pad_image(const lrc_layer *l, const float *img, int64_t wp,
                       float *pad)
 {
     const int64_t c = l->in_c, h = l->in_shape[1], w = l->in_shape[2];
@@ -487,7 +489,7 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
     for (int64_t b = 0; b < n; b++) {
         const float *src = in + b * c * h * w;
         if (!pointwise) {
-            pad_image(l, src, wp, pad);
+            lrc_fw_pad_image(l, src, wp, pad);
             src = pad;
         }
         int tail_ready = 0;

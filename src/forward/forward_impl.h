@@ -27,7 +27,9 @@ int lrc_fw_conv_is_pointwise(const lrc_layer *l);
 typedef enum lrc_conv_algo {
     LRC_CONV_LOWERED,       /* im2col + OpenBLAS sgemm: any conv, any CPU */
     LRC_CONV_DIRECT_AVX512, /* direct kernel, 16 floats a vector; stride 1 */
-    LRC_CONV_DIRECT_AVX2    /* the same with AVX2 + FMA, 8 floats a vector */
+    LRC_CONV_DIRECT_AVX2,   /* the same with AVX2 + FMA, 8 floats a vector */
+    LRC_CONV_ROWS_AVX512    /* row kernel (conv_rows.c): channels in the
+                             * lanes, for small maps; stride 1 */
 } lrc_conv_algo;
 
 /* The algorithm lrc_fw_conv runs on layer l on this CPU (the rule and the
@@ -42,7 +44,7 @@ int lrc_fw_conv_can_run(const lrc_layer *l, lrc_conv_algo a);
 /* Scratch floats algorithm a needs for layer l. */
 size_t lrc_fw_conv_workspace(const lrc_layer *l, lrc_conv_algo a);
 /* lrc_layer_workspace of a conv: the most that the lowering and, where the
- * rule may choose it, the direct kernel need, on any CPU. */
+ * rule may choose them, the direct and row kernels need, on any CPU. */
 size_t lrc_fw_conv_layer_workspace(const lrc_layer *l);
 /* Runs layer l with algorithm a; LRC_ERR_INTERNAL if a cannot run it.
  * lrc_fw_conv is this with lrc_fw_conv_choose(l). */
@@ -74,6 +76,26 @@ size_t lrc_fw_conv_direct_workspace(const lrc_layer *l);
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *in, int64_t n, float *out,
                               float *work, int relu);
+/* Copies image `img` (c x h x w) into a zero-padded c x hp x wp buffer
+ * (wp >= w + pl + pr: columns past the right pad are zero too). */
+void lrc_fw_pad_image(const lrc_layer *l, const float *img, int64_t wp,
+                      float *pad);
+
+/* ---- conv_rows.c: the row kernel (LRC_CONV_ROWS_AVX512) ---- */
+
+/* Its weights packed for it (floats), and packing them: a forward plan
+ * does it once; lrc_fw_conv_rows packs them on every call given NULL. */
+size_t lrc_fw_conv_rows_weights_size(const lrc_layer *l);
+void lrc_fw_conv_rows_weights(const lrc_layer *l, float *packed);
+/* Whether it can run l (stride 1, non-negative pads: as the direct
+ * kernel), and the scratch floats it needs (packed weights included). */
+int lrc_fw_conv_rows_shape_ok(const lrc_layer *l);
+size_t lrc_fw_conv_rows_workspace(const lrc_layer *l);
+/* l on n images; packed: its packed weights, or NULL; relu as in
+ * lrc_fw_conv. The same bits as LRC_CONV_DIRECT_AVX512. */
+lrc_status lrc_fw_conv_rows(const lrc_layer *l, const float *packed,
+                            const float *in, int64_t n, float *out,
+                            float *work, int relu);
 
 /* ---- conv_winograd.c: Winograd F(4x4, 3x3), the winograd backend ---- */
 

@@ -1,14 +1,15 @@
-/* The conv algorithms (src/forward/conv.c, conv_direct.c) against a naive
- * double-precision convolution, each forced on the shapes it can run: the
- * lowering onto sgemm everywhere, the AVX-512 and AVX2 direct kernels when
- * the CPU has them (skipped otherwise, and said so).
+/* The conv algorithms (src/forward/conv.c, conv_direct.c, conv_rows.c)
+ * against a naive double-precision convolution, each forced on the shapes
+ * it can run: the lowering onto sgemm everywhere, the AVX-512 and AVX2
+ * direct kernels and the AVX-512 row kernel when the CPU has them (skipped
+ * otherwise, and said so).
  *
  * Tolerance: max |got - naive| <= 1e-5 max |naive| (the naive sums are in
  * double; float32 rounding over up to 17*5*5 products of numbers in
  * [-1, 1] stays far below). Beyond the values, each case checks that the
  * results are the same bits on a second run, that an image's output is the
- * same bits alone and inside the batch, that both direct kernels give the
- * same bits, and that the scratch and output buffers may hold anything
+ * same bits alone and inside the batch, that the direct and row kernels
+ * give the same bits, and that the scratch and output buffers may hold anything
  * beforehand (they are filled with NaN). */
 #include <math.h>
 #include <setjmp.h>
@@ -90,8 +91,10 @@ static lrc_net *case_net(const direct_case *k, uint64_t *seed)
 
 static const char *algo_name(lrc_conv_algo a)
 {
-    return a == LRC_CONV_LOWERED ? "lowered"
-           : a == LRC_CONV_DIRECT_AVX512 ? "direct avx512" : "direct avx2";
+    return a == LRC_CONV_LOWERED         ? "lowered"
+           : a == LRC_CONV_DIRECT_AVX512 ? "direct avx512"
+           : a == LRC_CONV_DIRECT_AVX2   ? "direct avx2"
+                                         : "rows avx512";
 }
 
 static void test_direct_against_naive(void **state)
@@ -126,10 +129,17 @@ static void test_direct_against_naive(void **state)
         {2, 4, 2, 3, 3, 5, 1, 2, 1, 2, 2},
         {2, 4, 2, 3, 3, 7, 1, 3, 1, 3, 2},
         {4, 3, 16, 5, 5, 3, 3, 1, 3, 1, 2},     /* 5 rows of taps on 3 rows */
+        /* the row kernel's blocks: 32 channels and one of 16 (of which 8
+         * real); rows of whole blocks of 14, and rows whose last block
+         * passes the row's end (the last row's, the image's) */
+        {40, 14, 14, 40, 3, 3, 1, 1, 1, 1, 2},
+        {24, 28, 28, 33, 3, 3, 1, 1, 1, 1, 1},  /* 32 + 1 of 16 */
+        {9, 5, 30, 64, 3, 3, 1, 1, 1, 1, 2},    /* 14 + 14 + 2 per row */
+        {70, 6, 17, 16, 3, 3, 0, 1, 2, 1, 2},   /* one block of 16, pads */
     };
-    const lrc_conv_algo algos[3] = {LRC_CONV_LOWERED, LRC_CONV_DIRECT_AVX512,
-                                    LRC_CONV_DIRECT_AVX2};
-    int ran[3] = {0, 0, 0};
+    const lrc_conv_algo algos[4] = {LRC_CONV_LOWERED, LRC_CONV_DIRECT_AVX512,
+                                    LRC_CONV_DIRECT_AVX2, LRC_CONV_ROWS_AVX512};
+    int ran[4] = {0, 0, 0, 0};
     uint64_t seed = 7;
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const direct_case *k = &cases[t];
@@ -142,7 +152,7 @@ static void test_direct_against_naive(void **state)
         float *in = rand_floats((size_t)(n * in_sz), &seed);
         double *want = naive_conv_new(l, in, n);
         float *direct_bits = NULL;
-        for (int a = 0; a < 3; a++) {
+        for (int a = 0; a < 4; a++) {
             if (!lrc_fw_conv_can_run(l, algos[a]))
                 continue;
             ran[a]++;
@@ -166,7 +176,7 @@ static void test_direct_against_naive(void **state)
                                     (size_t)out_sz * sizeof(float));
                 free(one);
             }
-            /* both direct kernels sum in the same order */
+            /* the direct and row kernels sum in the same order */
             if (algos[a] != LRC_CONV_LOWERED) {
                 if (direct_bits) {
                     assert_memory_equal(got, direct_bits, outn * sizeof(float));
@@ -202,6 +212,9 @@ static void test_direct_against_naive(void **state)
     if (!ran[2])
         print_message("[  NOTE    ] no AVX2 + FMA on this CPU (or not x86-64): "
                       "its direct kernel was not tested\n");
+    if (!ran[3])
+        print_message("[  NOTE    ] no AVX-512 on this CPU: the row kernel was "
+                      "not tested\n");
 }
 
 /* Outputs of at least 32 MB on whole cache lines (batches of 11 images of
@@ -270,6 +283,55 @@ static void test_direct_streamed(void **state)
     }
 }
 
+/* The row kernel given its weights packed beforehand (as a forward plan
+ * packs them, once) gives the bits it gives packing them itself on every
+ * call, with and without the ReLU; and a plan whose conv runs on it gives
+ * lrc_layer_forward's bits, in batches of 2 over 3 images. */
+static void test_rows_packed(void **state)
+{
+    (void)state;
+    if (!lrc_fw_conv_cpu_has(LRC_CONV_ROWS_AVX512)) {
+        print_message("[  NOTE    ] no AVX-512 on this CPU: the row kernel's "
+                      "packed weights not tested\n");
+        return;
+    }
+    uint64_t seed = 23;
+    lrc_net *net = fw_conv_net(48, 14, 14, 40, 3, 3, 1, 1, 1, 1, &seed);
+    const lrc_layer *l = lrc_net_layer(net, 0);
+    assert_int_equal(lrc_fw_conv_choose(l), LRC_CONV_ROWS_AVX512);
+    const int64_t n = 3, in_sz = 48 * 14 * 14, out_sz = 40 * 14 * 14;
+    const size_t outn = (size_t)(n * out_sz);
+    float *in = rand_floats((size_t)(n * in_sz), &seed);
+    float *pk = nan_floats(lrc_fw_conv_rows_weights_size(l));
+    lrc_fw_conv_rows_weights(l, pk);
+    for (int relu = 0; relu <= 1; relu++) {
+        float *out = nan_floats(outn);
+        float *work = nan_floats(lrc_fw_conv_workspace(l, LRC_CONV_ROWS_AVX512));
+        assert_int_equal(lrc_fw_conv_rows(l, pk, in, n, out, work, relu), LRC_OK);
+        float *ref = run_algo_relu(l, LRC_CONV_ROWS_AVX512, in, n, relu);
+        assert_memory_equal(out, ref, outn * sizeof(float));
+        free(ref);
+        free(work);
+        free(out);
+    }
+    float *work = nan_floats(lrc_layer_workspace(l));
+    float *ref = nan_floats(outn), *out = nan_floats(outn);
+    assert_int_equal(lrc_layer_forward(l, in, n, ref, work), LRC_OK);
+    lrc_forward *fw = NULL;
+    assert_int_equal(lrc_forward_create(net, 0, 1, 2, &fw), LRC_OK);
+    assert_true(lrc_forward_bytes(fw) >=
+                lrc_fw_conv_rows_weights_size(l) * sizeof(float));
+    assert_int_equal(lrc_forward_run(fw, in, n, out), LRC_OK);
+    assert_memory_equal(out, ref, outn * sizeof(float));
+    lrc_forward_destroy(&fw);
+    free(out);
+    free(ref);
+    free(work);
+    free(pk);
+    free(in);
+    lrc_net_destroy(&net);
+}
+
 /* Appends a copy of *p named `name` with c inputs and d outputs. */
 static void append_conv(lrc_net *net, lrc_layer *p, const char *name,
                         int64_t c, int64_t d)
@@ -280,22 +342,29 @@ static void append_conv(lrc_net *net, lrc_layer *p, const char *name,
     assert_int_equal(lrc_net_append(net, p), LRC_OK);
 }
 
-/* The rule gives l the AVX-512 kernel when `direct` is set and the CPU has
- * it, else sgemm, and lrc_layer_workspace covers what it chose. */
-static void expect_choice(const lrc_layer *l, int direct)
+/* The rule gives l algorithm `want` (an AVX-512 one, or the lowering)
+ * when the CPU has AVX-512, else sgemm, and lrc_layer_workspace covers
+ * what it chose. */
+static void expect_algo(const lrc_layer *l, lrc_conv_algo want)
 {
-    const lrc_conv_algo want = direct && lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512)
-                                   ? LRC_CONV_DIRECT_AVX512
-                                   : LRC_CONV_LOWERED;
+    if (!lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512))
+        want = LRC_CONV_LOWERED;
     assert_int_equal(lrc_fw_conv_choose(l), want);
     assert_true(lrc_layer_workspace(l) >= lrc_fw_conv_workspace(l, want));
 }
 
+static void expect_choice(const lrc_layer *l, int direct)
+{
+    expect_algo(l, direct ? LRC_CONV_DIRECT_AVX512 : LRC_CONV_LOWERED);
+}
+
 /* A shape of the rule (few output channels, 3x3, stride 1) gets the direct
- * kernel when the CPU has one; strided, wide (d > 128 on small maps, d >
- * 256 on any) and 1x1 convs with many input channels stay on sgemm, as do thin 1x1 convs on small maps
- * or on CPUs without AVX-512; the direct path refuses what it cannot run instead of
- * computing garbage. */
+ * kernel when the CPU has one; 3x3 convs on 14 x 14 and 28 x 28 maps with
+ * enough output channels the row kernel; strided, wide (d > 128 on larger
+ * maps, d > 256 on any) and 1x1 convs with many input channels stay on
+ * sgemm, as do thin 1x1 convs on small maps or on CPUs without AVX-512;
+ * the direct path refuses what it cannot run instead of computing
+ * garbage. */
 static void test_choice(void **state)
 {
     (void)state;
@@ -331,7 +400,7 @@ static void test_choice(void **state)
     assert_int_equal(lrc_net_append(net, &p), LRC_OK);
     assert_int_equal(lrc_net_set_input(net, 32, 28, 28), LRC_OK);
     const lrc_layer *thin = lrc_net_layer(net, 0), *strided = lrc_net_layer(net, 1);
-    assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 2)), LRC_CONV_LOWERED);
+    expect_algo(lrc_net_layer(net, 2), LRC_CONV_ROWS_AVX512); /* 14 x 14 */
     assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 3)), LRC_CONV_LOWERED);
     if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512))
         assert_int_equal(lrc_fw_conv_choose(thin), LRC_CONV_DIRECT_AVX512);
@@ -369,24 +438,57 @@ static void test_choice(void **state)
     expect_choice(lrc_net_layer(net, 0), 0);
     lrc_net_destroy(&net);
 
-    /* 3x3 convs with 129 to 256 outputs get the AVX-512 kernel from 28 x
-     * 28 outputs on, not on 14 x 14; more than 256 stay on sgemm */
+    /* 3x3 convs with 129 to 256 outputs get the AVX-512 kernel on 56 x 56
+     * outputs, more than 256 sgemm; on 28 x 28 those from 96 outputs on,
+     * on 14 x 14 from 16 on, get the row kernel; rows of 21 (not whole
+     * blocks of 14) and 7 x 7 maps do not */
     free(p.weight);
     free(p.bias);
     p.weight = rand_floats(300 * 200 * 9, &seed);
     p.bias = rand_floats(300, &seed);
     p.kh = p.kw = 3;
     p.pt = p.pl = p.pb = p.pr = 1;
-    const int64_t sizes[2] = {28, 14};
-    for (int k = 0; k < 2; k++) {
+    const int64_t sizes[3] = {56, 28, 14};
+    const lrc_conv_algo want[3][2] = {
+        {LRC_CONV_DIRECT_AVX512, LRC_CONV_LOWERED},
+        {LRC_CONV_ROWS_AVX512, LRC_CONV_ROWS_AVX512},
+        {LRC_CONV_ROWS_AVX512, LRC_CONV_ROWS_AVX512}};
+    for (int k = 0; k < 3; k++) {
         assert_int_equal(lrc_net_create(&net), LRC_OK);
         append_conv(net, &p, "wide256", 16, 200);
         append_conv(net, &p, "wider", 200, 300);
         assert_int_equal(lrc_net_set_input(net, 16, sizes[k], sizes[k]), LRC_OK);
-        expect_choice(lrc_net_layer(net, 0), k == 0);
-        expect_choice(lrc_net_layer(net, 1), 0);
+        expect_algo(lrc_net_layer(net, 0), want[k][0]);
+        expect_algo(lrc_net_layer(net, 1), want[k][1]);
         lrc_net_destroy(&net);
     }
+    /* the row kernel's bounds: 28 x 28 from d = 96 (72: direct), 14 x 14
+     * from d = 16 (8: direct) */
+    const struct {
+        int64_t hw, c, d;
+        lrc_conv_algo want;
+    } rule[] = {
+        {28, 64, 96, LRC_CONV_ROWS_AVX512}, {28, 64, 72, LRC_CONV_DIRECT_AVX512},
+        {14, 64, 16, LRC_CONV_ROWS_AVX512}, {14, 64, 8, LRC_CONV_DIRECT_AVX512},
+        {21, 64, 200, LRC_CONV_LOWERED},    {7, 200, 300, LRC_CONV_LOWERED},
+    };
+    for (size_t r = 0; r < sizeof rule / sizeof rule[0]; r++) {
+        assert_int_equal(lrc_net_create(&net), LRC_OK);
+        append_conv(net, &p, "conv", rule[r].c, rule[r].d);
+        assert_int_equal(lrc_net_set_input(net, rule[r].c, rule[r].hw,
+                                           rule[r].hw),
+                         LRC_OK);
+        expect_algo(lrc_net_layer(net, 0), rule[r].want);
+        lrc_net_destroy(&net);
+    }
+    /* 5 x 5 on 14 x 14: not the row kernel's (3 x 3 only), the direct one */
+    p.kh = p.kw = 5;
+    p.pt = p.pl = p.pb = p.pr = 2;
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    append_conv(net, &p, "k5", 16, 64);
+    assert_int_equal(lrc_net_set_input(net, 16, 14, 14), LRC_OK);
+    expect_algo(lrc_net_layer(net, 0), LRC_CONV_DIRECT_AVX512);
+    lrc_net_destroy(&net);
     free(p.weight);
     free(p.bias);
     lrc_net_destroy(&net);
@@ -397,6 +499,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_direct_against_naive),
         cmocka_unit_test(test_direct_streamed),
+        cmocka_unit_test(test_rows_packed),
         cmocka_unit_test(test_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
