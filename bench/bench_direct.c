@@ -1,6 +1,9 @@
 /* One conv shape at a time on the forward engine's own algorithms, each
- * forced (the direct kernel of the widest vectors the CPU has, and the
- * lowering: im2col + sgemm), as a fraction of the one-thread sgemm peak,
+ * forced (the direct kernel of the widest vectors the CPU has, the
+ * lowering: im2col + sgemm, and on AVX-512 CPUs the row kernel, its
+ * weights packed beforehand as a forward plan does, untimed), as a
+ * fraction of the one-thread sgemm peak, with the algorithm the rule
+ * picks (docs/BENCHMARKS.md, section 20),
  * and the rate at which this core stores an output of the same size, with
  * plain and with streaming vector stores: what bounds a conv with few
  * input channels (docs/BENCHMARKS.md, section 6); for 3x3 shapes, also
@@ -56,6 +59,14 @@ typedef struct {
     float *out, *work;
     int relu;
 } wino_run;
+
+static void run_rows(void *p)
+{
+    wino_run *r = p; /* u: the packed weights */
+    if (lrc_fw_conv_rows(r->l, r->u, r->in, 1, r->out, r->work, r->relu) !=
+        LRC_OK)
+        exit(1);
+}
 
 static void run_wino(void *p)
 {
@@ -171,9 +182,9 @@ int main(int argc, char **argv)
            direct == LRC_CONV_DIRECT_AVX512 ? "avx512" : "avx2",
            relu ? "; ReLU fused" : "");
     printf("  %4s %4s %4s %2s | %8s %6s | %8s %6s | %9s | %8s %8s %7s | "
-           "%8s %6s %4s\n", "c", "d", "hw", "k", "direct", "peak", "lowered",
-           "peak", "maxdiff", "out MB", "store", "stream", "wino", "/rule",
-           "runs");
+           "%9s %6s %6s %-7s | %8s %6s %4s\n", "c", "d", "hw", "k", "direct",
+           "peak", "lowered", "peak", "maxdiff", "out MB", "store", "stream",
+           "rows", "peak", "/best", "rule", "wino", "/rule", "runs");
     for (int s = 0; s < ns; s++) {
         const int64_t c = shapes[s][0], d = shapes[s][1], hw = shapes[s][2],
                       k = shapes[s][3];
@@ -214,6 +225,34 @@ int main(int argc, char **argv)
             md = fmax(md, fabs((double)o[0][i] - o[1][i]));
             mx = fmax(mx, fabs((double)o[1][i]));
         }
+        /* the row kernel (the same bits as the AVX-512 direct kernel) */
+        double trw = 0;
+        const lrc_conv_algo rule = lrc_fw_conv_choose(l);
+        if (lrc_fw_conv_can_run(l, LRC_CONV_ROWS_AVX512)) {
+            float *pk = bench_alloc(lrc_fw_conv_rows_weights_size(l),
+                                    sizeof(float), "packed weights");
+            float *rw = bench_alloc(lrc_fw_conv_rows_workspace(l),
+                                    sizeof(float), "row kernel workspace");
+            lrc_fw_conv_rows_weights(l, pk);
+            wino_run rr = {l, pk, in, o[1], rw, relu};
+            trw = bench_best_of(1, reps, run_rows, &rr);
+            if (direct == LRC_CONV_DIRECT_AVX512) {
+                /* o[1] was the lowering's output; the direct kernel's
+                 * bits are in o[0] */
+                for (size_t i = 0; i < nout; i++)
+                    if (o[0][i] != o[1][i]) {
+                        fprintf(stderr, "bench_direct: the row kernel's "
+                                        "output differs from the direct "
+                                        "kernel's at %zu\n", i);
+                        return 1;
+                    }
+            }
+            free(pk);
+            free(rw);
+        }
+        const double t_rule = rule == LRC_CONV_ROWS_AVX512 ? trw
+                              : rule == LRC_CONV_LOWERED  ? t[1]
+                                                          : t[0];
         /* Winograd (3x3 only), weights transformed beforehand, untimed:
          * against the path the openblas backend's rule picks */
         double tw = 0, tr = 0;
@@ -226,7 +265,7 @@ int main(int argc, char **argv)
             lrc_fw_wino_weights(l, u);
             wino_run wr = {l, u, in, o[0], ww, relu};
             tw = bench_best_of(1, reps, run_wino, &wr);
-            tr = t[lrc_fw_conv_choose(l) == LRC_CONV_LOWERED];
+            tr = t_rule;
             free(u);
             free(ww);
         }
@@ -249,6 +288,14 @@ int main(int argc, char **argv)
                (long long)d, (long long)hw, (long long)k, 1e3 * t[0],
                100 * gf / t[0] / peak, 1e3 * t[1], 100 * gf / t[1] / peak,
                mx > 0 ? md / mx : md, mb, 1e3 * ts[0], 1e3 * ts[1]);
+        if (trw > 0)
+            printf(" | %6.2f ms %5.0f%% %5.2fx", 1e3 * trw,
+                   100 * gf / trw / peak, fmin(t[0], t[1]) / trw);
+        else
+            printf(" | %9s %6s %6s", "-", "-", "-");
+        printf(" %-7s", rule == LRC_CONV_ROWS_AVX512 ? "rows"
+                        : rule == LRC_CONV_LOWERED  ? "lowered"
+                                                    : "direct");
         if (wino)
             printf(" | %5.2f ms %5.2fx %4s\n", 1e3 * tw, tr / tw,
                    lrc_fw_wino_pays(l) ? "yes" : "no");
@@ -265,6 +312,13 @@ int main(int argc, char **argv)
         bench_json_num(&j, "lowered_fraction_of_peak", gf / t[1] / peak);
         bench_json_num(&j, "max_rel_diff", mx > 0 ? md / mx : md);
         bench_json_num(&j, "output_bytes", (double)nout * 4.0);
+        if (trw > 0) {
+            bench_json_num(&j, "rows_seconds", trw);
+            bench_json_num(&j, "rows_fraction_of_peak", gf / trw / peak);
+        }
+        bench_json_str(&j, "rule", rule == LRC_CONV_ROWS_AVX512 ? "rows"
+                                   : rule == LRC_CONV_LOWERED  ? "lowered"
+                                                               : "direct");
         bench_json_num(&j, "store_seconds", ts[0]);
         bench_json_num(&j, "stream_store_seconds", ts[1]);
         if (wino) {
@@ -287,10 +341,12 @@ int main(int argc, char **argv)
         return 1;
     printf("  (peak: fraction of the sgemm peak; maxdiff: direct against "
            "lowered, of the largest output; store, stream: writing an "
-           "output of this size with plain and with streaming stores; wino: "
-           "Winograd (3x3), /rule: its speed over the path the openblas "
-           "backend's rule picks, runs: whether the winograd backend runs "
-           "it so)\n");
+           "output of this size with plain and with streaming stores; rows: "
+           "the row kernel (AVX-512; its weights packed beforehand, as a "
+           "plan does), /best: its speed over the faster of direct and "
+           "lowered; rule: the path the openblas backend's rule picks; "
+           "wino: Winograd (3x3), /rule: its speed over that path, runs: "
+           "whether the winograd backend runs it so)\n");
     printf("  figures written to %s\n", json);
     return 0;
 }

@@ -289,15 +289,39 @@ size_t lrc_fw_conv_layer_workspace(const lrc_layer *l)
     return s;
 }
 
-lrc_status lrc_fw_conv_with(const lrc_layer *l, lrc_conv_algo a,
-                            const float *in, int64_t n, float *out,
-                            float *work, int relu)
+size_t lrc_fw_conv_packed_size(const lrc_layer *l, lrc_conv_algo a)
+{
+    if (a == LRC_CONV_LOWERED)
+        return 0;
+    if (a == LRC_CONV_ROWS_AVX512)
+        return lrc_fw_conv_rows_weights_size(l);
+    return lrc_fw_conv_direct_weights_size(l, a);
+}
+
+void lrc_fw_conv_pack(const lrc_layer *l, lrc_conv_algo a, float *packed)
+{
+    if (a == LRC_CONV_ROWS_AVX512)
+        lrc_fw_conv_rows_weights(l, packed);
+    else if (a != LRC_CONV_LOWERED)
+        lrc_fw_conv_direct_weights(l, a, packed);
+}
+
+lrc_status lrc_fw_conv_packed(const lrc_layer *l, lrc_conv_algo a,
+                              const float *packed, const float *in,
+                              int64_t n, float *out, float *work, int relu)
 {
     if (a == LRC_CONV_LOWERED)
         return conv_lowered(l, in, n, out, work, relu);
     if (a == LRC_CONV_ROWS_AVX512)
-        return lrc_fw_conv_rows(l, NULL, in, n, out, work, relu);
-    return lrc_fw_conv_direct(l, a, in, n, out, work, relu);
+        return lrc_fw_conv_rows(l, packed, in, n, out, work, relu);
+    return lrc_fw_conv_direct(l, a, packed, in, n, out, work, relu);
+}
+
+lrc_status lrc_fw_conv_with(const lrc_layer *l, lrc_conv_algo a,
+                            const float *in, int64_t n, float *out,
+                            float *work, int relu)
+{
+    return lrc_fw_conv_packed(l, a, NULL, in, n, out, work, relu);
 }
 
 lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,

@@ -17,10 +17,11 @@
  *
  * Position blocks run outermost, in groups (of one to 64 blocks, fewer
  * the more input channels), so that a group's input rows stay in cache
- * across the channel blocks. The weights are re-laid out per call as
+ * across the channel blocks. The weights are re-laid out as
  * [channel block][c][kh][kw][DB] (zero past d), so the kernel reads them
- * in order; this costs d c kh kw copies per call, against ho wo times as
- * many multiply-adds per image.
+ * in order: once by a forward plan (lrc_fw_conv_direct_weights), else on
+ * every call, d c kh kw copies against ho wo times as many multiply-adds
+ * per image.
  *
  * Every output is summed in the same order (bias, then channels, then taps
  * row by row, one fused multiply-add each) whatever the block it falls in,
@@ -414,9 +415,56 @@ static void scatter_block(const float *blk, int64_t qb, int nd, int64_t q0,
     }
 }
 
+/* The d channels in nb = ceil(d / db) blocks of balanced sizes (the
+ * first d % nb one larger): d' = 17 runs as 6 + 6 + 5 channels, each
+ * block bound by its multiply-adds, rather than 8 + 8 + 1, whose last
+ * block is bound by its loads. Weights as [nb][c][kh kw][db] (the first
+ * `size` of each db used, zero past it), then the bias by channel (dpad):
+ * the first g.pad floats of the workspace's layout. */
+static void direct_pack(const lrc_layer *l, const direct_kernel *k,
+                        const direct_layout *g, float *pk)
+{
+    const int64_t c = l->in_c, d = l->out_c, kk = l->kh * l->kw, db = k->db;
+    const int64_t nb = (d + db - 1) / db, base = d / nb, extra = d % nb;
+    float *wt = pk + g->wt, *bias = pk + g->bias;
+    for (int64_t f = 0; f < g->dpad; f++)
+        bias[f] = f < d ? l->bias[f] : 0.0f;
+    memset(wt, 0, (size_t)(g->dpad * c * kk) * sizeof *wt);
+    /* a channel at a time, its c kk weights read in order; the block's
+     * writes, db floats apart, stay within its db c kk floats */
+    for (int64_t bl = 0, f0 = 0; bl < nb; f0 += base + (bl < extra), bl++)
+        for (int64_t f = f0; f < f0 + base + (bl < extra); f++) {
+            const float *src = l->weight + f * c * kk;
+            float *dst = wt + bl * c * kk * db + (f - f0);
+            for (int64_t q = 0; q < c * kk; q++)
+                dst[q * db] = src[q];
+        }
+}
+
+size_t lrc_fw_conv_direct_weights_size(const lrc_layer *l, lrc_conv_algo a)
+{
+    direct_kernel k;
+    if (!direct_kernel_of(a, l, &k))
+        return 0;
+    direct_layout g;
+    direct_layout_of(l, &k, &g);
+    return (size_t)g.pad;
+}
+
+void lrc_fw_conv_direct_weights(const lrc_layer *l, lrc_conv_algo a,
+                                float *packed)
+{
+    direct_kernel k;
+    if (!direct_kernel_of(a, l, &k))
+        return;
+    direct_layout g;
+    direct_layout_of(l, &k, &g);
+    direct_pack(l, &k, &g, packed);
+}
+
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
-                              const float *in, int64_t n, float *out,
-                              float *work, int relu)
+                              const float *packed, const float *in, int64_t n,
+                              float *out, float *work, int relu)
 {
     direct_kernel k;
     if (!direct_kernel_of(a, l, &k) || !lrc_fw_conv_cpu_has(a) ||
@@ -444,23 +492,14 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                            LRC_FW_STREAM_BYTES;
     const int64_t wp = stream ? swp : w + l->pl + l->pr;
     const int64_t cs = (h + l->pt + l->pb) * wp, grid = ho * wp;
-    float *wt = work + g.wt, *bias = work + g.bias, *pad = work + g.pad;
-
-    /* The d channels in nb = ceil(d / db) blocks of balanced sizes (the
-     * first d % nb one larger): d' = 17 runs as 6 + 6 + 5 channels, each
-     * block bound by its multiply-adds, rather than 8 + 8 + 1, whose last
-     * block is bound by its loads. Weights as [nb][c][kh kw][db] (the
-     * first `size` of each db used), bias by channel. */
+    /* the weights packed by the caller (a plan, once), else here */
+    if (!packed) {
+        direct_pack(l, &k, &g, work);
+        packed = work;
+    }
+    const float *wt = packed + g.wt, *bias = packed + g.bias;
+    float *pad = work + g.pad;
     const int64_t nb = (d + db - 1) / db, base = d / nb, extra = d % nb;
-    for (int64_t f = 0; f < g.dpad; f++)
-        bias[f] = f < d ? l->bias[f] : 0.0f;
-    memset(wt, 0, (size_t)(g.dpad * c * kk) * sizeof *wt);
-    for (int64_t bl = 0, f0 = 0; bl < nb; f0 += base + (bl < extra), bl++)
-        for (int64_t f = f0; f < f0 + base + (bl < extra); f++)
-            for (int64_t ch = 0; ch < c; ch++)
-                for (int64_t t = 0; t < kk; t++)
-                    wt[((bl * c + ch) * kk + t) * db + (f - f0)] =
-                        l->weight[(f * c + ch) * kk + t];
     memset(work + g.slack, 0, (size_t)(g.total - g.slack) * sizeof(float));
 
     float blk[DIRECT_MAX_BLOCK];

@@ -112,11 +112,13 @@ struct lrc_forward {
      * where it runs Winograd, else NULL */
     float **wino;
     size_t wino_len;
-    /* rows[i - first]: layer i's weights packed for the row kernel where
-     * it runs on it (conv_rows.c), else NULL; packed once here rather than
-     * on every call */
-    float **rows;
-    size_t rows_len;
+    /* packed[i - first]: layer i's weights laid out for the direct or
+     * row kernel where it runs on one (conv_direct.c, conv_rows.c), else
+     * NULL: once here rather than on every call; algo[i - first] that
+     * kernel */
+    float **packed;
+    lrc_conv_algo *algo;
+    size_t packed_len;
 #ifdef LRC_HAVE_DNNL
     /* oneDNN: seg[i - first] runs layers [i, seg_end[i - first]) when set */
     lrc_dnnl_seg **seg;
@@ -140,10 +142,11 @@ void lrc_forward_destroy(lrc_forward **fw)
         for (int64_t i = 0; i < (*fw)->last - (*fw)->first; i++)
             lrc_free(&(*fw)->wino[i]);
     lrc_free(&(*fw)->wino);
-    if ((*fw)->rows)
+    if ((*fw)->packed)
         for (int64_t i = 0; i < (*fw)->last - (*fw)->first; i++)
-            lrc_free(&(*fw)->rows[i]);
-    lrc_free(&(*fw)->rows);
+            lrc_free(&(*fw)->packed[i]);
+    lrc_free(&(*fw)->packed);
+    lrc_free(&(*fw)->algo);
     lrc_free(&(*fw)->buf[0]);
     lrc_free(&(*fw)->buf[1]);
     lrc_free(&(*fw)->work);
@@ -251,8 +254,10 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
     if (backend == LRC_BACKEND_WINOGRAD)
         LRC_TRY(lrc_calloc(&fw->wino, (size_t)(last - first), sizeof *fw->wino,
                            "Winograd weights"));
-    LRC_TRY(lrc_calloc(&fw->rows, (size_t)(last - first), sizeof *fw->rows,
-                       "packed conv weights"));
+    LRC_TRY(lrc_calloc(&fw->packed, (size_t)(last - first),
+                       sizeof *fw->packed, "packed conv weights"));
+    LRC_TRY(lrc_calloc(&fw->algo, (size_t)(last - first), sizeof *fw->algo,
+                       "conv algorithms"));
     /* The ping-pong buffers hold the output of every step (a oneDNN
      * segment's intermediate activations live in its own buffers), and
      * the scratch serves the layers outside segments only. */
@@ -273,12 +278,15 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
             if (lrc_fw_wino_workspace(lo) > fw->work_len)
                 fw->work_len = lrc_fw_wino_workspace(lo);
         } else if (e == i + 1 && lo->op == LRC_OP_CONV &&
-                   lrc_fw_conv_choose(lo) == LRC_CONV_ROWS_AVX512) {
-            const size_t nw = lrc_fw_conv_rows_weights_size(lo);
-            LRC_TRY(lrc_calloc_aligned(&fw->rows[i - first], nw, sizeof(float),
-                                       64, "packed conv weights"));
-            lrc_fw_conv_rows_weights(lo, fw->rows[i - first]);
-            fw->rows_len += nw;
+                   lrc_fw_conv_packed_size(lo, lrc_fw_conv_choose(lo)) > 0) {
+            const lrc_conv_algo a = lrc_fw_conv_choose(lo);
+            const size_t nw = lrc_fw_conv_packed_size(lo, a);
+            LRC_TRY(lrc_calloc_aligned(&fw->packed[i - first], nw,
+                                       sizeof(float), 64,
+                                       "packed conv weights"));
+            lrc_fw_conv_pack(lo, a, fw->packed[i - first]);
+            fw->algo[i - first] = a;
+            fw->packed_len += nw;
         }
     }
     fw->slot = max_act;
@@ -305,7 +313,8 @@ cleanup:
 
 size_t lrc_forward_bytes(const lrc_forward *fw)
 {
-    size_t b = (2 * fw->act_len + fw->work_len + fw->wino_len + fw->rows_len) *
+    size_t b = (2 * fw->act_len + fw->work_len + fw->wino_len +
+                fw->packed_len) *
                sizeof(float);
 #ifdef LRC_HAVE_DNNL
     if (fw->seg)
@@ -361,9 +370,10 @@ static lrc_status run_step(lrc_forward *fw, int64_t i, int64_t last,
     if (fw->wino && fw->wino[i - fw->first])
         return lrc_fw_conv_winograd(l, fw->wino[i - fw->first], src, n, dst,
                                     fw->work, last > i);
-    if (fw->rows[i - fw->first])
-        return lrc_fw_conv_rows(l, fw->rows[i - fw->first], src, n, dst,
-                                fw->work, last > i);
+    if (fw->packed[i - fw->first])
+        return lrc_fw_conv_packed(l, fw->algo[i - fw->first],
+                                  fw->packed[i - fw->first], src, n, dst,
+                                  fw->work, last > i);
     if (last > i)
         return lrc_conv_relu_forward(l, src, n, dst, fw->work);
     return lrc_layer_forward(l, src, n, dst, fw->work);

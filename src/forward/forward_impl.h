@@ -51,6 +51,15 @@ size_t lrc_fw_conv_layer_workspace(const lrc_layer *l);
 lrc_status lrc_fw_conv_with(const lrc_layer *l, lrc_conv_algo a,
                             const float *in, int64_t n, float *out,
                             float *work, int relu);
+/* The weights algorithm a lays out for itself (the direct and row
+ * kernels: 0 floats for the lowering, whose sgemm packs its own), laid
+ * out once by a forward plan; and l run with them (packed NULL: laid out
+ * in `work` on this call). The same bits either way. */
+size_t lrc_fw_conv_packed_size(const lrc_layer *l, lrc_conv_algo a);
+void lrc_fw_conv_pack(const lrc_layer *l, lrc_conv_algo a, float *packed);
+lrc_status lrc_fw_conv_packed(const lrc_layer *l, lrc_conv_algo a,
+                              const float *packed, const float *in,
+                              int64_t n, float *out, float *work, int relu);
 
 /* Outputs from LRC_FW_STREAM_BYTES on (a batch's, in all) are stored past
  * the caches where the kernel stores whole cache lines (AVX-512 streaming
@@ -74,8 +83,14 @@ int lrc_fw_conv_cpu_has(lrc_conv_algo a);
 int lrc_fw_conv_direct_shape_ok(const lrc_layer *l);
 size_t lrc_fw_conv_direct_workspace(const lrc_layer *l);
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
-                              const float *in, int64_t n, float *out,
-                              float *work, int relu);
+                              const float *packed, const float *in, int64_t n,
+                              float *out, float *work, int relu);
+/* The direct kernel's weights laid out for algorithm a (packed, above:
+ * NULL lays them out in the workspace on every call); 0 floats when a is
+ * not a direct kernel of this build. */
+size_t lrc_fw_conv_direct_weights_size(const lrc_layer *l, lrc_conv_algo a);
+void lrc_fw_conv_direct_weights(const lrc_layer *l, lrc_conv_algo a,
+                                float *packed);
 /* Copies image `img` (c x h x w) into a zero-padded c x hp x wp buffer
  * (wp >= w + pl + pr: columns past the right pad are zero too). */
 void lrc_fw_pad_image(const lrc_layer *l, const float *img, int64_t wp,

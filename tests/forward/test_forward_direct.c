@@ -89,6 +89,25 @@ static lrc_net *case_net(const direct_case *k, uint64_t *seed)
                        k->pb, k->pr, seed);
 }
 
+/* The conv of case k with random weights, and a random input of its k->n
+ * images (*in: in_sz floats each; the caller frees it and destroys the
+ * net); *out_sz: its output floats per image. */
+static lrc_net *case_setup(const direct_case *k, uint64_t *seed, float **in,
+                           int64_t *in_sz, int64_t *out_sz)
+{
+    lrc_net *net = case_net(k, seed);
+    const lrc_layer *l = lrc_net_layer(net, 0);
+    *in_sz = k->c * k->h * k->w;
+    *out_sz = k->d * l->out_shape[1] * l->out_shape[2];
+    *in = rand_floats((size_t)(k->n * *in_sz), seed);
+    return net;
+}
+
+/* The algorithms, the lowering first. */
+static const lrc_conv_algo all_algos[4] = {
+    LRC_CONV_LOWERED, LRC_CONV_DIRECT_AVX512, LRC_CONV_DIRECT_AVX2,
+    LRC_CONV_ROWS_AVX512};
+
 static const char *algo_name(lrc_conv_algo a)
 {
     return a == LRC_CONV_LOWERED         ? "lowered"
@@ -137,19 +156,18 @@ static void test_direct_against_naive(void **state)
         {9, 5, 30, 64, 3, 3, 1, 1, 1, 1, 2},    /* 14 + 14 + 2 per row */
         {70, 6, 17, 16, 3, 3, 0, 1, 2, 1, 2},   /* one block of 16, pads */
     };
-    const lrc_conv_algo algos[4] = {LRC_CONV_LOWERED, LRC_CONV_DIRECT_AVX512,
-                                    LRC_CONV_DIRECT_AVX2, LRC_CONV_ROWS_AVX512};
+    const lrc_conv_algo *algos = all_algos;
     int ran[4] = {0, 0, 0, 0};
     uint64_t seed = 7;
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const direct_case *k = &cases[t];
-        lrc_net *net = case_net(k, &seed);
+        float *in;
+        int64_t in_sz, out_sz;
+        lrc_net *net = case_setup(k, &seed, &in, &in_sz, &out_sz);
         const lrc_layer *l = lrc_net_layer(net, 0);
         assert_true(lrc_fw_conv_direct_shape_ok(l));
-        const int64_t n = k->n, in_sz = k->c * k->h * k->w;
-        const int64_t out_sz = k->d * l->out_shape[1] * l->out_shape[2];
+        const int64_t n = k->n;
         const size_t outn = (size_t)(n * out_sz);
-        float *in = rand_floats((size_t)(n * in_sz), &seed);
         double *want = naive_conv_new(l, in, n);
         float *direct_bits = NULL;
         for (int a = 0; a < 4; a++) {
@@ -240,14 +258,14 @@ static void test_direct_streamed(void **state)
     uint64_t seed = 17;
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const direct_case *k = &cases[t];
-        lrc_net *net = case_net(k, &seed);
+        float *in;
+        int64_t in_sz, out_sz;
+        lrc_net *net = case_setup(k, &seed, &in, &in_sz, &out_sz);
         const lrc_layer *l = lrc_net_layer(net, 0);
-        const int64_t n = k->n, in_sz = k->c * k->h * k->w;
-        const int64_t out_sz = k->d * l->out_shape[1] * l->out_shape[2];
+        const int64_t n = k->n;
         assert_true(n * out_sz * (int64_t)sizeof(float) >=
                     LRC_FW_STREAM_BYTES);
         assert_true(out_sz * (int64_t)sizeof(float) < LRC_FW_STREAM_BYTES);
-        float *in = rand_floats((size_t)(n * in_sz), &seed);
         float *work = nan_floats(lrc_fw_conv_workspace(l,
                                                        LRC_CONV_DIRECT_AVX512));
         for (int relu = 0; relu <= 1; relu++) {
@@ -283,53 +301,75 @@ static void test_direct_streamed(void **state)
     }
 }
 
-/* The row kernel given its weights packed beforehand (as a forward plan
- * packs them, once) gives the bits it gives packing them itself on every
- * call, with and without the ReLU; and a plan whose conv runs on it gives
- * lrc_layer_forward's bits, in batches of 2 over 3 images. */
-static void test_rows_packed(void **state)
+/* The direct and row kernels given their weights packed beforehand (as a
+ * forward plan packs them, once) give the bits they give packing them
+ * themselves on every call, with and without the ReLU; and a plan whose
+ * conv runs on one gives lrc_layer_forward's bits, in batches of 2 over 3
+ * images. The lowering packs nothing. Shapes: the row kernel's (14 x 14),
+ * the direct kernel's (thin, 28 x 28; 3 output channels; pointwise). */
+static void test_packed(void **state)
 {
     (void)state;
-    if (!lrc_fw_conv_cpu_has(LRC_CONV_ROWS_AVX512)) {
-        print_message("[  NOTE    ] no AVX-512 on this CPU: the row kernel's "
-                      "packed weights not tested\n");
-        return;
-    }
+    const direct_case cases[] = {
+        /* c, h, w, d, kh, kw, pt, pl, pb, pr, n */
+        {48, 14, 14, 40, 3, 3, 1, 1, 1, 1, 3},
+        {24, 28, 28, 20, 3, 3, 1, 1, 1, 1, 3},
+        {5, 9, 30, 3, 3, 3, 1, 1, 1, 1, 3},
+        {16, 28, 28, 40, 1, 1, 0, 0, 0, 0, 3},
+    };
+    const lrc_conv_algo *algos = all_algos;
     uint64_t seed = 23;
-    lrc_net *net = fw_conv_net(48, 14, 14, 40, 3, 3, 1, 1, 1, 1, &seed);
-    const lrc_layer *l = lrc_net_layer(net, 0);
-    assert_int_equal(lrc_fw_conv_choose(l), LRC_CONV_ROWS_AVX512);
-    const int64_t n = 3, in_sz = 48 * 14 * 14, out_sz = 40 * 14 * 14;
-    const size_t outn = (size_t)(n * out_sz);
-    float *in = rand_floats((size_t)(n * in_sz), &seed);
-    float *pk = nan_floats(lrc_fw_conv_rows_weights_size(l));
-    lrc_fw_conv_rows_weights(l, pk);
-    for (int relu = 0; relu <= 1; relu++) {
-        float *out = nan_floats(outn);
-        float *work = nan_floats(lrc_fw_conv_workspace(l, LRC_CONV_ROWS_AVX512));
-        assert_int_equal(lrc_fw_conv_rows(l, pk, in, n, out, work, relu), LRC_OK);
-        float *ref = run_algo_relu(l, LRC_CONV_ROWS_AVX512, in, n, relu);
+    int ran = 0;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const direct_case *k = &cases[t];
+        float *in;
+        int64_t in_sz, out_sz;
+        lrc_net *net = case_setup(k, &seed, &in, &in_sz, &out_sz);
+        const lrc_layer *l = lrc_net_layer(net, 0);
+        const int64_t n = k->n;
+        const size_t outn = (size_t)(n * out_sz);
+        assert_int_equal(lrc_fw_conv_packed_size(l, LRC_CONV_LOWERED), 0);
+        for (int a = 1; a < 4; a++) {
+            if (!lrc_fw_conv_can_run(l, algos[a]))
+                continue;
+            ran++;
+            assert_true(lrc_fw_conv_packed_size(l, algos[a]) > 0);
+            float *pk = nan_floats(lrc_fw_conv_packed_size(l, algos[a]));
+            lrc_fw_conv_pack(l, algos[a], pk);
+            for (int relu = 0; relu <= 1; relu++) {
+                float *out = nan_floats(outn);
+                float *work = nan_floats(lrc_fw_conv_workspace(l, algos[a]));
+                assert_int_equal(lrc_fw_conv_packed(l, algos[a], pk, in, n,
+                                                    out, work, relu),
+                                 LRC_OK);
+                float *ref = run_algo_relu(l, algos[a], in, n, relu);
+                assert_memory_equal(out, ref, outn * sizeof(float));
+                free(ref);
+                free(work);
+                free(out);
+            }
+            free(pk);
+        }
+        float *work = nan_floats(lrc_layer_workspace(l));
+        float *ref = nan_floats(outn), *out = nan_floats(outn);
+        assert_int_equal(lrc_layer_forward(l, in, n, ref, work), LRC_OK);
+        lrc_forward *fw = NULL;
+        assert_int_equal(lrc_forward_create(net, 0, 1, 2, &fw), LRC_OK);
+        assert_true(lrc_forward_bytes(fw) >=
+                    lrc_fw_conv_packed_size(l, lrc_fw_conv_choose(l)) *
+                        sizeof(float));
+        assert_int_equal(lrc_forward_run(fw, in, n, out), LRC_OK);
         assert_memory_equal(out, ref, outn * sizeof(float));
+        lrc_forward_destroy(&fw);
+        free(out);
         free(ref);
         free(work);
-        free(out);
+        free(in);
+        lrc_net_destroy(&net);
     }
-    float *work = nan_floats(lrc_layer_workspace(l));
-    float *ref = nan_floats(outn), *out = nan_floats(outn);
-    assert_int_equal(lrc_layer_forward(l, in, n, ref, work), LRC_OK);
-    lrc_forward *fw = NULL;
-    assert_int_equal(lrc_forward_create(net, 0, 1, 2, &fw), LRC_OK);
-    assert_true(lrc_forward_bytes(fw) >=
-                lrc_fw_conv_rows_weights_size(l) * sizeof(float));
-    assert_int_equal(lrc_forward_run(fw, in, n, out), LRC_OK);
-    assert_memory_equal(out, ref, outn * sizeof(float));
-    lrc_forward_destroy(&fw);
-    free(out);
-    free(ref);
-    free(work);
-    free(pk);
-    free(in);
-    lrc_net_destroy(&net);
+    if (!ran)
+        print_message("[  NOTE    ] neither AVX-512 nor AVX2 on this CPU: "
+                      "packed weights not tested\n");
 }
 
 /* Appends a copy of *p named `name` with c inputs and d outputs. */
@@ -499,7 +539,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_direct_against_naive),
         cmocka_unit_test(test_direct_streamed),
-        cmocka_unit_test(test_rows_packed),
+        cmocka_unit_test(test_packed),
         cmocka_unit_test(test_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
