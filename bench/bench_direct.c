@@ -1,13 +1,13 @@
 /* One conv shape at a time on the forward engine's own algorithms, each
  * forced (the direct kernel of the widest vectors the CPU has, the
- * lowering: im2col + sgemm, and on AVX-512 CPUs the row kernel, its
- * weights packed beforehand as a forward plan does, untimed), as a
- * fraction of the one-thread sgemm peak, with the algorithm the rule
- * picks (docs/BENCHMARKS.md, section 20),
- * and the rate at which this core stores an output of the same size, with
- * plain and with streaming vector stores: what bounds a conv with few
- * input channels (docs/BENCHMARKS.md, section 6); for 3x3 shapes, also
- * the Winograd conv against the path the openblas backend's rule picks
+ * lowering: im2col + sgemm, and on AVX-512 CPUs the row kernel; the
+ * kernels' weights laid out beforehand, untimed, as a forward plan does),
+ * as a fraction of the one-thread sgemm peak, with the algorithm the rule
+ * picks (docs/BENCHMARKS.md, section 20), and the rate at which this core
+ * stores an output of the same size, with plain and with streaming vector
+ * stores: what bounds a conv with few input channels (docs/BENCHMARKS.md,
+ * section 6); for 3x3 shapes, also the Winograd conv against the path the
+ * openblas backend's rule picks
  * (section 13). --relu fuses the ReLU into every conv, as the forward
  * plan does for a conv followed by one.
  *
@@ -41,6 +41,7 @@
 typedef struct {
     const lrc_layer *l;
     lrc_conv_algo a;
+    const float *packed; /* the weights laid out beforehand, or NULL */
     const float *in;
     float *out, *work;
     int relu;
@@ -49,7 +50,8 @@ typedef struct {
 static void run_conv(void *p)
 {
     conv_run *r = p;
-    if (lrc_fw_conv_with(r->l, r->a, r->in, 1, r->out, r->work, r->relu) != LRC_OK)
+    if (lrc_fw_conv_packed(r->l, r->a, r->packed, r->in, 1, r->out, r->work,
+                           r->relu) != LRC_OK)
         exit(1); /* the library printed the reason */
 }
 
@@ -217,8 +219,16 @@ int main(int argc, char **argv)
         const lrc_conv_algo algs[2] = {direct, LRC_CONV_LOWERED};
         double t[2];
         for (int a = 0; a < 2; a++) {
-            conv_run r = {l, algs[a], in, o[a], work, relu};
+            /* weights laid out beforehand, untimed, as a plan does */
+            float *pk = NULL;
+            if (lrc_fw_conv_packed_size(l, algs[a]) > 0) {
+                pk = bench_alloc(lrc_fw_conv_packed_size(l, algs[a]),
+                                 sizeof(float), "packed weights");
+                lrc_fw_conv_pack(l, algs[a], pk);
+            }
+            conv_run r = {l, algs[a], pk, in, o[a], work, relu};
             t[a] = bench_best_of(1, reps, run_conv, &r);
+            free(pk);
         }
         double md = 0, mx = 0;
         for (size_t i = 0; i < nout; i++) {

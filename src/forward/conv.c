@@ -210,30 +210,34 @@ static int pointwise_pays(const lrc_layer *l)
 
 /* Where the row kernel (conv_rows.c: output channels in the vector
  * lanes, blocks of 14 outputs of a row) beats both paths above, measured
- * one layer at a time on an AVX-512 Xeon (one thread, batch 1, best of
- * 7, its weights packed beforehand as a forward plan holds them; ReLU
- * fused; docs/BENCHMARKS.md, section 20). 3 x 3, stride 1:
- * - 14 x 14 outputs: d = 512 (VGG-16's conv5_x) 1.11-1.19x the lowering
- *   (134 against 112-124 GFLOP/s), d = 172-181 (the 4x model's conv5 lrA)
- *   1.23-1.25x, and d = 16-48 1.17-1.42x the direct kernel;
- * - 28 x 28: d = 96-512 1.09-1.16x the better of the two (VGG-16's conv4_x
- *   1.09-1.14x the lowering), d = 72 0.95x the direct kernel (its last
- *   block of 16 channels of 80, 8 of them padding);
- * - 56 x 56 and larger: 0.80-1.06x the direct kernel; 7 x 7 (its blocks
- *   of 14 half empty) 0.81x the lowering;
- * - 1 x 1 (the pairs' second halves) at 14 x 14, 1.04-1.06x the lowering;
- *   at 28 x 28 0.89-1.01x: those stay where they were.
+ * with `bench_direct --relu --reps 10` (one thread, one image, every
+ * kernel's weights laid out beforehand as a forward plan holds them; two
+ * runs; docs/BENCHMARKS.md, section 20) on an AVX-512 Xeon. 3 x 3, stride
+ * 1, the row kernel's speed over the faster of the other two:
+ * - 14 x 14 outputs: d = 512 (VGG-16's conv5_x) 1.19-1.21x, d = 172-181
+ *   (the 4x model's conv5 lrA) 1.20-1.24x, d = 16-48 1.09-1.17x; but d =
+ *   24 0.95-0.97x (its block of 32 channels a quarter padding) and d = 8
+ *   0.66-0.67x;
+ * - 28 x 28: d = 96-512 1.08-1.27x; d = 72-74 0.99-1.05x, d = 27 0.97-1.00x
+ *   and d = 17 0.69-0.71x the direct kernel;
+ * - 56 x 56 and larger: 0.89-1.11x the direct kernel, varying between runs
+ *   and shapes; 7 x 7 (its blocks of 14 half empty) 0.89-0.91x the
+ *   lowering;
+ * - 1 x 1 (the pairs' second halves) at 14 x 14, 1.07-1.09x the lowering,
+ *   at 28 x 28 0.82-0.86x: those stay where they were.
  * So: 3 x 3 convs with rows of a multiple of 14 outputs, on 14 x 14 maps
- * from d = 16 on, on 28 x 28 from d = 96 on. */
+ * from d = 16 on, on 28 x 28 from d = 96 on, where d rounded up to 16
+ * channels adds at most a quarter. */
 #define ROWS_MIN_D_14 16
 #define ROWS_MIN_D_28 96
 
 static int rows_pays(const lrc_layer *l)
 {
-    const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
+    const int64_t ho = l->out_shape[1], wo = l->out_shape[2], d = l->out_c;
     return lrc_fw_conv_rows_shape_ok(l) && l->kh == 3 && l->kw == 3 &&
            wo % 14 == 0 && ho * wo <= 28 * 28 &&
-           l->out_c >= (ho * wo <= 14 * 14 ? ROWS_MIN_D_14 : ROWS_MIN_D_28);
+           d >= (ho * wo <= 14 * 14 ? ROWS_MIN_D_14 : ROWS_MIN_D_28) &&
+           4 * ((d + 15) / 16 * 16) <= 5 * d;
 }
 
 /* Whether the rule gives l the AVX-512 kernel (on a CPU that has it). */

@@ -503,13 +503,15 @@ static void test_choice(void **state)
         lrc_net_destroy(&net);
     }
     /* the row kernel's bounds: 28 x 28 from d = 96 (72: direct), 14 x 14
-     * from d = 16 (8: direct) */
+     * from d = 16 (8: direct), where rounding d up to 16 adds at most a
+     * quarter (30 -> 32; not 24 -> 32) */
     const struct {
         int64_t hw, c, d;
         lrc_conv_algo want;
     } rule[] = {
         {28, 64, 96, LRC_CONV_ROWS_AVX512}, {28, 64, 72, LRC_CONV_DIRECT_AVX512},
         {14, 64, 16, LRC_CONV_ROWS_AVX512}, {14, 64, 8, LRC_CONV_DIRECT_AVX512},
+        {14, 64, 30, LRC_CONV_ROWS_AVX512}, {14, 64, 24, LRC_CONV_DIRECT_AVX512},
         {21, 64, 200, LRC_CONV_LOWERED},    {7, 200, 300, LRC_CONV_LOWERED},
     };
     for (size_t r = 0; r < sizeof rule / sizeof rule[0]; r++) {
