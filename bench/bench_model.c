@@ -38,6 +38,8 @@
 #include "bench_util.h"
 #include "lrc/lrc.h"
 
+#include "../src/forward/forward_impl.h"
+
 #define MAXV 32
 
 typedef struct {
@@ -97,14 +99,28 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
     buf[0] = bench_alloc((size_t)(B * max_act), sizeof(float), "activations");
     buf[1] = bench_alloc((size_t)(B * max_act), sizeof(float), "activations");
     double *acc = bench_alloc((size_t)nl, sizeof(double), "layer times");
-    /* one plan per layer on the winograd and openblas backends: a plan
-     * holds weights laid out once (Winograd's transforms, the row
-     * kernel's packing), as the whole model's plan does */
+    /* the winograd backend's convs need a plan (it holds their transformed
+     * weights): one plan per layer. On the openblas backend, the convs'
+     * weights laid out once for their kernels, as the whole model's plan
+     * holds them, and every layer run in the one scratch buffer, as there
+     * (a plan per layer, each with its scratch, made some layers 5-20%
+     * slower at batch 1 than in the whole plan) */
     lrc_forward **lp = NULL;
-    if (backend == LRC_BACKEND_WINOGRAD || backend == LRC_BACKEND_OPENBLAS) {
+    if (backend == LRC_BACKEND_WINOGRAD) {
         lp = bench_alloc((size_t)nl, sizeof *lp, "layer plans");
         for (int64_t i = 0; i < nl; i++)
             check(lrc_forward_create_with(net, i, i + 1, B, backend, &lp[i]));
+    }
+    float **pk = bench_alloc((size_t)nl, sizeof *pk, "packed weights");
+    for (int64_t i = 0; i < nl; i++) {
+        const lrc_layer *l = lrc_net_layer(net, i);
+        pk[i] = NULL;
+        if (l->op == LRC_OP_CONV && backend == LRC_BACKEND_OPENBLAS &&
+            lrc_fw_conv_packed_size(l, lrc_fw_conv_choose(l)) > 0) {
+            pk[i] = bench_alloc(lrc_fw_conv_packed_size(l, lrc_fw_conv_choose(l)),
+                                sizeof(float), "packed weights");
+            lrc_fw_conv_pack(l, lrc_fw_conv_choose(l), pk[i]);
+        }
     }
     for (int warm = 1; warm >= 0; warm--) {
         memset(acc, 0, (size_t)nl * sizeof *acc);
@@ -115,6 +131,10 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
                 double tl = lrc_wtime();
                 if (lp)
                     check(lrc_forward_run(lp[i], src, B, dst));
+                else if (pk[i])
+                    check(lrc_fw_conv_packed(lrc_net_layer(net, i),
+                                             lrc_fw_conv_choose(lrc_net_layer(net, i)),
+                                             pk[i], src, B, dst, work, 0));
                 else
                     check(lrc_layer_forward(lrc_net_layer(net, i), src, B,
                                             dst, work));
@@ -129,6 +149,9 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
         for (int64_t i = 0; i < nl; i++)
             lrc_forward_destroy(&lp[i]);
     free(lp);
+    for (int64_t i = 0; i < nl; i++)
+        free(pk[i]);
+    free(pk);
     free(acc);
     free(buf[0]);
     free(buf[1]);
