@@ -171,11 +171,16 @@ static lrc_status conv_lowered(const lrc_layer *l, const float *in, int64_t n,
  *   plan runs them (bench_direct --relu; section 14): c = 16-64 input
  *   channels on 28 x 28 to 224 x 224 outputs 1.02-1.86x (56-98% of the
  *   peak against 31-88%), the lowering's bias and ReLU passes over an
- *   output that does not fit in L2 being much of what is saved; c = 96
- *   to 192 0.84-1.23x, and 14 x 14 outputs 0.74-1.0x: those stay on
- *   sgemm. 1x1 convs with pads stay on sgemm, unmeasured, as do all 1x1
- *   convs on CPUs without AVX-512 (the AVX2 kernel was not measured on
- *   them).
+ *   output that does not fit in L2 being much of what is saved. With the
+ *   weights laid out beforehand, as a plan holds them (section 20; two
+ *   runs of `bench_direct --relu --reps 10`): c = 99-192 on 56 x 56
+ *   1.08-1.20x, c = 74-192 on 28 x 28 1.05-1.27x, c = 24-128 on 14 x 14
+ *   1.05-1.48x; c = 256 0.94-1.10x (ties on 28 x 28, 0.94-0.96x on 14 x
+ *   14). So c <= 192 from 14 x 14 outputs on (before the weights were laid
+ *   out once, c = 96 to 192 ran 0.84-1.23x and 14 x 14 outputs 0.74-1.0x,
+ *   and the rule stopped at c = 64 and 28 x 28). 1x1 convs with pads stay
+ *   on sgemm, unmeasured, as do all 1x1 convs on CPUs without AVX-512 (the
+ *   AVX2 kernel was not measured on them).
  * - The AVX2 kernel (8 floats a vector), against OpenBLAS's AVX2 (Haswell)
  *   sgemm, as on a CPU without AVX-512 (OPENBLAS_CORETYPE=Haswell): d <=
  *   64 1.1-2.7x (65-80% vs 26-73% of that sgemm's peak), d = 128
@@ -186,8 +191,8 @@ static lrc_status conv_lowered(const lrc_layer *l, const float *in, int64_t n,
 #define DIRECT_WIDE_MAX_D_AVX512 256
 #define DIRECT_WIDE_MIN_POSITIONS (28 * 28)
 #define DIRECT_MAX_D_AVX2 64
-#define POINTWISE_MAX_C 64
-#define POINTWISE_MIN_POSITIONS (28 * 28)
+#define POINTWISE_MAX_C 192
+#define POINTWISE_MIN_POSITIONS (14 * 14)
 
 static int direct_pays(const lrc_layer *l, int64_t max_d)
 {

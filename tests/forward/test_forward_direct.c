@@ -400,11 +400,11 @@ static void expect_choice(const lrc_layer *l, int direct)
 
 /* A shape of the rule (few output channels, 3x3, stride 1) gets the direct
  * kernel when the CPU has one; 3x3 convs on 14 x 14 and 28 x 28 maps with
- * enough output channels the row kernel; strided, wide (d > 128 on larger
- * maps, d > 256 on any) and 1x1 convs with many input channels stay on
- * sgemm, as do thin 1x1 convs on small maps or on CPUs without AVX-512;
- * the direct path refuses what it cannot run instead of computing
- * garbage. */
+ * enough output channels the row kernel; 1x1 convs with up to 192 input
+ * channels on 14 x 14 maps or larger the direct kernel; strided, wide (d >
+ * 128 on larger maps, d > 256 on any) and other 1x1 convs stay on sgemm,
+ * as does everything but thin 3x3 convs on CPUs without AVX-512; the
+ * direct path refuses what it cannot run instead of computing garbage. */
 static void test_choice(void **state)
 {
     (void)state;
@@ -441,7 +441,7 @@ static void test_choice(void **state)
     assert_int_equal(lrc_net_set_input(net, 32, 28, 28), LRC_OK);
     const lrc_layer *thin = lrc_net_layer(net, 0), *strided = lrc_net_layer(net, 1);
     expect_algo(lrc_net_layer(net, 2), LRC_CONV_ROWS_AVX512); /* 14 x 14 */
-    assert_int_equal(lrc_fw_conv_choose(lrc_net_layer(net, 3)), LRC_CONV_LOWERED);
+    expect_algo(lrc_net_layer(net, 3), LRC_CONV_DIRECT_AVX512); /* c = 160 */
     if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512))
         assert_int_equal(lrc_fw_conv_choose(thin), LRC_CONV_DIRECT_AVX512);
     else if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX2))
@@ -458,25 +458,29 @@ static void test_choice(void **state)
                      LRC_ERR_INTERNAL);
     lrc_net_destroy(&net);
 
-    /* a thin pointwise conv (c <= 64) on 28 x 28 outputs gets the AVX-512
-     * kernel; on 14 x 14, or with 65 channels, sgemm */
+    /* a pointwise conv with c <= 192 input channels on 14 x 14 outputs or
+     * more gets the AVX-512 kernel; with 193 channels, or on 7 x 7, sgemm */
     p.kh = p.kw = 1;
     p.sh = p.sw = 1;
     p.pt = p.pl = p.pb = p.pr = 0;
     assert_int_equal(lrc_net_create(&net), LRC_OK);
     append_conv(net, &p, "pw28", 64, 160);
-    append_conv(net, &p, "pw28wide", 160, 65);
-    append_conv(net, &p, "pw28c65", 65, 16);
+    append_conv(net, &p, "pw28c160", 160, 193);
+    append_conv(net, &p, "pw28c193", 193, 16);
     assert_int_equal(lrc_net_set_input(net, 64, 28, 28), LRC_OK);
     expect_choice(lrc_net_layer(net, 0), 1);
-    expect_choice(lrc_net_layer(net, 1), 0);
+    expect_choice(lrc_net_layer(net, 1), 1);
     expect_choice(lrc_net_layer(net, 2), 0);
     lrc_net_destroy(&net);
-    assert_int_equal(lrc_net_create(&net), LRC_OK);
-    append_conv(net, &p, "pw14", 16, 16);
-    assert_int_equal(lrc_net_set_input(net, 16, 14, 14), LRC_OK);
-    expect_choice(lrc_net_layer(net, 0), 0);
-    lrc_net_destroy(&net);
+    const int64_t pw_sizes[2] = {14, 7};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(lrc_net_create(&net), LRC_OK);
+        append_conv(net, &p, "pw", 16, 16);
+        assert_int_equal(lrc_net_set_input(net, 16, pw_sizes[k], pw_sizes[k]),
+                         LRC_OK);
+        expect_choice(lrc_net_layer(net, 0), k == 0);
+        lrc_net_destroy(&net);
+    }
 
     /* 3x3 convs with 129 to 256 outputs get the AVX-512 kernel on 56 x 56
      * outputs, more than 256 sgemm; on 28 x 28 those from 96 outputs on,
