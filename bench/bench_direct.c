@@ -62,13 +62,6 @@ typedef struct {
     int relu;
 } wino_run;
 
-static void run_rows(void *p)
-{
-    wino_run *r = p; /* u: the packed weights */
-    if (lrc_fw_conv_rows(r->l, r->u, r->in, 1, r->out, r->work, r->relu) !=
-        LRC_OK)
-        exit(1);
-}
 
 static void run_wino(void *p)
 {
@@ -239,13 +232,14 @@ int main(int argc, char **argv)
         double trw = 0;
         const lrc_conv_algo rule = lrc_fw_conv_choose(l);
         if (lrc_fw_conv_can_run(l, LRC_CONV_ROWS_AVX512)) {
-            float *pk = bench_alloc(lrc_fw_conv_rows_weights_size(l),
+            float *pk = bench_alloc(lrc_fw_conv_packed_size(
+                                        l, LRC_CONV_ROWS_AVX512),
                                     sizeof(float), "packed weights");
             float *rw = bench_alloc(lrc_fw_conv_rows_workspace(l),
                                     sizeof(float), "row kernel workspace");
-            lrc_fw_conv_rows_weights(l, pk);
-            wino_run rr = {l, pk, in, o[1], rw, relu};
-            trw = bench_best_of(1, reps, run_rows, &rr);
+            lrc_fw_conv_pack(l, LRC_CONV_ROWS_AVX512, pk);
+            conv_run rr = {l, LRC_CONV_ROWS_AVX512, pk, in, o[1], rw, relu};
+            trw = bench_best_of(1, reps, run_conv, &rr);
             if (direct == LRC_CONV_DIRECT_AVX512) {
                 /* o[1] was the lowering's output; the direct kernel's
                  * bits are in o[0] */

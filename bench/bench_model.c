@@ -112,14 +112,17 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
             check(lrc_forward_create_with(net, i, i + 1, B, backend, &lp[i]));
     }
     float **pk = bench_alloc((size_t)nl, sizeof *pk, "packed weights");
+    lrc_conv_algo *algo = bench_alloc((size_t)nl, sizeof *algo, "algorithms");
     for (int64_t i = 0; i < nl; i++) {
         const lrc_layer *l = lrc_net_layer(net, i);
         pk[i] = NULL;
-        if (l->op == LRC_OP_CONV && backend == LRC_BACKEND_OPENBLAS &&
-            lrc_fw_conv_packed_size(l, lrc_fw_conv_choose(l)) > 0) {
-            pk[i] = bench_alloc(lrc_fw_conv_packed_size(l, lrc_fw_conv_choose(l)),
-                                sizeof(float), "packed weights");
-            lrc_fw_conv_pack(l, lrc_fw_conv_choose(l), pk[i]);
+        if (l->op != LRC_OP_CONV || backend != LRC_BACKEND_OPENBLAS)
+            continue;
+        algo[i] = lrc_fw_conv_choose(l);
+        const size_t np = lrc_fw_conv_packed_size(l, algo[i]);
+        if (np > 0) {
+            pk[i] = bench_alloc(np, sizeof(float), "packed weights");
+            lrc_fw_conv_pack(l, algo[i], pk[i]);
         }
     }
     for (int warm = 1; warm >= 0; warm--) {
@@ -132,8 +135,7 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
                 if (lp)
                     check(lrc_forward_run(lp[i], src, B, dst));
                 else if (pk[i])
-                    check(lrc_fw_conv_packed(lrc_net_layer(net, i),
-                                             lrc_fw_conv_choose(lrc_net_layer(net, i)),
+                    check(lrc_fw_conv_packed(lrc_net_layer(net, i), algo[i],
                                              pk[i], src, B, dst, work, 0));
                 else
                     check(lrc_layer_forward(lrc_net_layer(net, i), src, B,
@@ -152,6 +154,7 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
     for (int64_t i = 0; i < nl; i++)
         free(pk[i]);
     free(pk);
+    free(algo);
     free(acc);
     free(buf[0]);
     free(buf[1]);

@@ -239,7 +239,7 @@ static int pointwise_pays(const lrc_layer *l)
 static int rows_pays(const lrc_layer *l)
 {
     const int64_t ho = l->out_shape[1], wo = l->out_shape[2], d = l->out_c;
-    return lrc_fw_conv_rows_shape_ok(l) && l->kh == 3 && l->kw == 3 &&
+    return lrc_fw_conv_direct_shape_ok(l) && l->kh == 3 && l->kw == 3 &&
            wo % 14 == 0 && ho * wo <= 28 * 28 &&
            d >= (ho * wo <= 14 * 14 ? ROWS_MIN_D_14 : ROWS_MIN_D_28) &&
            4 * ((d + 15) / 16 * 16) <= 5 * d;
@@ -268,8 +268,6 @@ int lrc_fw_conv_can_run(const lrc_layer *l, lrc_conv_algo a)
 {
     if (a == LRC_CONV_LOWERED)
         return 1;
-    if (a == LRC_CONV_ROWS_AVX512)
-        return lrc_fw_conv_rows_shape_ok(l) && lrc_fw_conv_cpu_has(a);
     return lrc_fw_conv_direct_shape_ok(l) && lrc_fw_conv_cpu_has(a);
 }
 

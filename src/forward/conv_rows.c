@@ -73,11 +73,6 @@ void lrc_fw_conv_rows_weights(const lrc_layer *l, float *pk)
         bias[f] = f < d ? l->bias[f] : 0.0f;
 }
 
-int lrc_fw_conv_rows_shape_ok(const lrc_layer *l)
-{
-    return lrc_fw_conv_direct_shape_ok(l);
-}
-
 /* Workspace: the packed weights (when the caller has none), the padded
  * image (c x hp x wp) and a slack that covers a last block's reads past
  * it (a block reads ROWS_NP + kw - 1 floats of each of kh rows from its
@@ -176,7 +171,7 @@ lrc_status lrc_fw_conv_rows(const lrc_layer *l, const float *packed,
 {
 #ifdef LRC_ROWS_X86
     if (!lrc_fw_conv_cpu_has(LRC_CONV_ROWS_AVX512) ||
-        !lrc_fw_conv_rows_shape_ok(l))
+        !lrc_fw_conv_direct_shape_ok(l))
         LRC_RAISE(LRC_ERR_INTERNAL, "layer '%s': the row conv kernel cannot "
                   "run it here", l->name);
     const int64_t c = l->in_c, d = l->out_c, kk = l->kh * l->kw;

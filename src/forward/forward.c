@@ -277,16 +277,17 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
             fw->wino_len += nu;
             if (lrc_fw_wino_workspace(lo) > fw->work_len)
                 fw->work_len = lrc_fw_wino_workspace(lo);
-        } else if (e == i + 1 && lo->op == LRC_OP_CONV &&
-                   lrc_fw_conv_packed_size(lo, lrc_fw_conv_choose(lo)) > 0) {
+        } else if (e == i + 1 && lo->op == LRC_OP_CONV) {
             const lrc_conv_algo a = lrc_fw_conv_choose(lo);
             const size_t nw = lrc_fw_conv_packed_size(lo, a);
-            LRC_TRY(lrc_calloc_aligned(&fw->packed[i - first], nw,
-                                       sizeof(float), 64,
-                                       "packed conv weights"));
-            lrc_fw_conv_pack(lo, a, fw->packed[i - first]);
-            fw->algo[i - first] = a;
-            fw->packed_len += nw;
+            if (nw > 0) {
+                LRC_TRY(lrc_calloc_aligned(&fw->packed[i - first], nw,
+                                           sizeof(float), 64,
+                                           "packed conv weights"));
+                lrc_fw_conv_pack(lo, a, fw->packed[i - first]);
+                fw->algo[i - first] = a;
+                fw->packed_len += nw;
+            }
         }
     }
     fw->slot = max_act;

@@ -102,9 +102,8 @@ void lrc_fw_pad_image(const lrc_layer *l, const float *img, int64_t wp,
  * does it once; lrc_fw_conv_rows packs them on every call given NULL. */
 size_t lrc_fw_conv_rows_weights_size(const lrc_layer *l);
 void lrc_fw_conv_rows_weights(const lrc_layer *l, float *packed);
-/* Whether it can run l (stride 1, non-negative pads: as the direct
- * kernel), and the scratch floats it needs (packed weights included). */
-int lrc_fw_conv_rows_shape_ok(const lrc_layer *l);
+/* The scratch floats it needs (packed weights included); it runs the
+ * shapes the direct kernels run (lrc_fw_conv_direct_shape_ok). */
 size_t lrc_fw_conv_rows_workspace(const lrc_layer *l);
 /* l on n images; packed: its packed weights, or NULL; relu as in
  * lrc_fw_conv. The same bits as LRC_CONV_DIRECT_AVX512. */
