@@ -68,6 +68,27 @@ typedef struct {
                               : A256_DB * 8 * A256_NV)
 
 #ifdef LRC_DIRECT_X86
+/* Stores a block's ND x A512_NV accumulators, ldd floats apart from one
+ * channel to the next: the ReLU under a mask rather than a branch (the
+ * same bits as a ReLU, and GCC 12 keeps the accumulators in registers;
+ * with a branch it stored all 24 to the stack and loaded them back), and
+ * streamed with DIRECT_STREAM. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+block512_store(const int ND, __m512 acc[][A512_NV], float *dst, int64_t ldd,
+               int flags)
+{
+    const __mmask16 rm = (flags & DIRECT_RELU) ? (__mmask16)0xFFFF : 0;
+    for (int o = 0; o < ND; o++)
+        for (int v = 0; v < A512_NV; v++) {
+            const __m512 r = _mm512_mask_max_ps(acc[o][v], rm, acc[o][v],
+                                                _mm512_setzero_ps());
+            if (flags & DIRECT_STREAM)
+                _mm512_stream_ps(dst + o * ldd + 16 * v, r);
+            else
+                _mm512_storeu_ps(dst + o * ldd + 16 * v, r);
+        }
+}
+
 /* AVX-512: 8 channels x 3 vectors of 16 positions = 24 of the 32 zmm
  * registers as accumulators; per tap 3 loads and 8 broadcasts feed 24
  * fused multiply-adds. (Measured with bench_conv on an AVX-512 Xeon: 8 x 3
@@ -110,19 +131,7 @@ block512_body(const int ND, const float *x, int64_t cs, int64_t c, int64_t kh,
                 }
             }
         }
-    /* max(x, 0) under a mask rather than a branch: the same bits as a
-     * ReLU, and GCC 12 keeps the accumulators in registers (with a branch
-     * it stored all 24 to the stack and loaded them back) */
-    const __mmask16 rm = (flags & DIRECT_RELU) ? (__mmask16)0xFFFF : 0;
-    for (int o = 0; o < ND; o++)
-        for (int v = 0; v < A512_NV; v++) {
-            const __m512 r = _mm512_mask_max_ps(acc[o][v], rm, acc[o][v],
-                                                _mm512_setzero_ps());
-            if (flags & DIRECT_STREAM)
-                _mm512_stream_ps(dst + o * ldd + 16 * v, r);
-            else
-                _mm512_storeu_ps(dst + o * ldd + 16 * v, r);
-        }
+    block512_store(ND, acc, dst, ldd, flags);
 }
 
 /* AVX2 + FMA: 4 channels x 3 vectors of 8 positions = 12 of the 16 ymm
@@ -231,6 +240,73 @@ static const direct_block_fn pw512[A512_DB + 1] = {
     pw_block512_5, pw_block512_6, pw_block512_7, pw_block512_8};
 static const direct_block_fn pw256[A256_DB + 1] = {
     NULL, pw_block256_1, pw_block256_2, pw_block256_3, pw_block256_4};
+
+/* The RGB conv (c = 3, 3 x 3) with one column of pads left and right, on
+ * the output's own grid: rows of w positions rather than w + 2 (or the
+ * 240 of a streamed 224 x 224 output, 7% more multiply-adds), so that no
+ * position is computed for the pads and every block lies in the output
+ * where it is stored (a block of 48 spans rows freely). x is the image
+ * with its rows of pads above and below but none at the sides; position
+ * q reads tap (i, j) at q + i w + j - 1, and its lanes at a row's first
+ * (j = 0) and last (j = 2) column, whose reads fall in the next or last
+ * row, load zeros instead (the masks m[0..2] and m[3..5], a vector each:
+ * a masked load costs what a load costs). Zeros where the padded grid
+ * reads the pads' zeros: the same sums in the same order, the same bits. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+rgbm512_body(const int ND, const float *x, int64_t cs, int64_t w,
+             const float *wt, const float *bias, float *dst, int64_t ldd,
+             int flags, const __mmask16 *m)
+{
+    __m512 acc[A512_DB][A512_NV];
+    __mmask16 ml[A512_NV], mr[A512_NV];
+    for (int v = 0; v < A512_NV; v++) {
+        ml[v] = m[v];
+        mr[v] = m[A512_NV + v];
+    }
+    for (int o = 0; o < ND; o++)
+        for (int v = 0; v < A512_NV; v++)
+            acc[o][v] = _mm512_set1_ps(bias[o]);
+    for (int ch = 0; ch < 3; ch++, x += cs)
+        for (int i = 0; i < 3; i++) {
+            const float *xr = x + i * w;
+            for (int j = 0; j < 3; j++, wt += A512_DB) {
+                __m512 xv[A512_NV];
+                for (int v = 0; v < A512_NV; v++)
+                    xv[v] = j == 0   ? _mm512_maskz_loadu_ps(ml[v], xr + 16 * v - 1)
+                            : j == 1 ? _mm512_loadu_ps(xr + 16 * v)
+                                     : _mm512_maskz_loadu_ps(mr[v], xr + 16 * v + 1);
+                for (int o = 0; o < ND; o++) {
+                    const __m512 wv = _mm512_set1_ps(wt[o]);
+                    for (int v = 0; v < A512_NV; v++)
+                        acc[o][v] = _mm512_fmadd_ps(wv, xv[v], acc[o][v]);
+                }
+            }
+        }
+    block512_store(ND, acc, dst, ldd, flags);
+}
+
+typedef void (*rgbm_block_fn)(const float *x, int64_t cs, int64_t w,
+                              const float *wt, const float *bias, float *dst,
+                              int64_t ldd, int flags, const __mmask16 *m);
+#define RGBM_INSTANCE(ND)                                                     \
+    __attribute__((target("avx512f"))) static void rgbm_##ND(                 \
+        const float *x, int64_t cs, int64_t w, const float *wt,               \
+        const float *bias, float *dst, int64_t ldd, int flags,                \
+        const __mmask16 *m)                                                   \
+    {                                                                         \
+        rgbm512_body(ND, x, cs, w, wt, bias, dst, ldd, flags, m);             \
+    }
+RGBM_INSTANCE(1)
+RGBM_INSTANCE(2)
+RGBM_INSTANCE(3)
+RGBM_INSTANCE(4)
+RGBM_INSTANCE(5)
+RGBM_INSTANCE(6)
+RGBM_INSTANCE(7)
+RGBM_INSTANCE(8)
+#undef RGBM_INSTANCE
+static const rgbm_block_fn rgbm512[A512_DB + 1] = {
+    NULL, rgbm_1, rgbm_2, rgbm_3, rgbm_4, rgbm_5, rgbm_6, rgbm_7, rgbm_8};
 #endif
 
 /* The kernel of algorithm a for layer l (its instances unrolled for c = 3
@@ -462,6 +538,93 @@ void lrc_fw_conv_direct_weights(const lrc_layer *l, lrc_conv_algo a,
     direct_pack(l, &k, &g, packed);
 }
 
+#ifdef LRC_DIRECT_X86
+/* Whether l runs on rgbm512: the AVX-512 kernel, c = 3, 3 x 3, one
+ * column of pads at each side (so wo = w), rows of at least 16. */
+static int rgb_unpadded(const lrc_layer *l, lrc_conv_algo a)
+{
+    return a == LRC_CONV_DIRECT_AVX512 && l->in_c == 3 && l->kh == 3 &&
+           l->kw == 3 && l->pl == 1 && l->pr == 1 && l->in_shape[2] >= 16;
+}
+
+/* rgbm512's masks for the block of 48 positions from q0 on rows of w:
+ * m[v] clears the lanes of vector v at a row's first column, m[3 + v]
+ * those at its last. */
+static void rgb_masks(int64_t q0, int64_t w, __mmask16 m[2 * A512_NV])
+{
+    const int64_t qb = 16 * A512_NV, x0 = q0 % w;
+    uint64_t left = ~(uint64_t)0, right = ~(uint64_t)0;
+    for (int64_t t = (w - x0) % w; t < qb; t += w)
+        left &= ~((uint64_t)1 << t);
+    for (int64_t t = w - 1 - x0; t < qb; t += w)
+        right &= ~((uint64_t)1 << t);
+    for (int v = 0; v < A512_NV; v++) {
+        m[v] = (__mmask16)(left >> (16 * v));
+        m[A512_NV + v] = (__mmask16)(right >> (16 * v));
+    }
+}
+
+/* l (rgb_unpadded) on n images with the weights packed as for the
+ * AVX-512 kernel (wt, bias), `pad` the workspace's image area: 16 floats
+ * of zeros (the first block's reads before the image), the image with its
+ * rows of pads (3 planes of hp x w, hp = ho + 2), 48 floats of zeros (the
+ * last block's reads past it, up to 47 floats): 16 + 3 hp w + 48 floats,
+ * which the area's 3 hp (w + 2) + 51 holds as hp >= 3. Positions in
+ * groups and channels in balanced blocks as in lrc_fw_conv_direct; every
+ * block stored where it lies, streamed when `stream` (48 positions, 192
+ * bytes: on a line when the plane is), but the grid's last block when
+ * partial (through a stack buffer). */
+static void rgb_unpadded_run(const lrc_layer *l, const float *wt,
+                             const float *bias, const float *in, int64_t n,
+                             float *out, float *pad, int relu, int stream)
+{
+    const int64_t h = l->in_shape[1], w = l->in_shape[2];
+    const int64_t hp = h + l->pt + l->pb, ho = l->out_shape[1];
+    const int64_t plane = ho * w, cs = hp * w, d = l->out_c;
+    const int64_t db = A512_DB, qb = 16 * A512_NV, kk = 9;
+    const int64_t nb = (d + db - 1) / db, base = d / nb, extra = d % nb;
+    const int64_t group = 64; /* blocks: 3 x 64 x 48 floats, 36 KiB */
+    float *img = pad + 16;
+    memset(pad, 0, 16 * sizeof(float));
+    memset(img + 3 * cs, 0, (size_t)qb * sizeof(float));
+    const int flags = relu ? DIRECT_RELU : 0;
+    float blk[DIRECT_MAX_BLOCK];
+    for (int64_t b = 0; b < n; b++) {
+        const float *src = in + b * 3 * h * w;
+        for (int64_t ch = 0; ch < 3; ch++) {
+            float *p = img + ch * cs;
+            memset(p, 0, (size_t)(l->pt * w) * sizeof(float));
+            memcpy(p + l->pt * w, src + ch * h * w,
+                   (size_t)(h * w) * sizeof(float));
+            memset(p + (l->pt + h) * w, 0, (size_t)(l->pb * w) * sizeof(float));
+        }
+        float *o = out + b * d * plane;
+        for (int64_t q1 = 0; q1 < plane; q1 += group * qb) {
+            const int64_t qe = q1 + group * qb < plane ? q1 + group * qb : plane;
+            for (int64_t bl = 0, ob = 0; bl < nb; ob += base + (bl < extra), bl++) {
+                const int nd = (int)(base + (bl < extra));
+                const float *wb = wt + bl * db * 3 * kk;
+                for (int64_t q0 = q1; q0 < qe; q0 += qb) {
+                    __mmask16 m[2 * A512_NV];
+                    rgb_masks(q0, w, m);
+                    if (plane - q0 >= qb) {
+                        rgbm512[nd](img + q0, cs, w, wb, bias + ob,
+                                    o + ob * plane + q0, plane,
+                                    stream ? flags | DIRECT_STREAM : flags, m);
+                        continue;
+                    }
+                    rgbm512[nd](img + q0, cs, w, wb, bias + ob, blk, qb,
+                                flags, m);
+                    for (int f = 0; f < nd; f++)
+                        memcpy(o + (ob + f) * plane + q0, blk + f * qb,
+                               (size_t)(plane - q0) * sizeof(float));
+                }
+            }
+        }
+    }
+}
+#endif
+
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *packed, const float *in, int64_t n,
                               float *out, float *work, int relu)
@@ -477,7 +640,7 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
     const int64_t h = l->in_shape[1], w = l->in_shape[2];
     const int64_t ho = l->out_shape[1], wo = l->out_shape[2];
     const int64_t plane = ho * wo, db = k.db, qb = k.qb;
-    /* A large output (LRC_FW_STREAM_BYTES) on whole cache lines is
+    /* A large output (lrc_fw_stream_pays) on whole cache lines is
      * streamed by the AVX-512 kernel where every block stored in place
      * starts on a line: a pointwise conv's (its grid is the output), or
      * one that stream_width widens. Streaming only some of the blocks (on
@@ -488,8 +651,7 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                        (uintptr_t)out % 64 == 0 &&
                        (lrc_fw_conv_is_pointwise(l) ||
                         (swp % qb == 0 && wo % 16 == 0)) &&
-                       n * d * plane * (int64_t)sizeof(float) >=
-                           LRC_FW_STREAM_BYTES;
+                       lrc_fw_stream_pays(n, d * plane * (int64_t)sizeof(float));
     const int64_t wp = stream ? swp : w + l->pl + l->pr;
     const int64_t cs = (h + l->pt + l->pb) * wp, grid = ho * wp;
     /* the weights packed by the caller (a plan, once), else here */
@@ -499,6 +661,16 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
     }
     const float *wt = packed + g.wt, *bias = packed + g.bias;
     float *pad = work + g.pad;
+#ifdef LRC_DIRECT_X86
+    if (rgb_unpadded(l, a)) {
+        const int rs = plane % 16 == 0 && (uintptr_t)out % 64 == 0 &&
+                       lrc_fw_stream_pays(n, d * plane * (int64_t)sizeof(float));
+        rgb_unpadded_run(l, wt, bias, in, n, out, pad, relu, rs);
+        if (rs) /* the streamed stores before any later load of them */
+            _mm_sfence();
+        return LRC_OK;
+    }
+#endif
     const int64_t nb = (d + db - 1) / db, base = d / nb, extra = d % nb;
     memset(work + g.slack, 0, (size_t)(g.total - g.slack) * sizeof(float));
 

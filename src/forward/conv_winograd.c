@@ -907,7 +907,7 @@ lrc_status lrc_fw_conv_winograd_with(const lrc_layer *l, const float *u,
     const int stream = t.a == 6 && lrc_fw_wino_packed() &&
                        (uintptr_t)out % 64 == 0 && out_sz % 16 == 0 &&
                        l->out_shape[2] % 16 == 0 &&
-                       n * out_sz * (int64_t)sizeof(float) >= LRC_FW_STREAM_BYTES;
+                       lrc_fw_stream_pays(n, out_sz * (int64_t)sizeof(float));
     for (int64_t b = 0; b < n; b++) {
         for (int64_t r0 = 0; r0 < t.th; r0 += t.rb) {
             const int64_t nr = t.th - r0 < t.rb ? t.th - r0 : t.rb;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lrc/core.h"
 #include "lrc/model.h"
 
 static inline double rnd(uint64_t *s)
@@ -35,6 +36,17 @@ static inline float *nan_floats(size_t n)
     assert_non_null(p);
     for (size_t i = 0; i < n; i++)
         p[i] = NAN;
+    return p;
+}
+
+/* n zeroed floats from a cache line on (64 bytes: where the kernels may
+ * stream their outputs); the caller frees them with lrc_free. */
+static inline float *line_floats(size_t n)
+{
+    float *p = NULL;
+    assert_int_equal(lrc_calloc_aligned(&p, n > 0 ? n : 1, sizeof *p, 64,
+                                        "test buffer"),
+                     LRC_OK);
     return p;
 }
 

@@ -132,9 +132,27 @@ static void test_direct_against_naive(void **state)
         {3, 7, 7, 7, 7, 7, 0, 0, 0, 0, 2},      /* kernel = input: 1 x 1 out */
         {16, 3, 70, 33, 3, 3, 1, 1, 1, 1, 2},   /* whole blocks inside rows */
         {1, 1, 31, 16, 1, 3, 0, 1, 0, 1, 3},    /* one row */
-        {5, 9, 30, 22, 3, 3, 1, 1, 1, 1, 2},    /* last block of 6 (2) channels */
-        {4, 6, 40, 13, 3, 3, 1, 1, 1, 1, 2},    /* last block of 5 (1) channels */
+        /* balanced channel blocks of the AVX-512 kernel (at most 8; the
+         * AVX2 kernel's at most 4) */
+        {5, 9, 30, 22, 3, 3, 1, 1, 1, 1, 2},    /* 8 + 7 + 7; 6 + 6 + 5 + 5 */
+        {4, 6, 40, 13, 3, 3, 1, 1, 1, 1, 2},    /* 7 + 6; 4 + 3 + 3 + 3 */
+        {6, 5, 33, 1, 3, 3, 1, 1, 1, 1, 2},     /* 1 */
+        {6, 5, 33, 2, 3, 3, 1, 1, 1, 1, 1},     /* 2 */
+        {6, 5, 33, 3, 3, 3, 1, 1, 1, 1, 1},     /* 3 */
+        {6, 5, 33, 4, 3, 3, 1, 1, 1, 1, 1},     /* 4 */
+        {6, 7, 29, 9, 3, 3, 1, 1, 1, 1, 2},     /* 5 + 4; 3 + 3 + 3 */
+        {8, 9, 40, 25, 3, 3, 1, 1, 1, 1, 2},    /* 7 + 6 + 6 + 6 */
+        {5, 8, 36, 37, 3, 3, 1, 1, 1, 1, 2},    /* 8 + 8 + 7 + 7 + 7 */
+        {5, 8, 36, 37, 3, 3, 0, 0, 0, 0, 1},    /* the same without pads */
         {3, 70, 70, 8, 3, 3, 1, 1, 1, 1, 1},    /* c = 3, 3 x 3 (unrolled), 2 groups */
+        /* c = 3, 3 x 3, one column of pads at each side, rows of 16 or
+         * more: the AVX-512 kernel on the output's own grid (masked loads
+         * at the rows' ends; blocks across rows; a last partial block) */
+        {3, 5, 16, 5, 3, 3, 0, 1, 2, 1, 2},     /* rows of 16, pads below */
+        {3, 9, 17, 13, 3, 3, 2, 1, 0, 1, 2},    /* pads above only */
+        {3, 1, 20, 9, 3, 3, 1, 1, 1, 1, 2},     /* one row: hp = 3 */
+        {3, 11, 53, 16, 3, 3, 1, 1, 1, 1, 2},   /* a row end in each block */
+        {3, 6, 15, 7, 3, 3, 1, 1, 1, 1, 2},     /* rows of 15: padded grid */
         {40, 30, 30, 12, 3, 3, 1, 1, 1, 1, 2},  /* 2 groups of 17 position blocks */
         /* pointwise (1x1, no pads): read in place, the last block partial */
         {16, 20, 20, 20, 1, 1, 0, 0, 0, 0, 2},  /* 8 whole blocks + 16 */
@@ -235,13 +253,15 @@ static void test_direct_against_naive(void **state)
                       "not tested\n");
 }
 
-/* Outputs of at least 32 MB on whole cache lines (batches of 11 images of
- * 16 x 224 x 224) are streamed past the caches by the AVX-512 kernel: a
- * pointwise conv's blocks where they lie, and an RGB-like 3 x 3 conv's on
- * a grid widened to 240 columns. The same bits as each image alone
- * (3.2 MB: stored plainly, on the padded grid of 226), with and without
- * the fused ReLU, and the naive conv's values on the first and last
- * images. */
+/* Outputs streamed past the caches by the AVX-512 kernel
+ * (lrc_fw_stream_pays): a batch's of at least 32 MB (11 images of 16 x 224
+ * x 224), and one image's of at least 8 MB (48 x 224 x 224), as a forward
+ * plan's first layers run image by image. A pointwise conv's blocks are
+ * streamed where they lie; an RGB-like 3 x 3 conv's on the output's own
+ * grid (rgb_unpadded_run). The same bits as each image of the batch alone
+ * (3.2 MB: stored plainly), or as the image stored plainly (into a buffer
+ * off a cache line, which the kernel never streams), with and without the
+ * fused ReLU, and the naive conv's values on the first and last images. */
 static void test_direct_streamed(void **state)
 {
     (void)state;
@@ -254,6 +274,8 @@ static void test_direct_streamed(void **state)
         /* c, h, w, d, kh, kw, pt, pl, pb, pr, n */
         {5, 224, 224, 16, 1, 1, 0, 0, 0, 0, 11},
         {3, 224, 224, 16, 3, 3, 1, 1, 1, 1, 11},
+        {5, 224, 224, 48, 1, 1, 0, 0, 0, 0, 1},
+        {3, 224, 224, 48, 3, 3, 1, 1, 1, 1, 1},
     };
     uint64_t seed = 17;
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
@@ -262,28 +284,31 @@ static void test_direct_streamed(void **state)
         int64_t in_sz, out_sz;
         lrc_net *net = case_setup(k, &seed, &in, &in_sz, &out_sz);
         const lrc_layer *l = lrc_net_layer(net, 0);
-        const int64_t n = k->n;
-        assert_true(n * out_sz * (int64_t)sizeof(float) >=
-                    LRC_FW_STREAM_BYTES);
-        assert_true(out_sz * (int64_t)sizeof(float) < LRC_FW_STREAM_BYTES);
+        const int64_t n = k->n, bytes = out_sz * (int64_t)sizeof(float);
+        assert_true(lrc_fw_stream_pays(n, bytes));
+        /* a batch's images alone are stored plainly; an image alone is
+         * streamed by the per-image rule */
+        assert_true(n > 1 ? !lrc_fw_stream_pays(1, bytes)
+                          : bytes < LRC_FW_STREAM_BYTES);
         float *work = nan_floats(lrc_fw_conv_workspace(l,
                                                        LRC_CONV_DIRECT_AVX512));
+        float *out = line_floats((size_t)(n * out_sz));
+        /* an image stored plainly: on a line for a batch's image (too
+         * small to stream), a float past one (off + 1) for an image alone */
+        float *off = line_floats((size_t)out_sz + 1);
+        float *plain = n > 1 ? off : off + 1;
         for (int relu = 0; relu <= 1; relu++) {
-            float *out = NULL;
-            assert_int_equal(lrc_calloc_aligned(&out, (size_t)(n * out_sz),
-                                                sizeof(float), 64, "output"),
-                             LRC_OK);
             assert_int_equal(lrc_fw_conv_with(l, LRC_CONV_DIRECT_AVX512, in,
                                               n, out, work, relu),
                              LRC_OK);
             for (int64_t b = 0; b < n; b++) {
-                float *one = run_algo_relu(l, LRC_CONV_DIRECT_AVX512,
-                                           in + b * in_sz, 1, relu);
-                assert_memory_equal(one, out + b * out_sz,
-                                    (size_t)out_sz * sizeof(float));
-                free(one);
+                assert_int_equal(lrc_fw_conv_with(l, LRC_CONV_DIRECT_AVX512,
+                                                  in + b * in_sz, 1, plain,
+                                                  work, relu),
+                                 LRC_OK);
+                assert_memory_equal(plain, out + b * out_sz, (size_t)bytes);
             }
-            for (int64_t b = 0; b < n; b += n - 1) {
+            for (int64_t b = 0; b < n; b += n > 1 ? n - 1 : 1) {
                 double *want = naive_conv_new(l, in + b * in_sz, 1);
                 for (int64_t i = 0; relu && i < out_sz; i++)
                     want[i] = want[i] > 0 ? want[i] : 0;
@@ -293,8 +318,9 @@ static void test_direct_streamed(void **state)
                 assert_close(out + b * out_sz, want, (size_t)out_sz, what);
                 free(want);
             }
-            lrc_free(&out);
         }
+        lrc_free(&off);
+        lrc_free(&out);
         free(work);
         free(in);
         lrc_net_destroy(&net);
