@@ -61,23 +61,21 @@ lrc_status lrc_fw_conv_packed(const lrc_layer *l, lrc_conv_algo a,
                               const float *packed, const float *in,
                               int64_t n, float *out, float *work, int relu);
 
-/* Outputs from LRC_FW_STREAM_BYTES on (a batch's, in all), or from
- * LRC_FW_STREAM_IMAGE_BYTES on for one image (four times L2: a forward
- * plan runs its first layers image by image, so VGG-16's 224 x 224
- * outputs of 12.8 MB each come one image per call), are stored past the
- * caches where the kernel stores whole cache lines (AVX-512 streaming
+/* Outputs from LRC_FW_STREAM_BYTES on (a batch's, in all) are stored past
+ * the caches where the kernel stores whole cache lines (AVX-512 streaming
  * stores: the Winograd output transform, the direct kernel's blocks that
  * start on a line): such an output does not stay in cache for the next
  * layer anyway, and plain stores first read each line they write. Below
- * both, the next layer's reads from cache are worth more. Measured in
- * docs/BENCHMARKS.md, sections 17, 18 and 21. */
+ * it, the next layer's reads from cache are worth more. Measured in
+ * docs/BENCHMARKS.md, sections 17 and 18; section 21 tried it from 8 MB an
+ * image too (a plan's first layers run image by image): VGG-16's conv1_1
+ * ran faster, the 4x model's first 1 x 1 conv and the layers that read
+ * such outputs slower. */
 #define LRC_FW_STREAM_BYTES ((int64_t)32 << 20)
-#define LRC_FW_STREAM_IMAGE_BYTES ((int64_t)8 << 20)
 /* Whether n outputs of image_bytes each are large enough to stream. */
 static inline int lrc_fw_stream_pays(int64_t n, int64_t image_bytes)
 {
-    return n * image_bytes >= LRC_FW_STREAM_BYTES ||
-           image_bytes >= LRC_FW_STREAM_IMAGE_BYTES;
+    return n * image_bytes >= LRC_FW_STREAM_BYTES;
 }
 /* conv_direct.c: n floats (a multiple of 16) from src to dst (on a cache
  * line) with those stores; x86-64 builds only, called on AVX-512 CPUs. */

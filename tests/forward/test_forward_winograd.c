@@ -211,48 +211,6 @@ static void test_winograd_streamed(void **state)
     lrc_net_destroy(&net);
 }
 
-/* One image's output of at least LRC_FW_STREAM_IMAGE_BYTES (48 x 224 x
- * 224 floats) is streamed on its own: the same bits as stored plainly
- * (into a buffer off a cache line, never streamed), and the naive conv's
- * values. */
-static void test_winograd_streamed_image(void **state)
-{
-    (void)state;
-    uint64_t seed = 9;
-    const wino_case k = {2, 224, 224, 48, 1, 1, 1, 1, 1};
-    lrc_net *net = conv_net(&k, &seed);
-    const lrc_layer *l = lrc_net_layer(net, 0);
-    const int64_t in_sz = k.c * k.h * k.w, out_sz = k.d * k.h * k.w;
-    const int64_t bytes = out_sz * (int64_t)sizeof(float);
-    assert_true(lrc_fw_stream_pays(1, bytes));
-    assert_true(bytes < ((int64_t)32 << 20)); /* the per-image rule */
-    float *in = rand_floats((size_t)in_sz, &seed);
-    float *u = nan_floats(lrc_fw_wino_weights_size(l));
-    lrc_fw_wino_weights(l, u);
-    float *work = nan_floats(lrc_fw_wino_workspace(l));
-    /* off + 1: a float past a line, never streamed */
-    float *streamed = line_floats((size_t)out_sz);
-    float *off = line_floats((size_t)out_sz + 1);
-    assert_int_equal(lrc_fw_conv_winograd(l, u, in, 1, streamed, work, 1),
-                     LRC_OK);
-    assert_int_equal(lrc_fw_conv_winograd(l, u, in, 1, off + 1, work, 1),
-                     LRC_OK);
-    assert_memory_equal(streamed, off + 1, (size_t)bytes);
-    double *want = naive_conv_new(l, in, 1);
-    for (int64_t i = 0; i < out_sz; i++)
-        want[i] = want[i] > 0 ? want[i] : 0; /* the fused ReLU */
-    const double err = rel_error(streamed, want, (size_t)out_sz);
-    if (!(err <= TOL))
-        fail_msg("relative error %g exceeds %g", err, TOL);
-    free(want);
-    lrc_free(&off);
-    lrc_free(&streamed);
-    free(work);
-    free(u);
-    free(in);
-    lrc_net_destroy(&net);
-}
-
 /* Shapes Winograd cannot run are refused, not computed wrongly. */
 static void test_winograd_shapes(void **state)
 {
@@ -435,7 +393,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_winograd_against_naive),
         cmocka_unit_test(test_winograd_streamed),
-        cmocka_unit_test(test_winograd_streamed_image),
         cmocka_unit_test(test_winograd_shapes),
         cmocka_unit_test(test_winograd_rule),
         cmocka_unit_test(test_winograd_plan),
