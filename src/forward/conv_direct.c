@@ -23,6 +23,9 @@
  * every call, d c kh kw copies against ho wo times as many multiply-adds
  * per image.
  *
+ * The RGB conv (c = 3, 3 x 3, one column of pads at each side) runs on
+ * the output's own grid instead, its rows' ends masked (rgbm512_body).
+ *
  * Every output is summed in the same order (bias, then channels, then taps
  * row by row, one fused multiply-add each) whatever the block it falls in,
  * the vector width and the batch: the result is the same bits on every
