@@ -391,7 +391,9 @@ typedef struct {
  * whole vectors (wo % 16 == 0), the padded width rounded up to a multiple
  * of QB, so that every block stored in place starts on a cache line and
  * is streamed (224 x 224: 240 columns, 7% more multiply-adds); else the
- * padded width. */
+ * padded width. (The AVX-512 kernel runs an RGB input's 3 x 3 with one
+ * column of pads at each side on the output's own grid instead,
+ * rgb_unpadded_run; the layout still sizes the workspace.) */
 static int64_t stream_width(const lrc_layer *l, int64_t qb)
 {
     const int64_t wp = l->in_shape[2] + l->pl + l->pr;
