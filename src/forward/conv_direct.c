@@ -588,12 +588,13 @@ static void rgb_unpadded_run(const lrc_layer *l, const float *wt,
     const int64_t plane = ho * w, cs = hp * w, d = l->out_c;
     const int64_t db = A512_DB, qb = 16 * A512_NV, kk = 9;
     const int64_t nb = (d + db - 1) / db, base = d / nb, extra = d % nb;
-    const int64_t group = 64; /* blocks: 3 x 64 x 48 floats, 36 KiB */
+    enum { group = 64 }; /* blocks: 3 x 64 x 48 floats, 36 KiB */
     float *img = pad + 16;
     memset(pad, 0, 16 * sizeof(float));
     memset(img + 3 * cs, 0, (size_t)qb * sizeof(float));
     const int flags = relu ? DIRECT_RELU : 0;
     float blk[DIRECT_MAX_BLOCK];
+    __mmask16 m[group][2 * A512_NV]; /* a group's blocks' masks */
     for (int64_t b = 0; b < n; b++) {
         const float *src = in + b * 3 * h * w;
         for (int64_t ch = 0; ch < 3; ch++) {
@@ -606,20 +607,21 @@ static void rgb_unpadded_run(const lrc_layer *l, const float *wt,
         float *o = out + b * d * plane;
         for (int64_t q1 = 0; q1 < plane; q1 += group * qb) {
             const int64_t qe = q1 + group * qb < plane ? q1 + group * qb : plane;
+            for (int64_t q0 = q1; q0 < qe; q0 += qb)
+                rgb_masks(q0, w, m[(q0 - q1) / qb]);
             for (int64_t bl = 0, ob = 0; bl < nb; ob += base + (bl < extra), bl++) {
                 const int nd = (int)(base + (bl < extra));
                 const float *wb = wt + bl * db * 3 * kk;
                 for (int64_t q0 = q1; q0 < qe; q0 += qb) {
-                    __mmask16 m[2 * A512_NV];
-                    rgb_masks(q0, w, m);
+                    const __mmask16 *mq = m[(q0 - q1) / qb];
                     if (plane - q0 >= qb) {
                         rgbm512[nd](img + q0, cs, w, wb, bias + ob,
                                     o + ob * plane + q0, plane,
-                                    stream ? flags | DIRECT_STREAM : flags, m);
+                                    stream ? flags | DIRECT_STREAM : flags, mq);
                         continue;
                     }
                     rgbm512[nd](img + q0, cs, w, wb, bias + ob, blk, qb,
-                                flags, m);
+                                flags, mq);
                     for (int f = 0; f < nd; f++)
                         memcpy(o + (ob + f) * plane + q0, blk + f * qb,
                                (size_t)(plane - q0) * sizeof(float));
@@ -652,11 +654,11 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
      * a padded grid, the rows where a block falls on a line) ran slower
      * than storing all plainly. */
     const int64_t swp = stream_width(l, qb);
-    const int stream = a == LRC_CONV_DIRECT_AVX512 && plane % 16 == 0 &&
-                       (uintptr_t)out % 64 == 0 &&
-                       (lrc_fw_conv_is_pointwise(l) ||
-                        (swp % qb == 0 && wo % 16 == 0)) &&
-                       lrc_fw_stream_pays(n, d * plane * (int64_t)sizeof(float));
+    const int large = a == LRC_CONV_DIRECT_AVX512 && plane % 16 == 0 &&
+                      (uintptr_t)out % 64 == 0 &&
+                      lrc_fw_stream_pays(n, d * plane * (int64_t)sizeof(float));
+    const int stream = large && (lrc_fw_conv_is_pointwise(l) ||
+                                 (swp % qb == 0 && wo % 16 == 0));
     const int64_t wp = stream ? swp : w + l->pl + l->pr;
     const int64_t cs = (h + l->pt + l->pb) * wp, grid = ho * wp;
     /* the weights packed by the caller (a plan, once), else here */
@@ -667,11 +669,9 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
     const float *wt = packed + g.wt, *bias = packed + g.bias;
     float *pad = work + g.pad;
 #ifdef LRC_DIRECT_X86
-    if (rgb_unpadded(l, a)) {
-        const int rs = plane % 16 == 0 && (uintptr_t)out % 64 == 0 &&
-                       lrc_fw_stream_pays(n, d * plane * (int64_t)sizeof(float));
-        rgb_unpadded_run(l, wt, bias, in, n, out, pad, relu, rs);
-        if (rs) /* the streamed stores before any later load of them */
+    if (rgb_unpadded(l, a)) { /* every whole block on a line: streamed */
+        rgb_unpadded_run(l, wt, bias, in, n, out, pad, relu, large);
+        if (large) /* the streamed stores before any later load of them */
             _mm_sfence();
         return LRC_OK;
     }
