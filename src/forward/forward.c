@@ -383,10 +383,15 @@ static lrc_status run_step(lrc_forward *fw, int64_t i, int64_t last,
 /* Layers [i0, e) (all per image) on m images, image by image, so that an
  * image's activations pass from one layer to the next while they are in
  * cache (layer by layer, a batch of 8 of VGG-16's 224 x 224 activations,
- * 100 MB, goes through memory between every two layers). Image b keeps
- * its activations in slot b of the ping-pong buffers (fw->slot floats
- * apart); the last step writes it packed at dst, which may be one of the
- * buffers: its packed images never reach a later image's slot. The
+ * 100 MB, goes through memory between every two layers). Every image
+ * keeps its activations in the same slot, the last (m - 1) of the
+ * ping-pong buffers (fw->slot floats apart), so that its layers write
+ * lines the image before left in cache: a slot per image made each image
+ * write 25 MB of lines not in cache, and the 4x model of VGG-16 at batch
+ * 8 took 1-3% longer (docs/BENCHMARKS.md, section 22). The last step
+ * writes an image packed at dst, which may be one of the buffers: images
+ * 0 to m - 2 end below (m - 1) out_sz <= (m - 1) fw->slot, so the slot
+ * never reaches them. The
  * buffers alternate as in the layer-by-layer order, so *which ends as
  * that order would leave it. src must not be one of the buffers. The
  * same bits as layer by layer: every layer computes each image alone. */
@@ -403,7 +408,7 @@ static lrc_status run_images(lrc_forward *fw, int64_t i0, int64_t e,
         for (int64_t i = i0, last; i < e; i = last + 1, w ^= 1) {
             last = step_last(fw, i, e);
             float *y = last == e - 1 ? dst + b * out_sz
-                                     : fw->buf[w] + b * fw->slot;
+                                     : fw->buf[w] + (m - 1) * fw->slot;
             LRC_CALL(run_step(fw, i, last, x, 1, y));
             x = y;
         }

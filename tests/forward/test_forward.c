@@ -314,9 +314,11 @@ static void test_dense_softmax_flatten(void **state)
 }
 
 /* A plan of per-image layers followed by dense layers, on batches of 3
- * over 5 images: the per-image layers run image by image (each image's
- * activations in its own slot of the plan's buffers, the last of them
- * written packed into a buffer for the dense layers), with activations
+ * over 5 images: the per-image layers run image by image (every image's
+ * activations in the last slot of the plan's buffers, the last of them
+ * written packed into a buffer for the dense layers, below that slot:
+ * with the first slot instead, the second image would overwrite the
+ * first's packed output, and this test fails), with activations
  * that grow and shrink between layers. The same bits as the layers applied
  * one by one, batch by batch. */
 static void test_plan_image_by_image(void **state)
