@@ -433,26 +433,36 @@ size_t lrc_fw_conv_direct_workspace(const lrc_layer *l)
     return (size_t)most;
 }
 
-/* Copies image `img` (c x h x w) into the interior of `pad` (c x hp x wp)
- * and zeroes its borders: the workspace is shared, so they are not zero
- * from an earlier call. */
-void lrc_fw_pad_image(const lrc_layer *l, const float *img, int64_t wp,
-                      float *pad)
+/* Copies rows [r0, r0 + nr) of image `img` (c x h x w) padded into `pad`
+ * (c planes of nr x wp): the image's rows where they fall, zeros for the
+ * pads' rows and columns. All of it is written: the workspace is shared,
+ * so nothing there is zero from an earlier call. */
+void lrc_fw_pad_rows(const lrc_layer *l, const float *img, int64_t wp,
+                     int64_t r0, int64_t nr, float *pad)
 {
     const int64_t c = l->in_c, h = l->in_shape[1], w = l->in_shape[2];
-    const int64_t hp = h + l->pt + l->pb, pr = wp - w - l->pl;
+    const int64_t pr = wp - w - l->pl;
     for (int64_t ch = 0; ch < c; ch++) {
-        float *p = pad + ch * hp * wp;
+        float *p = pad + ch * nr * wp;
         const float *s = img + ch * h * w;
-        memset(p, 0, (size_t)(l->pt * wp) * sizeof(float));
-        for (int64_t y = 0; y < h; y++) {
-            float *row = p + (l->pt + y) * wp;
+        for (int64_t r = r0; r < r0 + nr; r++) {
+            float *row = p + (r - r0) * wp;
+            const int64_t y = r - l->pt;
+            if (y < 0 || y >= h) {
+                memset(row, 0, (size_t)wp * sizeof(float));
+                continue;
+            }
             memset(row, 0, (size_t)l->pl * sizeof(float));
             memcpy(row + l->pl, s + y * w, (size_t)w * sizeof(float));
             memset(row + l->pl + w, 0, (size_t)pr * sizeof(float));
         }
-        memset(p + (l->pt + h) * wp, 0, (size_t)(l->pb * wp) * sizeof(float));
     }
+}
+
+void lrc_fw_pad_image(const lrc_layer *l, const float *img, int64_t wp,
+                      float *pad)
+{
+    lrc_fw_pad_rows(l, img, wp, 0, l->in_shape[1] + l->pt + l->pb, pad);
 }
 
 #ifdef LRC_DIRECT_X86
@@ -632,6 +642,28 @@ static void rgb_unpadded_run(const lrc_layer *l, const float *wt,
 }
 #endif
 
+/* Output rows per stripe of a padded conv. An image whose padded copy
+ * would pass DIRECT_STRIPE_WHOLE bytes is padded and convolved a stripe of
+ * rows at a time, so that the padded copy of a stripe (c x (rows + kh -
+ * 1) x wp floats, about DIRECT_STRIPE_BYTES) is still in L2 when the
+ * kernel reads it: padded whole, VGG-16's 224 x 224 images of 64 channels
+ * made a 13 MB copy, written out to memory and read back. Smaller images
+ * (conv3_x's 3.4 MB) ran 3-5% slower in stripes, so they are padded
+ * whole. At least 8 rows, so that copying a stripe's kh - 1 rows of
+ * overlap twice stays cheap. */
+#define DIRECT_STRIPE_BYTES (1 << 20)
+#define DIRECT_STRIPE_WHOLE (4 << 20)
+static int64_t stripe_rows(const lrc_layer *l, int64_t wp)
+{
+    const int64_t row = l->in_c * wp * (int64_t)sizeof(float);
+    const int64_t hp = l->in_shape[1] + l->pt + l->pb;
+    if (row * hp <= DIRECT_STRIPE_WHOLE)
+        return l->out_shape[1];
+    int64_t r = DIRECT_STRIPE_BYTES / row - (l->kh - 1);
+    r = r < 8 ? 8 : r;
+    return r < l->out_shape[1] ? r : l->out_shape[1];
+}
+
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *packed, const float *in, int64_t n,
                               float *out, float *work, int relu)
@@ -660,7 +692,7 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
     const int stream = large && (lrc_fw_conv_is_pointwise(l) ||
                                  (swp % qb == 0 && wo % 16 == 0));
     const int64_t wp = stream ? swp : w + l->pl + l->pr;
-    const int64_t cs = (h + l->pt + l->pb) * wp, grid = ho * wp;
+    const int64_t cs = (h + l->pt + l->pb) * wp;
     /* the weights packed by the caller (a plan, once), else here */
     if (!packed) {
         direct_pack(l, &k, &g, work);
@@ -702,50 +734,64 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
     const int pointwise = lrc_fw_conv_is_pointwise(l);
     float *tail = pad;
     const int flags = relu ? DIRECT_RELU : 0;
+    const int64_t rows = pointwise ? ho : stripe_rows(l, wp);
     for (int64_t b = 0; b < n; b++) {
-        const float *src = in + b * c * h * w;
-        if (!pointwise) {
-            lrc_fw_pad_image(l, src, wp, pad);
-            src = pad;
-        }
-        int tail_ready = 0;
+        const float *img = in + b * c * h * w;
         float *o = out + b * d * plane;
-        for (int64_t q1 = 0; q1 < grid; q1 += group * qb) {
-            const int64_t qe = q1 + group * qb < grid ? q1 + group * qb : grid;
-            for (int64_t bl = 0, ob = 0; bl < nb; ob += base + (bl < extra), bl++) {
-                const int nd = (int)(base + (bl < extra));
-                const float *wb = wt + bl * db * c * kk;
-                for (int64_t q0 = q1; q0 < qe; q0 += qb) {
-                    const int64_t y = q0 / wp, x = q0 - y * wp;
-                    const int64_t len = grid - q0 < qb ? grid - q0 : qb;
-                    if (x + qb <= wo || (wp == wo && len == qb)) {
-                        float *dst = o + ob * plane + y * wo + x;
-                        k.block[nd](src + q0, cs, c, l->kh, l->kw, wp, wb,
-                                    bias + ob, dst, plane,
-                                    stream && (uintptr_t)dst % 64 == 0
-                                        ? flags | DIRECT_STREAM
-                                        : flags);
-                        continue;
-                    }
-                    const float *xs = src + q0;
-                    int64_t xcs = cs;
-                    if (pointwise && len < qb) {
-                        if (!tail_ready) {
-                            for (int64_t ch = 0; ch < c; ch++) {
-                                memcpy(tail + ch * qb, src + ch * cs + q0,
-                                       (size_t)len * sizeof(float));
-                                memset(tail + ch * qb + len, 0,
-                                       (size_t)(qb - len) * sizeof(float));
-                            }
-                            tail_ready = 1;
+        int tail_ready = 0;
+        for (int64_t y0 = 0; y0 < ho; y0 += rows) {
+            /* output rows [y0, y0 + sr): the grid's positions from y0 wp
+             * on, q counted from there */
+            const int64_t sr = ho - y0 < rows ? ho - y0 : rows;
+            const int64_t grid = sr * wp;
+            const float *src = img;
+            int64_t scs = cs;
+            if (!pointwise) {
+                scs = (sr + l->kh - 1) * wp;
+                lrc_fw_pad_rows(l, img, wp, y0, sr + l->kh - 1, pad);
+                /* the last block's reads past the stripe (they feed only
+                 * positions past its grid: zeros rather than stale floats) */
+                memset(pad + c * scs, 0, (size_t)(qb + l->kw) * sizeof(float));
+                src = pad;
+            }
+            float *os = o + y0 * wo;
+            for (int64_t q1 = 0; q1 < grid; q1 += group * qb) {
+                const int64_t qe = q1 + group * qb < grid ? q1 + group * qb : grid;
+                for (int64_t bl = 0, ob = 0; bl < nb; ob += base + (bl < extra), bl++) {
+                    const int nd = (int)(base + (bl < extra));
+                    const float *wb = wt + bl * db * c * kk;
+                    for (int64_t q0 = q1; q0 < qe; q0 += qb) {
+                        const int64_t y = q0 / wp, x = q0 - y * wp;
+                        const int64_t len = grid - q0 < qb ? grid - q0 : qb;
+                        if (x + qb <= wo || (wp == wo && len == qb)) {
+                            float *dst = os + ob * plane + y * wo + x;
+                            k.block[nd](src + q0, scs, c, l->kh, l->kw, wp, wb,
+                                        bias + ob, dst, plane,
+                                        stream && (uintptr_t)dst % 64 == 0
+                                            ? flags | DIRECT_STREAM
+                                            : flags);
+                            continue;
                         }
-                        xs = tail;
-                        xcs = qb;
+                        const float *xs = src + q0;
+                        int64_t xcs = scs;
+                        if (pointwise && len < qb) {
+                            if (!tail_ready) {
+                                for (int64_t ch = 0; ch < c; ch++) {
+                                    memcpy(tail + ch * qb, src + ch * scs + q0,
+                                           (size_t)len * sizeof(float));
+                                    memset(tail + ch * qb + len, 0,
+                                           (size_t)(qb - len) * sizeof(float));
+                                }
+                                tail_ready = 1;
+                            }
+                            xs = tail;
+                            xcs = qb;
+                        }
+                        k.block[nd](xs, xcs, c, l->kh, l->kw, wp, wb, bias + ob,
+                                    blk, qb, flags);
+                        scatter_block(blk, qb, nd, q0, len, wp, wo, plane,
+                                      os + ob * plane, stream);
                     }
-                    k.block[nd](xs, xcs, c, l->kh, l->kw, wp, wb, bias + ob,
-                                blk, qb, flags);
-                    scatter_block(blk, qb, nd, q0, len, wp, wo, plane,
-                                  o + ob * plane, stream);
                 }
             }
         }

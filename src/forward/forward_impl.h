@@ -103,6 +103,10 @@ void lrc_fw_conv_direct_weights(const lrc_layer *l, lrc_conv_algo a,
  * (wp >= w + pl + pr: columns past the right pad are zero too). */
 void lrc_fw_pad_image(const lrc_layer *l, const float *img, int64_t wp,
                       float *pad);
+/* The same for the padded image's rows [r0, r0 + nr) alone (0 <= r0,
+ * r0 + nr <= hp): c planes of nr x wp. */
+void lrc_fw_pad_rows(const lrc_layer *l, const float *img, int64_t wp,
+                     int64_t r0, int64_t nr, float *pad);
 
 /* ---- conv_rows.c: the row kernel (LRC_CONV_ROWS_AVX512) ---- */
 

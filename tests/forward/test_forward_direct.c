@@ -173,6 +173,11 @@ static void test_direct_against_naive(void **state)
         {24, 28, 28, 33, 3, 3, 1, 1, 1, 1, 1},  /* 32 + 1 of 16 */
         {9, 5, 30, 64, 3, 3, 1, 1, 1, 1, 2},    /* 14 + 14 + 2 per row */
         {70, 6, 17, 16, 3, 3, 0, 1, 2, 1, 2},   /* one block of 16, pads */
+        /* padded copies of more than 4 MB: the direct kernels pad and
+         * convolve stripes of rows (stripe_rows), each stripe's last
+         * block partial, the last stripe shorter */
+        {64, 128, 128, 5, 3, 3, 1, 1, 1, 1, 1}, /* 4 x 29 + 12 rows */
+        {40, 150, 180, 3, 5, 5, 2, 2, 1, 2, 1}, /* 4 x 31 + 25 rows */
     };
     const lrc_conv_algo *algos = all_algos;
     int ran[4] = {0, 0, 0, 0};
