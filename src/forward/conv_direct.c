@@ -43,19 +43,23 @@
 /* One block: bias + the conv of nd channels' weights `w` (DB apart per
  * tap) over QB grid positions starting at `x` (the padded image, channel
  * 0, position q0); stores nd rows, QB floats each, `ldd` floats apart at
- * `dst`. nd is fixed per instance (direct_kernel.block[nd]). flags:
+ * `dst`. With `part`, the sums start from the partial sums there (nd
+ * rows, pld floats apart: those of the channels before x's) instead of
+ * the bias. nd is fixed per instance (direct_kernel.block[nd]). flags:
  * DIRECT_RELU fuses the ReLU; DIRECT_STREAM stores past the caches (the
  * AVX-512 kernel; dst and ldd then on whole cache lines). */
 typedef void (*direct_block_fn)(const float *x, int64_t cs, int64_t c,
                                 int64_t kh, int64_t kw, int64_t wp,
                                 const float *w, const float *bias, float *dst,
-                                int64_t ldd, int flags);
+                                int64_t ldd, int flags, const float *part,
+                                int64_t pld);
 #define DIRECT_RELU 1
 #define DIRECT_STREAM 2
 
 typedef struct {
     int db, qb; /* output channels and grid positions per block */
     const direct_block_fn *block; /* [nd], 1 <= nd <= db: nd channels */
+    const direct_block_fn *part;  /* the same from partial sums (or NULL) */
 } direct_kernel;
 
 /* Block shapes of the kernels (defined here also where the kernels are
@@ -102,9 +106,10 @@ block512_store(const int ND, __m512 acc[][A512_NV], float *dst, int64_t ldd,
  * 24 channels before, now 6 + 6 + 5); the weights keep their stride of 8
  * per tap. Each channel's sums are the same whatever ND. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-block512_body(const int ND, const float *x, int64_t cs, int64_t c, int64_t kh,
-              int64_t kw, int64_t wp, const float *w, const float *bias,
-              float *dst, int64_t ldd, int flags)
+block512_body(const int ND, const int PART, const float *x, int64_t cs,
+              int64_t c, int64_t kh, int64_t kw, int64_t wp, const float *w,
+              const float *bias, float *dst, int64_t ldd, int flags,
+              const float *part, int64_t pld)
 {
     __m512 acc[A512_DB][A512_NV];
     /* (lrc_fw_conv_direct_shape_ok: else GCC 12 also keeps a copy of the
@@ -113,7 +118,8 @@ block512_body(const int ND, const float *x, int64_t cs, int64_t c, int64_t kh,
         __builtin_unreachable();
     for (int o = 0; o < ND; o++)
         for (int v = 0; v < A512_NV; v++)
-            acc[o][v] = _mm512_set1_ps(bias[o]);
+            acc[o][v] = PART ? _mm512_loadu_ps(part + o * pld + 16 * v)
+                             : _mm512_set1_ps(bias[o]);
     for (int64_t ch = 0; ch < c; ch++, x += cs)
         for (int64_t i = 0; i < kh; i++) {
             const float *xr = x + i * wp;
@@ -141,14 +147,16 @@ block512_body(const int ND, const float *x, int64_t cs, int64_t c, int64_t kh,
  * registers; per tap 3 loads and 4 broadcasts feed 12 fused multiply-adds.
  * ND as above, at most 4. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-block256_body(const int ND, const float *x, int64_t cs, int64_t c, int64_t kh,
-              int64_t kw, int64_t wp, const float *w, const float *bias,
-              float *dst, int64_t ldd, int flags)
+block256_body(const int ND, const int PART, const float *x, int64_t cs,
+              int64_t c, int64_t kh, int64_t kw, int64_t wp, const float *w,
+              const float *bias, float *dst, int64_t ldd, int flags,
+              const float *part, int64_t pld)
 {
     __m256 acc[A256_DB][A256_NV];
     for (int o = 0; o < ND; o++)
         for (int v = 0; v < A256_NV; v++)
-            acc[o][v] = _mm256_set1_ps(bias[o]);
+            acc[o][v] = PART ? _mm256_loadu_ps(part + o * pld + 8 * v)
+                             : _mm256_set1_ps(bias[o]);
     for (int64_t ch = 0; ch < c; ch++, x += cs)
         for (int64_t i = 0; i < kh; i++) {
             const float *xr = x + i * wp;
@@ -175,24 +183,37 @@ block256_body(const int ND, const float *x, int64_t cs, int64_t c, int64_t kh,
 }
 
 /* Instances: PRE_ISA_ND computes ND channels with c, kh and kw taken from
- * C, KH and KW (the arguments themselves, or constants). */
-#define DIRECT_INSTANCE(PRE, ISA, TARGET, ND, C, KH, KW)                      \
+ * C, KH and KW (the arguments themselves, or constants), from the bias
+ * (PART 0: `part` unused) or from partial sums (PART 1). (With PART a
+ * run-time test, the pointwise convs ran 1-8% slower.) */
+#define DIRECT_INSTANCE(PRE, ISA, TARGET, ND, PART, C, KH, KW)                \
     __attribute__((target(TARGET))) static void PRE##_##ISA##_##ND(           \
         const float *x, int64_t cs, int64_t c, int64_t kh, int64_t kw,        \
         int64_t wp, const float *w, const float *bias, float *dst,            \
-        int64_t ldd, int flags)                                               \
+        int64_t ldd, int flags, const float *part, int64_t pld)               \
     {                                                                         \
-        (void)c, (void)kh, (void)kw;                                          \
-        ISA##_body(ND, x, cs, C, KH, KW, wp, w, bias, dst, ldd, flags);      \
+        (void)c, (void)kh, (void)kw, (void)part, (void)pld;                   \
+        ISA##_body(ND, PART, x, cs, C, KH, KW, wp, w, bias, dst, ldd, flags,  \
+                   part, pld);                                                \
     }
 #define DIRECT_INSTANCES4(PRE, ISA, TARGET, A, B, C, D, CH, KH, KW)           \
-    DIRECT_INSTANCE(PRE, ISA, TARGET, A, CH, KH, KW)                          \
-    DIRECT_INSTANCE(PRE, ISA, TARGET, B, CH, KH, KW)                          \
-    DIRECT_INSTANCE(PRE, ISA, TARGET, C, CH, KH, KW)                          \
-    DIRECT_INSTANCE(PRE, ISA, TARGET, D, CH, KH, KW)
+    DIRECT_INSTANCE(PRE, ISA, TARGET, A, 0, CH, KH, KW)                       \
+    DIRECT_INSTANCE(PRE, ISA, TARGET, B, 0, CH, KH, KW)                       \
+    DIRECT_INSTANCE(PRE, ISA, TARGET, C, 0, CH, KH, KW)                       \
+    DIRECT_INSTANCE(PRE, ISA, TARGET, D, 0, CH, KH, KW)
+/* and PREp_ISA_ND, from partial sums: where a conv runs its input
+ * channels in chunks (chunk_channels), the generic and 3 x 3 kernels */
+#define PART_INSTANCES4(PRE, ISA, TARGET, A, B, C, D, CH, KH, KW)             \
+    DIRECT_INSTANCE(PRE##p, ISA, TARGET, A, 1, CH, KH, KW)                    \
+    DIRECT_INSTANCE(PRE##p, ISA, TARGET, B, 1, CH, KH, KW)                    \
+    DIRECT_INSTANCE(PRE##p, ISA, TARGET, C, 1, CH, KH, KW)                    \
+    DIRECT_INSTANCE(PRE##p, ISA, TARGET, D, 1, CH, KH, KW)
 DIRECT_INSTANCES4(block, block512, "avx512f", 1, 2, 3, 4, c, kh, kw)
 DIRECT_INSTANCES4(block, block512, "avx512f", 5, 6, 7, 8, c, kh, kw)
 DIRECT_INSTANCES4(block, block256, "avx2,fma", 1, 2, 3, 4, c, kh, kw)
+PART_INSTANCES4(block, block512, "avx512f", 1, 2, 3, 4, c, kh, kw)
+PART_INSTANCES4(block, block512, "avx512f", 5, 6, 7, 8, c, kh, kw)
+PART_INSTANCES4(block, block256, "avx2,fma", 1, 2, 3, 4, c, kh, kw)
 
 /* The same kernels with c = 3 and a 3 x 3 kernel as constants: the first
  * conv of most image networks (RGB input). With only 27 taps per block,
@@ -212,37 +233,42 @@ DIRECT_INSTANCES4(rgb, block256, "avx2,fma", 1, 2, 3, 4, 3, 3, 3)
 DIRECT_INSTANCES4(k3, block512, "avx512f", 1, 2, 3, 4, c, 3, 3)
 DIRECT_INSTANCES4(k3, block512, "avx512f", 5, 6, 7, 8, c, 3, 3)
 DIRECT_INSTANCES4(k3, block256, "avx2,fma", 1, 2, 3, 4, c, 3, 3)
+PART_INSTANCES4(k3, block512, "avx512f", 1, 2, 3, 4, c, 3, 3)
+PART_INSTANCES4(k3, block512, "avx512f", 5, 6, 7, 8, c, 3, 3)
+PART_INSTANCES4(k3, block256, "avx2,fma", 1, 2, 3, 4, c, 3, 3)
 /* And with a 1 x 1 kernel: the second halves of the low-rank pairs (the
  * tap loops, which would run once per channel, vanish). */
 DIRECT_INSTANCES4(pw, block512, "avx512f", 1, 2, 3, 4, c, 1, 1)
 DIRECT_INSTANCES4(pw, block512, "avx512f", 5, 6, 7, 8, c, 1, 1)
 DIRECT_INSTANCES4(pw, block256, "avx2,fma", 1, 2, 3, 4, c, 1, 1)
+#undef PART_INSTANCES4
 #undef DIRECT_INSTANCES4
 #undef DIRECT_INSTANCE
 
 /* [nd]: the instance computing nd channels */
-static const direct_block_fn blocks512[A512_DB + 1] = {
-    NULL, block_block512_1, block_block512_2, block_block512_3,
-    block_block512_4, block_block512_5, block_block512_6, block_block512_7,
-    block_block512_8};
-static const direct_block_fn blocks256[A256_DB + 1] = {
-    NULL, block_block256_1, block_block256_2, block_block256_3,
-    block_block256_4};
-static const direct_block_fn rgb512[A512_DB + 1] = {
-    NULL, rgb_block512_1, rgb_block512_2, rgb_block512_3, rgb_block512_4,
-    rgb_block512_5, rgb_block512_6, rgb_block512_7, rgb_block512_8};
-static const direct_block_fn rgb256[A256_DB + 1] = {
-    NULL, rgb_block256_1, rgb_block256_2, rgb_block256_3, rgb_block256_4};
-static const direct_block_fn k3512[A512_DB + 1] = {
-    NULL, k3_block512_1, k3_block512_2, k3_block512_3, k3_block512_4,
-    k3_block512_5, k3_block512_6, k3_block512_7, k3_block512_8};
-static const direct_block_fn k3256[A256_DB + 1] = {
-    NULL, k3_block256_1, k3_block256_2, k3_block256_3, k3_block256_4};
-static const direct_block_fn pw512[A512_DB + 1] = {
-    NULL, pw_block512_1, pw_block512_2, pw_block512_3, pw_block512_4,
-    pw_block512_5, pw_block512_6, pw_block512_7, pw_block512_8};
-static const direct_block_fn pw256[A256_DB + 1] = {
-    NULL, pw_block256_1, pw_block256_2, pw_block256_3, pw_block256_4};
+#define TABLE512(NAME, PRE)                                                   \
+    static const direct_block_fn NAME[A512_DB + 1] = {                        \
+        NULL,              PRE##_block512_1, PRE##_block512_2,                \
+        PRE##_block512_3, PRE##_block512_4, PRE##_block512_5,                 \
+        PRE##_block512_6, PRE##_block512_7, PRE##_block512_8};
+#define TABLE256(NAME, PRE)                                                   \
+    static const direct_block_fn NAME[A256_DB + 1] = {                        \
+        NULL, PRE##_block256_1, PRE##_block256_2, PRE##_block256_3,           \
+        PRE##_block256_4};
+TABLE512(blocks512, block)
+TABLE256(blocks256, block)
+TABLE512(rgb512, rgb)
+TABLE256(rgb256, rgb)
+TABLE512(k3512, k3)
+TABLE256(k3256, k3)
+TABLE512(pw512, pw)
+TABLE256(pw256, pw)
+TABLE512(blocksp512, blockp)
+TABLE256(blocksp256, blockp)
+TABLE512(k3p512, k3p)
+TABLE256(k3p256, k3p)
+#undef TABLE256
+#undef TABLE512
 
 /* The RGB conv (c = 3, 3 x 3) with one column of pads left and right, on
  * the output's own grid: rows of w positions rather than w + 2 (or the
@@ -326,12 +352,14 @@ static int direct_kernel_of(lrc_conv_algo a, const lrc_layer *l,
         k->db = A512_DB;
         k->qb = 16 * A512_NV;
         k->block = rgb ? rgb512 : one ? pw512 : k3 ? k3512 : blocks512;
+        k->part = rgb || one ? NULL : k3 ? k3p512 : blocksp512;
         return 1;
     }
     if (a == LRC_CONV_DIRECT_AVX2) {
         k->db = A256_DB;
         k->qb = 8 * A256_NV;
         k->block = rgb ? rgb256 : one ? pw256 : k3 ? k3256 : blocks256;
+        k->part = rgb || one ? NULL : k3 ? k3p256 : blocksp256;
         return 1;
     }
 #else
@@ -380,9 +408,11 @@ int lrc_fw_conv_direct_shape_ok(const lrc_layer *l)
  * + 1) wp positions, rounded up to QB, plus the last tap's offset). A
  * pointwise conv (1 x 1, no pads) reads its input where it lies, and
  * needs in place of the padded image only the inputs of its last block
- * when that is partial (c x QB: its reads would pass the input's end). */
+ * when that is partial (c x QB: its reads would pass the input's end).
+ * Then, for a conv run in chunks of input channels (chunk_channels), the
+ * partial sums: dpad x the grid rounded up to QB. */
 typedef struct {
-    int64_t dpad, wt, bias, pad, slack, total;
+    int64_t dpad, wt, bias, pad, slack, part, total;
 } direct_layout;
 
 /* The grid's row width when the output is streamed (lrc_fw_conv_direct):
@@ -403,6 +433,67 @@ static int64_t stream_width(const lrc_layer *l, int64_t qb)
     return (wp + qb - 1) / qb * qb;
 }
 
+/* Output rows per stripe of a padded conv. An image whose padded copy
+ * would pass DIRECT_STRIPE_WHOLE bytes is padded and convolved a stripe of
+ * rows at a time, so that the padded copy of a stripe (c x (rows + kh -
+ * 1) x wp floats, about DIRECT_STRIPE_BYTES) is still in L2 when the
+ * kernel reads it: padded whole, VGG-16's 224 x 224 images of 64 channels
+ * made a 13 MB copy, written out to memory and read back. Smaller images
+ * (conv3_x's 3.4 MB) ran 3-5% slower in stripes, so they are padded
+ * whole (docs/BENCHMARKS.md, section 22). At least 8 rows, so that
+ * copying a stripe's kh - 1 rows of overlap twice stays cheap. */
+#define DIRECT_STRIPE_BYTES (1 << 20)
+#define DIRECT_STRIPE_WHOLE (4 << 20)
+static int64_t stripe_rows(const lrc_layer *l, int64_t wp)
+{
+    const int64_t row = l->in_c * wp * (int64_t)sizeof(float);
+    const int64_t hp = l->in_shape[1] + l->pt + l->pb;
+    if (row * hp <= DIRECT_STRIPE_WHOLE)
+        return l->out_shape[1];
+    int64_t r = DIRECT_STRIPE_BYTES / row - (l->kh - 1);
+    r = r < 8 ? 8 : r;
+    return r < l->out_shape[1] ? r : l->out_shape[1];
+}
+
+/* Input channels per chunk. A thin conv (d rounded up to its blocks,
+ * dpad, at most DIRECT_CHUNK_MAX_D) on a map small enough to be padded
+ * whole, whose padded image and weights would pass DIRECT_CHUNK_MIN bytes
+ * (more than L2 holds with the output), runs its input channels in chunks
+ * of about DIRECT_CHUNK_BYTES of input and weights: the chunk's padded
+ * planes and weights stay in L2 over all its blocks, which keep their
+ * sums between chunks in a partial buffer (dpad x the grid rounded up to
+ * QB floats, at most DIRECT_CHUNK_PART bytes). The 4x model's
+ * conv4_2_lrA (512 -> 72 channels, 28 x 28: 1.8 MB of padded input, 1.5
+ * MB of weights, more than L2 holds together) ran 5-6% faster so, in
+ * four chunks; its conv3_x lrA (256 -> 45-48 channels, 56 x 56, a
+ * partial buffer of 627 KB) 2-3% slower, so they are not chunked
+ * (docs/BENCHMARKS.md, section 22). The sums run over the channels in
+ * the same order, kept in float between chunks: the same bits. c when
+ * the conv runs unchunked. */
+#define DIRECT_CHUNK_MAX_D 128
+#define DIRECT_CHUNK_MIN (2 << 20)
+#define DIRECT_CHUNK_BYTES (1 << 20)
+#define DIRECT_CHUNK_PART (512 << 10)
+static int64_t chunk_grid(const lrc_layer *l, int64_t wp, int64_t qb)
+{
+    return (l->out_shape[1] * wp + qb - 1) / qb * qb;
+}
+
+static int64_t chunk_channels(const lrc_layer *l, int64_t dpad, int64_t qb)
+{
+    const int64_t c = l->in_c, kk = l->kh * l->kw;
+    const int64_t hp = l->in_shape[1] + l->pt + l->pb;
+    const int64_t wp = l->in_shape[2] + l->pl + l->pr;
+    const int64_t per = (hp * wp + kk * dpad) * (int64_t)sizeof(float);
+    if (lrc_fw_conv_is_pointwise(l) || c * kk <= 27 || /* (rgb: no part) */
+        stripe_rows(l, wp) < l->out_shape[1] ||
+        dpad > DIRECT_CHUNK_MAX_D || c * per <= DIRECT_CHUNK_MIN ||
+        dpad * chunk_grid(l, wp, qb) * (int64_t)sizeof(float) > DIRECT_CHUNK_PART)
+        return c;
+    const int64_t n = (c * per + DIRECT_CHUNK_BYTES - 1) / DIRECT_CHUNK_BYTES;
+    return (c + n - 1) / n;
+}
+
 static void direct_layout_of(const lrc_layer *l, const direct_kernel *k,
                              direct_layout *g)
 {
@@ -414,15 +505,18 @@ static void direct_layout_of(const lrc_layer *l, const direct_kernel *k,
     g->bias = g->dpad * c * kk;
     g->pad = g->bias + g->dpad;
     g->slack = g->pad + (lrc_fw_conv_is_pointwise(l) ? c * k->qb : c * hp * wp);
-    g->total = g->slack + k->qb + l->kw;
+    g->part = g->slack + k->qb + l->kw;
+    g->total = g->part + (chunk_channels(l, g->dpad, k->qb) < c
+                              ? g->dpad * chunk_grid(l, wp, k->qb)
+                              : 0);
 }
 
 size_t lrc_fw_conv_direct_workspace(const lrc_layer *l)
 {
     /* the most that either kernel needs, whichever the CPU has, so that
      * the size does not depend on the CPU */
-    const direct_kernel shapes[2] = {{A512_DB, 16 * A512_NV, NULL},
-                                     {A256_DB, 8 * A256_NV, NULL}};
+    const direct_kernel shapes[2] = {{A512_DB, 16 * A512_NV, NULL, NULL},
+                                     {A256_DB, 8 * A256_NV, NULL, NULL}};
     int64_t most = 0;
     for (int i = 0; i < 2; i++) {
         direct_layout g;
@@ -642,28 +736,6 @@ static void rgb_unpadded_run(const lrc_layer *l, const float *wt,
 }
 #endif
 
-/* Output rows per stripe of a padded conv. An image whose padded copy
- * would pass DIRECT_STRIPE_WHOLE bytes is padded and convolved a stripe of
- * rows at a time, so that the padded copy of a stripe (c x (rows + kh -
- * 1) x wp floats, about DIRECT_STRIPE_BYTES) is still in L2 when the
- * kernel reads it: padded whole, VGG-16's 224 x 224 images of 64 channels
- * made a 13 MB copy, written out to memory and read back. Smaller images
- * (conv3_x's 3.4 MB) ran 3-5% slower in stripes, so they are padded
- * whole. At least 8 rows, so that copying a stripe's kh - 1 rows of
- * overlap twice stays cheap. */
-#define DIRECT_STRIPE_BYTES (1 << 20)
-#define DIRECT_STRIPE_WHOLE (4 << 20)
-static int64_t stripe_rows(const lrc_layer *l, int64_t wp)
-{
-    const int64_t row = l->in_c * wp * (int64_t)sizeof(float);
-    const int64_t hp = l->in_shape[1] + l->pt + l->pb;
-    if (row * hp <= DIRECT_STRIPE_WHOLE)
-        return l->out_shape[1];
-    int64_t r = DIRECT_STRIPE_BYTES / row - (l->kh - 1);
-    r = r < 8 ? 8 : r;
-    return r < l->out_shape[1] ? r : l->out_shape[1];
-}
-
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *packed, const float *in, int64_t n,
                               float *out, float *work, int relu)
@@ -709,7 +781,7 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
     }
 #endif
     const int64_t nb = (d + db - 1) / db, base = d / nb, extra = d % nb;
-    memset(work + g.slack, 0, (size_t)(g.total - g.slack) * sizeof(float));
+    memset(work + g.slack, 0, (size_t)(g.part - g.slack) * sizeof(float));
 
     float blk[DIRECT_MAX_BLOCK];
     /* Position blocks in groups: each channel block runs over a group's
@@ -721,9 +793,10 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
      * pace. A group's input, c x group x qb floats, is kept to about 128
      * KiB (in L2) so that it is still in cache for the next channel block:
      * c = 3 takes 64 blocks per group, c = 64 ten, c >= 512 one (the
-     * order of before). Each output's sum is the same whatever the order:
+     * order of before; c counts a chunk's channels). Each output's sum is the same whatever the order:
      * the same bits. Measured in docs/BENCHMARKS.md, section 12. */
-    int64_t group = (int64_t)(131072 / ((size_t)c * (size_t)qb * sizeof(float)));
+    const int64_t cc = chunk_channels(l, g.dpad, qb); /* a chunk's channels */
+    int64_t group = (int64_t)(131072 / ((size_t)cc * (size_t)qb * sizeof(float)));
     group = group < 1 ? 1 : group > 64 ? 64 : group;
     /* A pointwise conv (1 x 1, no pads) reads its input where it lies (its
      * grid is the image); only its last block, when partial, reads a copy
@@ -733,6 +806,8 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
      * across rows. */
     const int pointwise = lrc_fw_conv_is_pointwise(l);
     float *tail = pad;
+    float *part = work + g.part;
+    const int64_t pld = chunk_grid(l, wp, qb);
     const int flags = relu ? DIRECT_RELU : 0;
     const int64_t rows = pointwise ? ho : stripe_rows(l, wp);
     for (int64_t b = 0; b < n; b++) {
@@ -755,42 +830,57 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                 src = pad;
             }
             float *os = o + y0 * wo;
-            for (int64_t q1 = 0; q1 < grid; q1 += group * qb) {
-                const int64_t qe = q1 + group * qb < grid ? q1 + group * qb : grid;
-                for (int64_t bl = 0, ob = 0; bl < nb; ob += base + (bl < extra), bl++) {
-                    const int nd = (int)(base + (bl < extra));
-                    const float *wb = wt + bl * db * c * kk;
-                    for (int64_t q0 = q1; q0 < qe; q0 += qb) {
-                        const int64_t y = q0 / wp, x = q0 - y * wp;
-                        const int64_t len = grid - q0 < qb ? grid - q0 : qb;
-                        if (x + qb <= wo || (wp == wo && len == qb)) {
-                            float *dst = os + ob * plane + y * wo + x;
-                            k.block[nd](src + q0, scs, c, l->kh, l->kw, wp, wb,
-                                        bias + ob, dst, plane,
-                                        stream && (uintptr_t)dst % 64 == 0
-                                            ? flags | DIRECT_STREAM
-                                            : flags);
-                            continue;
-                        }
-                        const float *xs = src + q0;
-                        int64_t xcs = scs;
-                        if (pointwise && len < qb) {
-                            if (!tail_ready) {
-                                for (int64_t ch = 0; ch < c; ch++) {
-                                    memcpy(tail + ch * qb, src + ch * scs + q0,
-                                           (size_t)len * sizeof(float));
-                                    memset(tail + ch * qb + len, 0,
-                                           (size_t)(qb - len) * sizeof(float));
-                                }
-                                tail_ready = 1;
+            /* the input channels in chunks of cc (one chunk: all c) */
+            for (int64_t ch0 = 0; ch0 < c; ch0 += cc) {
+                const int64_t nc = c - ch0 < cc ? c - ch0 : cc;
+                const int last = ch0 + nc == c;
+                const float *sc = src + ch0 * scs;
+                for (int64_t q1 = 0; q1 < grid; q1 += group * qb) {
+                    const int64_t qe = q1 + group * qb < grid ? q1 + group * qb : grid;
+                    for (int64_t bl = 0, ob = 0; bl < nb; ob += base + (bl < extra), bl++) {
+                        const int nd = (int)(base + (bl < extra));
+                        const float *wb = wt + bl * db * c * kk + ch0 * kk * db;
+                        float *pb = part + ob * pld; /* its partial sums */
+                        for (int64_t q0 = q1; q0 < qe; q0 += qb) {
+                            const float *pin = ch0 > 0 ? pb + q0 : NULL;
+                            const direct_block_fn fn = ch0 > 0 ? k.part[nd] : k.block[nd];
+                            if (!last) { /* whole blocks, in the grid's order */
+                                fn(sc + q0, scs, nc, l->kh, l->kw, wp, wb,
+                                            bias + ob, pb + q0, pld, 0, pin, pld);
+                                continue;
                             }
-                            xs = tail;
-                            xcs = qb;
+                            const int64_t y = q0 / wp, x = q0 - y * wp;
+                            const int64_t len = grid - q0 < qb ? grid - q0 : qb;
+                            if (x + qb <= wo || (wp == wo && len == qb)) {
+                                float *dst = os + ob * plane + y * wo + x;
+                                fn(sc + q0, scs, nc, l->kh, l->kw, wp, wb,
+                                            bias + ob, dst, plane,
+                                            stream && (uintptr_t)dst % 64 == 0
+                                                ? flags | DIRECT_STREAM
+                                                : flags,
+                                            pin, pld);
+                                continue;
+                            }
+                            const float *xs = sc + q0;
+                            int64_t xcs = scs;
+                            if (pointwise && len < qb) { /* (one chunk) */
+                                if (!tail_ready) {
+                                    for (int64_t ch = 0; ch < c; ch++) {
+                                        memcpy(tail + ch * qb, src + ch * scs + q0,
+                                               (size_t)len * sizeof(float));
+                                        memset(tail + ch * qb + len, 0,
+                                               (size_t)(qb - len) * sizeof(float));
+                                    }
+                                    tail_ready = 1;
+                                }
+                                xs = tail;
+                                xcs = qb;
+                            }
+                            fn(xs, xcs, nc, l->kh, l->kw, wp, wb, bias + ob, blk, qb,
+                               flags, pin, pld);
+                            scatter_block(blk, qb, nd, q0, len, wp, wo, plane,
+                                          os + ob * plane, stream);
                         }
-                        k.block[nd](xs, xcs, c, l->kh, l->kw, wp, wb, bias + ob,
-                                    blk, qb, flags);
-                        scatter_block(blk, qb, nd, q0, len, wp, wo, plane,
-                                      os + ob * plane, stream);
                     }
                 }
             }

@@ -178,6 +178,11 @@ static void test_direct_against_naive(void **state)
          * block partial, the last stripe shorter */
         {64, 128, 128, 5, 3, 3, 1, 1, 1, 1, 1}, /* 4 x 29 + 12 rows */
         {40, 150, 180, 3, 5, 5, 2, 2, 1, 2, 1}, /* 4 x 31 + 25 rows */
+        /* thin convs whose padded input and weights pass 2 MB: the input
+         * channels in chunks (chunk_channels), the sums carried between
+         * them in a partial buffer */
+        {1201, 20, 20, 10, 3, 3, 1, 1, 1, 1, 2}, /* 401 + 401 + 399 */
+        {900, 18, 22, 9, 3, 5, 1, 2, 1, 2, 1},   /* generic kernel, 3 x 300 */
     };
     const lrc_conv_algo *algos = all_algos;
     int ran[4] = {0, 0, 0, 0};
