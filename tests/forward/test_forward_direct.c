@@ -176,7 +176,7 @@ static void test_direct_against_naive(void **state)
         /* padded copies of more than 4 MB: the direct kernels pad and
          * convolve stripes of rows (stripe_rows), each stripe's last
          * block partial, the last stripe shorter */
-        {64, 128, 128, 5, 3, 3, 1, 1, 1, 1, 1}, /* 4 x 29 + 12 rows */
+        {64, 128, 128, 5, 3, 3, 1, 1, 1, 1, 2}, /* 4 x 29 + 12 rows */
         {40, 150, 180, 3, 5, 5, 2, 2, 1, 2, 1}, /* 4 x 31 + 25 rows */
         /* thin convs whose padded input and weights pass 2 MB: the input
          * channels in chunks (chunk_channels), the sums carried between
