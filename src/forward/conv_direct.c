@@ -413,6 +413,7 @@ int lrc_fw_conv_direct_shape_ok(const lrc_layer *l)
  * partial sums: dpad x the grid rounded up to QB. */
 typedef struct {
     int64_t dpad, wt, bias, pad, slack, part, total;
+    int64_t cc; /* input channels per chunk (chunk_channels; c: one) */
 } direct_layout;
 
 /* The grid's row width when the output is streamed (lrc_fw_conv_direct):
@@ -506,9 +507,8 @@ static void direct_layout_of(const lrc_layer *l, const direct_kernel *k,
     g->pad = g->bias + g->dpad;
     g->slack = g->pad + (lrc_fw_conv_is_pointwise(l) ? c * k->qb : c * hp * wp);
     g->part = g->slack + k->qb + l->kw;
-    g->total = g->part + (chunk_channels(l, g->dpad, k->qb) < c
-                              ? g->dpad * chunk_grid(l, wp, k->qb)
-                              : 0);
+    g->cc = chunk_channels(l, g->dpad, k->qb);
+    g->total = g->part + (g->cc < c ? g->dpad * chunk_grid(l, wp, k->qb) : 0);
 }
 
 size_t lrc_fw_conv_direct_workspace(const lrc_layer *l)
@@ -793,9 +793,10 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
      * pace. A group's input, c x group x qb floats, is kept to about 128
      * KiB (in L2) so that it is still in cache for the next channel block:
      * c = 3 takes 64 blocks per group, c = 64 ten, c >= 512 one (the
-     * order of before; c counts a chunk's channels). Each output's sum is the same whatever the order:
-     * the same bits. Measured in docs/BENCHMARKS.md, section 12. */
-    const int64_t cc = chunk_channels(l, g.dpad, qb); /* a chunk's channels */
+     * order of before; c counts a chunk's channels). Each output's sum is
+     * the same whatever the order: the same bits. Measured in
+     * docs/BENCHMARKS.md, section 12. */
+    const int64_t cc = g.cc;
     int64_t group = (int64_t)(131072 / ((size_t)cc * (size_t)qb * sizeof(float)));
     group = group < 1 ? 1 : group > 64 ? 64 : group;
     /* A pointwise conv (1 x 1, no pads) reads its input where it lies (its
@@ -845,20 +846,20 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                             const float *pin = ch0 > 0 ? pb + q0 : NULL;
                             const direct_block_fn fn = ch0 > 0 ? k.part[nd] : k.block[nd];
                             if (!last) { /* whole blocks, in the grid's order */
-                                fn(sc + q0, scs, nc, l->kh, l->kw, wp, wb,
-                                            bias + ob, pb + q0, pld, 0, pin, pld);
+                                fn(sc + q0, scs, nc, l->kh, l->kw, wp, wb, bias + ob,
+                                   pb + q0, pld, 0, pin, pld);
                                 continue;
                             }
                             const int64_t y = q0 / wp, x = q0 - y * wp;
                             const int64_t len = grid - q0 < qb ? grid - q0 : qb;
                             if (x + qb <= wo || (wp == wo && len == qb)) {
                                 float *dst = os + ob * plane + y * wo + x;
-                                fn(sc + q0, scs, nc, l->kh, l->kw, wp, wb,
-                                            bias + ob, dst, plane,
-                                            stream && (uintptr_t)dst % 64 == 0
-                                                ? flags | DIRECT_STREAM
-                                                : flags,
-                                            pin, pld);
+                                fn(sc + q0, scs, nc, l->kh, l->kw, wp, wb, bias + ob,
+                                   dst, plane,
+                                   stream && (uintptr_t)dst % 64 == 0
+                                       ? flags | DIRECT_STREAM
+                                       : flags,
+                                   pin, pld);
                                 continue;
                             }
                             const float *xs = sc + q0;

@@ -391,9 +391,8 @@ static lrc_status run_step(lrc_forward *fw, int64_t i, int64_t last,
  * 8 took 1-3% longer (docs/BENCHMARKS.md, section 22). The last step
  * writes an image packed at dst, which may be one of the buffers: images
  * 0 to m - 2 end below (m - 1) out_sz <= (m - 1) fw->slot, so the slot
- * never reaches them. The
- * buffers alternate as in the layer-by-layer order, so *which ends as
- * that order would leave it. src must not be one of the buffers. The
+ * never reaches them. The buffers alternate as in the layer-by-layer
+ * order, so *which ends as that order would leave it. src must not be one of the buffers. The
  * same bits as layer by layer: every layer computes each image alone. */
 static lrc_status run_images(lrc_forward *fw, int64_t i0, int64_t e,
                              const float *src, int64_t m, float *dst,
