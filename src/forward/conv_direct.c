@@ -24,7 +24,12 @@
  * per image.
  *
  * The RGB conv (c = 3, 3 x 3, one column of pads at each side) runs on
- * the output's own grid instead, its rows' ends masked (rgbm512_body).
+ * the output's own grid instead, its rows' ends masked (rgbm512_body),
+ * and so, with the AVX-512 kernel, does every other 3 x 3 conv with one
+ * pad on each side (VGG's), reading its input where it lies, with no
+ * padded copy at all (inplace512_body): the copy, 13 MB for 64 x 224 x
+ * 224, cost 6-8% of a thin conv's time and the padded grid 1-7% more
+ * positions (docs/BENCHMARKS.md, section 23).
  *
  * Every output is summed in the same order (bias, then channels, then taps
  * row by row, one fused multiply-add each) whatever the block it falls in,
@@ -336,6 +341,93 @@ RGBM_INSTANCE(8)
 #undef RGBM_INSTANCE
 static const rgbm_block_fn rgbm512[A512_DB + 1] = {
     NULL, rgbm_1, rgbm_2, rgbm_3, rgbm_4, rgbm_5, rgbm_6, rgbm_7, rgbm_8};
+#endif
+
+#ifdef LRC_DIRECT_X86
+/* A 3 x 3 conv with one pad on every side (VGG's), any c, read where its
+ * input lies: rgbm512's scheme with c channels and no copy at all. The
+ * grid is the output's own (rows of w positions); position q reads tap
+ * (i, j) at q + (i - 1) w + j - 1, and lanes whose reads fall outside the
+ * image (a row's first or last column; with EDGE, also the first or last
+ * row, or past the plane) load zeros instead: where a padded copy holds
+ * zeros. Interior blocks (EDGE 0) take the column masks m[0..2] (j = 0)
+ * and m[3..5] (j = 2), held in mask registers; edge blocks (EDGE 1, the
+ * few that touch the first or last row) a mask per tap and vector,
+ * m[(3 i + j) A512_NV + v], read from memory. The same sums in the same
+ * order as the padded kernel: the same bits. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+inplace512_body(const int ND, const int EDGE, const float *x, int64_t cs,
+                int64_t c, int64_t w, const float *wt, const float *bias,
+                float *dst, int64_t ldd, int flags, const __mmask16 *m)
+{
+    __m512 acc[A512_DB][A512_NV];
+    __mmask16 ml[A512_NV], mr[A512_NV];
+    for (int v = 0; v < A512_NV; v++) {
+        ml[v] = EDGE ? 0 : m[v];
+        mr[v] = EDGE ? 0 : m[A512_NV + v];
+    }
+    if (c < 1)
+        __builtin_unreachable();
+    for (int o = 0; o < ND; o++)
+        for (int v = 0; v < A512_NV; v++)
+            acc[o][v] = _mm512_set1_ps(bias[o]);
+    for (int64_t ch = 0; ch < c; ch++, x += cs)
+        for (int i = 0; i < 3; i++) {
+            const float *xr = x + (i - 1) * w;
+            for (int v = 0; v <= A512_NV; v++)
+                _mm_prefetch((const char *)(xr + cs + 16 * v), _MM_HINT_T0);
+            for (int j = 0; j < 3; j++, wt += A512_DB) {
+                __m512 xv[A512_NV];
+                for (int v = 0; v < A512_NV; v++) {
+                    const float *px = xr + 16 * v + j - 1;
+                    if (EDGE)
+                        xv[v] = _mm512_maskz_loadu_ps(m[(3 * i + j) * A512_NV + v], px);
+                    else
+                        xv[v] = j == 0   ? _mm512_maskz_loadu_ps(ml[v], px)
+                                : j == 1 ? _mm512_loadu_ps(px)
+                                         : _mm512_maskz_loadu_ps(mr[v], px);
+                }
+                for (int o = 0; o < ND; o++) {
+                    const __m512 wv = _mm512_set1_ps(wt[o]);
+                    for (int v = 0; v < A512_NV; v++)
+                        acc[o][v] = _mm512_fmadd_ps(wv, xv[v], acc[o][v]);
+                }
+            }
+        }
+    block512_store(ND, acc, dst, ldd, flags);
+}
+
+typedef void (*inplace_block_fn)(const float *x, int64_t cs, int64_t c,
+                                 int64_t w, const float *wt,
+                                 const float *bias, float *dst, int64_t ldd,
+                                 int flags, const __mmask16 *m);
+#define INPLACE_INSTANCE(ND, EDGE, NAME)                                      \
+    __attribute__((target("avx512f"))) static void NAME##_##ND(               \
+        const float *x, int64_t cs, int64_t c, int64_t w, const float *wt,    \
+        const float *bias, float *dst, int64_t ldd, int flags,                \
+        const __mmask16 *m)                                                   \
+    {                                                                         \
+        inplace512_body(ND, EDGE, x, cs, c, w, wt, bias, dst, ldd, flags, m); \
+    }
+#define INPLACE_INSTANCES(ND)                                                 \
+    INPLACE_INSTANCE(ND, 0, inplace) INPLACE_INSTANCE(ND, 1, inplace_edge)
+INPLACE_INSTANCES(1)
+INPLACE_INSTANCES(2)
+INPLACE_INSTANCES(3)
+INPLACE_INSTANCES(4)
+INPLACE_INSTANCES(5)
+INPLACE_INSTANCES(6)
+INPLACE_INSTANCES(7)
+INPLACE_INSTANCES(8)
+#undef INPLACE_INSTANCES
+#undef INPLACE_INSTANCE
+static const inplace_block_fn inplace512[A512_DB + 1] = {
+    NULL,      inplace_1, inplace_2, inplace_3, inplace_4,
+    inplace_5, inplace_6, inplace_7, inplace_8};
+static const inplace_block_fn inplace_edge512[A512_DB + 1] = {
+    NULL,           inplace_edge_1, inplace_edge_2, inplace_edge_3,
+    inplace_edge_4, inplace_edge_5, inplace_edge_6, inplace_edge_7,
+    inplace_edge_8};
 #endif
 
 /* The kernel of algorithm a for layer l (its instances unrolled for c = 3
@@ -736,6 +828,97 @@ static void rgb_unpadded_run(const lrc_layer *l, const float *wt,
 }
 #endif
 
+#ifdef LRC_DIRECT_X86
+/* Whether l runs in place (inplace512): the AVX-512 kernel, 3 x 3 with
+ * one pad on every side, c > 3 (the RGB conv has its own), its input
+ * channels in one chunk. */
+static int inplace_ok(const lrc_layer *l, lrc_conv_algo a, int64_t cc)
+{
+    return a == LRC_CONV_DIRECT_AVX512 && l->in_c > 3 && cc == l->in_c &&
+           l->kh == 3 && l->kw == 3 && l->pt == 1 && l->pb == 1 &&
+           l->pl == 1 && l->pr == 1;
+}
+
+/* inplace_edge512's masks for the block of 48 positions from q0 on an h x
+ * w plane: lane t of vector v, position q = q0 + 16 v + t at (y, x),
+ * reads tap (i, j) when y + i - 1 and x + j - 1 fall in the image and q
+ * in the plane. */
+static void inplace_edge_masks(int64_t q0, int64_t h, int64_t w,
+                               __mmask16 m[9 * A512_NV])
+{
+    memset(m, 0, 9 * A512_NV * sizeof *m);
+    for (int t = 0; t < 16 * A512_NV; t++) {
+        const int64_t q = q0 + t, y = q / w, x = q - y * w;
+        if (q >= h * w)
+            break;
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+                if (y + i - 1 >= 0 && y + i - 1 < h && x + j - 1 >= 0 &&
+                    x + j - 1 < w)
+                    m[(3 * i + j) * A512_NV + t / 16] |= (__mmask16)(1u << (t % 16));
+    }
+}
+
+/* l (inplace_ok) on n images with the weights packed as for the AVX-512
+ * kernel (wt, bias). Positions in groups (a group's input, c x group x
+ * 48 floats, about 128 KiB, stays in L2 across the channel blocks) and
+ * channels in balanced blocks as in lrc_fw_conv_direct; every whole block
+ * stored where it lies, streamed when `stream`; the grid's last block,
+ * when partial, through a stack buffer. */
+static void inplace_run(const lrc_layer *l, const float *wt, const float *bias,
+                        const float *in, int64_t n, float *out, int relu,
+                        int stream)
+{
+    const int64_t c = l->in_c, h = l->in_shape[1], w = l->in_shape[2];
+    const int64_t plane = h * w, d = l->out_c;
+    const int64_t db = A512_DB, qb = 16 * A512_NV, kk = 9;
+    const int64_t nb = (d + db - 1) / db, base = d / nb, extra = d % nb;
+    enum { most = 64 }; /* blocks per group */
+    int64_t group = (int64_t)(131072 / ((size_t)c * (size_t)qb * sizeof(float)));
+    group = group < 1 ? 1 : group > most ? most : group;
+    const int flags = relu ? DIRECT_RELU : 0;
+    float blk[DIRECT_MAX_BLOCK];
+    /* a group's blocks' masks (9 A512_NV each, of which the interior
+     * blocks use the first 2 A512_NV) and whether each is an edge block */
+    __mmask16 m[most][9 * A512_NV];
+    int edge[most];
+    for (int64_t b = 0; b < n; b++) {
+        const float *img = in + b * c * plane;
+        float *o = out + b * d * plane;
+        for (int64_t q1 = 0; q1 < plane; q1 += group * qb) {
+            const int64_t qe = q1 + group * qb < plane ? q1 + group * qb : plane;
+            for (int64_t q0 = q1; q0 < qe; q0 += qb) {
+                const int64_t g = (q0 - q1) / qb;
+                /* a lane on the first or last row */
+                edge[g] = q0 < w || q0 + qb > plane - w;
+                if (edge[g])
+                    inplace_edge_masks(q0, h, w, m[g]);
+                else
+                    rgb_masks(q0, w, m[g]);
+            }
+            for (int64_t bl = 0, ob = 0; bl < nb; ob += base + (bl < extra), bl++) {
+                const int nd = (int)(base + (bl < extra));
+                const float *wb = wt + bl * db * c * kk;
+                for (int64_t q0 = q1; q0 < qe; q0 += qb) {
+                    const int64_t g = (q0 - q1) / qb;
+                    const inplace_block_fn fn = edge[g] ? inplace_edge512[nd] : inplace512[nd];
+                    if (plane - q0 >= qb) {
+                        fn(img + q0, plane, c, w, wb, bias + ob,
+                           o + ob * plane + q0, plane,
+                           stream ? flags | DIRECT_STREAM : flags, m[g]);
+                        continue;
+                    }
+                    fn(img + q0, plane, c, w, wb, bias + ob, blk, qb, flags, m[g]);
+                    for (int f = 0; f < nd; f++)
+                        memcpy(o + (ob + f) * plane + q0, blk + f * qb,
+                               (size_t)(plane - q0) * sizeof(float));
+                }
+            }
+        }
+    }
+}
+#endif
+
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *packed, const float *in, int64_t n,
                               float *out, float *work, int relu)
@@ -776,6 +959,14 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
     if (rgb_unpadded(l, a)) { /* every whole block on a line: streamed */
         rgb_unpadded_run(l, wt, bias, in, n, out, pad, relu, large);
         if (large) /* the streamed stores before any later load of them */
+            _mm_sfence();
+        return LRC_OK;
+    }
+#endif
+#ifdef LRC_DIRECT_X86
+    if (inplace_ok(l, a, g.cc)) { /* every whole block on a line */
+        inplace_run(l, wt, bias, in, n, out, relu, large);
+        if (large)
             _mm_sfence();
         return LRC_OK;
     }

@@ -173,9 +173,20 @@ static void test_direct_against_naive(void **state)
         {24, 28, 28, 33, 3, 3, 1, 1, 1, 1, 1},  /* 32 + 1 of 16 */
         {9, 5, 30, 64, 3, 3, 1, 1, 1, 1, 2},    /* 14 + 14 + 2 per row */
         {70, 6, 17, 16, 3, 3, 0, 1, 2, 1, 2},   /* one block of 16, pads */
+        /* 3 x 3 with a pad on every side, c > 3: the AVX-512 kernel reads
+         * the input where it lies (inplace_run), edge blocks under a mask
+         * per tap: the first and last rows in one block, every block an
+         * edge block, rows shorter than a vector, blocks straddling the
+         * first and the last row's ends */
+        {5, 1, 20, 6, 3, 3, 1, 1, 1, 1, 2},     /* one row */
+        {7, 2, 17, 9, 3, 3, 1, 1, 1, 1, 2},     /* two rows, one block */
+        {6, 4, 12, 5, 3, 3, 1, 1, 1, 1, 1},     /* rows of 12 */
+        {5, 7, 50, 10, 3, 3, 1, 1, 1, 1, 2},    /* 50 = 48 + 2 */
+        {4, 5, 3, 3, 3, 3, 1, 1, 1, 1, 3},      /* rows of 3 */
         /* padded copies of more than 4 MB: the direct kernels pad and
          * convolve stripes of rows (stripe_rows), each stripe's last
-         * block partial, the last stripe shorter */
+         * block partial, the last stripe shorter (the AVX2 kernel; the
+         * AVX-512 one reads in place) */
         {64, 128, 128, 5, 3, 3, 1, 1, 1, 1, 2}, /* 4 x 29 + 12 rows */
         {40, 150, 180, 3, 5, 5, 2, 2, 1, 2, 1}, /* 4 x 31 + 25 rows */
         /* thin convs whose padded input and weights pass 2 MB: the input
@@ -265,8 +276,8 @@ static void test_direct_against_naive(void **state)
 
 /* Outputs of at least 32 MB on whole cache lines (batches of 11 images of
  * 16 x 224 x 224; lrc_fw_stream_pays) are streamed past the caches by the
- * AVX-512 kernel: a pointwise conv's blocks where they lie, and an
- * RGB-like 3 x 3 conv's on the output's own grid (rgb_unpadded_run). The
+ * AVX-512 kernel: a pointwise conv's blocks where they lie, and a 3 x 3
+ * conv's on the output's own grid (rgb_unpadded_run, inplace_run). The
  * same bits as each image alone (3.2 MB: stored plainly), with and
  * without the fused ReLU, and the naive conv's values on the first and
  * last images. */
@@ -282,6 +293,7 @@ static void test_direct_streamed(void **state)
         /* c, h, w, d, kh, kw, pt, pl, pb, pr, n */
         {5, 224, 224, 16, 1, 1, 0, 0, 0, 0, 11},
         {3, 224, 224, 16, 3, 3, 1, 1, 1, 1, 11},
+        {6, 224, 224, 16, 3, 3, 1, 1, 1, 1, 11}, /* inplace_run */
     };
     uint64_t seed = 17;
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
