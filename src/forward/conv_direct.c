@@ -29,7 +29,17 @@
  * pad on each side (VGG's), reading its input where it lies, with no
  * padded copy at all (inplace512_body): the copy, 13 MB for 64 x 224 x
  * 224, cost 6-8% of a thin conv's time and the padded grid 1-7% more
- * positions (docs/BENCHMARKS.md, section 23).
+ * positions (docs/BENCHMARKS.md, section 23). Its blocks without a row's
+ * end inside take no masks at all (inplace_plain: with the masks in
+ * registers, GCC 12 spilled them for 7-channel blocks and the loop ran
+ * at the front end's limit), and a thin conv on a small map runs its
+ * input channels in chunks there too (chunk_channels).
+ *
+ * A forward plan runs a chain of layers in one pass on the same kernel
+ * (lrc_fw_conv_direct_chain): a 3 x 3 conv run in place, the 1 x 1 conv
+ * of a low-rank pair on its outputs while they are in cache, their ReLU,
+ * and a 2 x 2 max pooling from a ring of rows, so that neither the pair's
+ * middle activations nor the pooled map's full size pass through memory.
  *
  * Every output is summed in the same order (bias, then channels, then taps
  * row by row, one fused multiply-add each) whatever the block it falls in,
@@ -356,9 +366,10 @@ static const rgbm_block_fn rgbm512[A512_DB + 1] = {
  * m[(3 i + j) A512_NV + v], read from memory. The same sums in the same
  * order as the padded kernel: the same bits. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-inplace512_body(const int ND, const int EDGE, const float *x, int64_t cs,
-                int64_t c, int64_t w, const float *wt, const float *bias,
-                float *dst, int64_t ldd, int flags, const __mmask16 *m)
+inplace512_body(const int ND, const int EDGE, const int PART, const float *x,
+                int64_t cs, int64_t c, int64_t w, const float *wt,
+                const float *bias, float *dst, int64_t ldd, int flags,
+                const __mmask16 *m, const float *part, int64_t pld)
 {
     __m512 acc[A512_DB][A512_NV];
     __mmask16 ml[A512_NV], mr[A512_NV];
@@ -366,11 +377,13 @@ inplace512_body(const int ND, const int EDGE, const float *x, int64_t cs,
         ml[v] = EDGE ? 0 : m[v];
         mr[v] = EDGE ? 0 : m[A512_NV + v];
     }
+    (void)m;
     if (c < 1)
         __builtin_unreachable();
     for (int o = 0; o < ND; o++)
         for (int v = 0; v < A512_NV; v++)
-            acc[o][v] = _mm512_set1_ps(bias[o]);
+            acc[o][v] = PART ? _mm512_loadu_ps(part + o * pld + 16 * v)
+                             : _mm512_set1_ps(bias[o]);
     for (int64_t ch = 0; ch < c; ch++, x += cs)
         for (int i = 0; i < 3; i++) {
             const float *xr = x + (i - 1) * w;
@@ -380,7 +393,9 @@ inplace512_body(const int ND, const int EDGE, const float *x, int64_t cs,
                 __m512 xv[A512_NV];
                 for (int v = 0; v < A512_NV; v++) {
                     const float *px = xr + 16 * v + j - 1;
-                    if (EDGE)
+                    if (EDGE == 2)
+                        xv[v] = _mm512_loadu_ps(px);
+                    else if (EDGE)
                         xv[v] = _mm512_maskz_loadu_ps(m[(3 * i + j) * A512_NV + v], px);
                     else
                         xv[v] = j == 0   ? _mm512_maskz_loadu_ps(ml[v], px)
@@ -400,17 +415,26 @@ inplace512_body(const int ND, const int EDGE, const float *x, int64_t cs,
 typedef void (*inplace_block_fn)(const float *x, int64_t cs, int64_t c,
                                  int64_t w, const float *wt,
                                  const float *bias, float *dst, int64_t ldd,
-                                 int flags, const __mmask16 *m);
-#define INPLACE_INSTANCE(ND, EDGE, NAME)                                      \
+                                 int flags, const __mmask16 *m,
+                                 const float *part, int64_t pld);
+/* NAME_ND: ND channels, EDGE as above, from the bias or (PART) from the
+ * partial sums at `part` (a conv run in chunks of input channels) */
+#define INPLACE_INSTANCE(ND, EDGE, PART, NAME)                                \
     __attribute__((target("avx512f"))) static void NAME##_##ND(               \
         const float *x, int64_t cs, int64_t c, int64_t w, const float *wt,    \
         const float *bias, float *dst, int64_t ldd, int flags,                \
-        const __mmask16 *m)                                                   \
+        const __mmask16 *m, const float *part, int64_t pld)                   \
     {                                                                         \
-        inplace512_body(ND, EDGE, x, cs, c, w, wt, bias, dst, ldd, flags, m); \
+        inplace512_body(ND, EDGE, PART, x, cs, c, w, wt, bias, dst, ldd,      \
+                        flags, m, part, pld);                                 \
     }
 #define INPLACE_INSTANCES(ND)                                                 \
-    INPLACE_INSTANCE(ND, 0, inplace) INPLACE_INSTANCE(ND, 1, inplace_edge)
+    INPLACE_INSTANCE(ND, 0, 0, inplace)                                       \
+    INPLACE_INSTANCE(ND, 1, 0, inplace_edge)                                  \
+    INPLACE_INSTANCE(ND, 2, 0, inplace_plain)                                 \
+    INPLACE_INSTANCE(ND, 0, 1, inplacep)                                      \
+    INPLACE_INSTANCE(ND, 1, 1, inplacep_edge)                                 \
+    INPLACE_INSTANCE(ND, 2, 1, inplacep_plain)
 INPLACE_INSTANCES(1)
 INPLACE_INSTANCES(2)
 INPLACE_INSTANCES(3)
@@ -421,13 +445,15 @@ INPLACE_INSTANCES(7)
 INPLACE_INSTANCES(8)
 #undef INPLACE_INSTANCES
 #undef INPLACE_INSTANCE
-static const inplace_block_fn inplace512[A512_DB + 1] = {
-    NULL,      inplace_1, inplace_2, inplace_3, inplace_4,
-    inplace_5, inplace_6, inplace_7, inplace_8};
-static const inplace_block_fn inplace_edge512[A512_DB + 1] = {
-    NULL,           inplace_edge_1, inplace_edge_2, inplace_edge_3,
-    inplace_edge_4, inplace_edge_5, inplace_edge_6, inplace_edge_7,
-    inplace_edge_8};
+/* [part][kind][nd]: kind 0 column masks, 1 edge, 2 plain */
+#define INPLACE_ROW(NAME)                                                     \
+    {NULL,     NAME##_1, NAME##_2, NAME##_3, NAME##_4,                        \
+     NAME##_5, NAME##_6, NAME##_7, NAME##_8}
+static const inplace_block_fn inplace512[2][3][A512_DB + 1] = {
+    {INPLACE_ROW(inplace), INPLACE_ROW(inplace_edge), INPLACE_ROW(inplace_plain)},
+    {INPLACE_ROW(inplacep), INPLACE_ROW(inplacep_edge),
+     INPLACE_ROW(inplacep_plain)}};
+#undef INPLACE_ROW
 #endif
 
 /* The kernel of algorithm a for layer l (its instances unrolled for c = 3
@@ -830,13 +856,11 @@ static void rgb_unpadded_run(const lrc_layer *l, const float *wt,
 
 #ifdef LRC_DIRECT_X86
 /* Whether l runs in place (inplace512): the AVX-512 kernel, 3 x 3 with
- * one pad on every side, c > 3 (the RGB conv has its own), its input
- * channels in one chunk. */
-static int inplace_ok(const lrc_layer *l, lrc_conv_algo a, int64_t cc)
+ * one pad on every side, c > 3 (the RGB conv has its own). */
+static int inplace_ok(const lrc_layer *l, lrc_conv_algo a)
 {
-    return a == LRC_CONV_DIRECT_AVX512 && l->in_c > 3 && cc == l->in_c &&
-           l->kh == 3 && l->kw == 3 && l->pt == 1 && l->pb == 1 &&
-           l->pl == 1 && l->pr == 1;
+    return a == LRC_CONV_DIRECT_AVX512 && l->in_c > 3 && l->kh == 3 &&
+           l->kw == 3 && l->pt == 1 && l->pb == 1 && l->pl == 1 && l->pr == 1;
 }
 
 /* inplace_edge512's masks for the block of 48 positions from q0 on an h x
@@ -859,65 +883,273 @@ static void inplace_edge_masks(int64_t q0, int64_t h, int64_t w,
     }
 }
 
-/* l (inplace_ok) on n images with the weights packed as for the AVX-512
- * kernel (wt, bias). Positions in groups (a group's input, c x group x
- * 48 floats, about 128 KiB, stays in L2 across the channel blocks) and
- * channels in balanced blocks as in lrc_fw_conv_direct; every whole block
- * stored where it lies, streamed when `stream`; the grid's last block,
- * when partial, through a stack buffer. */
-static void inplace_run(const lrc_layer *l, const float *wt, const float *bias,
-                        const float *in, int64_t n, float *out, int relu,
-                        int stream)
+enum { INPLACE_GROUP_MOST = 64 }; /* position blocks per group */
+
+/* Position blocks per group for a conv of c input channels: a group's
+ * input, c x group x 48 floats, about 128 KiB, stays in L2 across the
+ * channel blocks. */
+static int64_t inplace_group_of(int64_t c)
 {
-    const int64_t c = l->in_c, h = l->in_shape[1], w = l->in_shape[2];
-    const int64_t plane = h * w, d = l->out_c;
+    const int64_t g = (int64_t)(131072 / ((size_t)c * 16 * A512_NV * sizeof(float)));
+    return g < 1 ? 1 : g > INPLACE_GROUP_MOST ? INPLACE_GROUP_MOST : g;
+}
+
+/* The masks of the group's blocks from q1 to qe (9 A512_NV each, of
+ * which the interior blocks use the first 2 A512_NV) and each one's
+ * kind: 1 an edge block (a lane on the first or last row), 2 a plain one
+ * (no row's end inside: no masks), 0 the others (the column masks). */
+static void inplace_masks(int64_t q1, int64_t qe, int64_t h, int64_t w,
+                          __mmask16 m[][9 * A512_NV], int *edge)
+{
+    const int64_t qb = 16 * A512_NV;
+    for (int64_t q0 = q1; q0 < qe; q0 += qb) {
+        const int64_t g = (q0 - q1) / qb;
+        const int64_t x0 = q0 % w;
+        edge[g] = q0 < w || q0 + qb > h * w - w ? 1
+                  : x0 >= 1 && x0 + qb < w    ? 2 /* no row's end inside */
+                                              : 0;
+        if (edge[g] == 1)
+            inplace_edge_masks(q0, h, w, m[g]);
+        else
+            rgb_masks(q0, w, m[g]);
+    }
+}
+
+/* l (inplace_ok) on the group of positions [q1, qe) of image `img`, all
+ * its channel blocks (weights packed as for the AVX-512 kernel: wt, bias):
+ * channel f of position q stored at dst[f ldd + q - dq], or with `ring`
+ * at dst[f ldd + q % ring] (a multiple of the block: no block wraps). A
+ * block past the plane's end is stored whole with `whole` (dst holds it),
+ * else its positions in the plane alone (through a stack buffer). With
+ * `part`, the input channels [ch0, ch0 + nc) alone: the sums start from
+ * the partial sums there (channel f of position q at part[f pld + q])
+ * when ch0 > 0 and are stored back there unless the chunk is the last. */
+static void inplace_group(const lrc_layer *l, const float *wt,
+                          const float *bias, const float *img, int64_t q1,
+                          int64_t qe, __mmask16 m[][9 * A512_NV],
+                          const int *edge, float *dst, int64_t dq,
+                          int64_t ldd, int flags, int whole, int64_t ring,
+                          int64_t ch0, int64_t nc, float *part, int64_t pld)
+{
+    const int64_t c = l->in_c, w = l->in_shape[2];
+    const int64_t plane = l->in_shape[1] * w, d = l->out_c;
     const int64_t db = A512_DB, qb = 16 * A512_NV, kk = 9;
     const int64_t nb = (d + db - 1) / db, base = d / nb, extra = d % nb;
-    enum { most = 64 }; /* blocks per group */
-    int64_t group = (int64_t)(131072 / ((size_t)c * (size_t)qb * sizeof(float)));
-    group = group < 1 ? 1 : group > most ? most : group;
-    const int flags = relu ? DIRECT_RELU : 0;
+    const int from = ch0 > 0, last = ch0 + nc == c;
     float blk[DIRECT_MAX_BLOCK];
-    /* a group's blocks' masks (9 A512_NV each, of which the interior
-     * blocks use the first 2 A512_NV) and whether each is an edge block */
-    __mmask16 m[most][9 * A512_NV];
-    int edge[most];
-    for (int64_t b = 0; b < n; b++) {
-        const float *img = in + b * c * plane;
-        float *o = out + b * d * plane;
-        for (int64_t q1 = 0; q1 < plane; q1 += group * qb) {
-            const int64_t qe = q1 + group * qb < plane ? q1 + group * qb : plane;
-            for (int64_t q0 = q1; q0 < qe; q0 += qb) {
-                const int64_t g = (q0 - q1) / qb;
-                /* a lane on the first or last row */
-                edge[g] = q0 < w || q0 + qb > plane - w;
-                if (edge[g])
-                    inplace_edge_masks(q0, h, w, m[g]);
-                else
-                    rgb_masks(q0, w, m[g]);
+    for (int64_t bl = 0, ob = 0; bl < nb; ob += base + (bl < extra), bl++) {
+        const int nd = (int)(base + (bl < extra));
+        const float *wb = wt + bl * db * c * kk + ch0 * kk * db;
+        float *pb = part ? part + ob * pld : NULL;
+        for (int64_t q0 = q1; q0 < qe; q0 += qb) {
+            const int64_t g = (q0 - q1) / qb;
+            const inplace_block_fn fn = inplace512[from][edge[g]][nd];
+            const float *x = img + ch0 * plane + q0, *pin = from ? pb + q0 : NULL;
+            if (!last) { /* whole blocks into the partial sums */
+                fn(x, plane, nc, w, wb, bias + ob, pb + q0, pld, 0, m[g], pin, pld);
+                continue;
             }
-            for (int64_t bl = 0, ob = 0; bl < nb; ob += base + (bl < extra), bl++) {
-                const int nd = (int)(base + (bl < extra));
-                const float *wb = wt + bl * db * c * kk;
-                for (int64_t q0 = q1; q0 < qe; q0 += qb) {
-                    const int64_t g = (q0 - q1) / qb;
-                    const inplace_block_fn fn = edge[g] ? inplace_edge512[nd] : inplace512[nd];
-                    if (plane - q0 >= qb) {
-                        fn(img + q0, plane, c, w, wb, bias + ob,
-                           o + ob * plane + q0, plane,
-                           stream ? flags | DIRECT_STREAM : flags, m[g]);
-                        continue;
-                    }
-                    fn(img + q0, plane, c, w, wb, bias + ob, blk, qb, flags, m[g]);
-                    for (int f = 0; f < nd; f++)
-                        memcpy(o + (ob + f) * plane + q0, blk + f * qb,
-                               (size_t)(plane - q0) * sizeof(float));
-                }
+            float *o = dst + ob * ldd + (ring ? q0 % ring : q0 - dq);
+            if (whole || plane - q0 >= qb) {
+                fn(x, plane, nc, w, wb, bias + ob, o, ldd, flags, m[g], pin, pld);
+                continue;
             }
+            fn(x, plane, nc, w, wb, bias + ob, blk, qb, flags & ~DIRECT_STREAM,
+               m[g], pin, pld);
+            for (int f = 0; f < nd; f++)
+                memcpy(o + f * ldd, blk + f * qb,
+                       (size_t)(plane - q0) * sizeof(float));
         }
     }
 }
+
+/* l (inplace_ok) on n images with the weights packed as for the AVX-512
+ * kernel (wt, bias): its input channels in chunks of cc (chunk_channels:
+ * the chunk's input and weights stay in L2 over all its groups; the sums
+ * between chunks in `part`, the grid rounded up to blocks per channel),
+ * positions in groups, channels in balanced blocks as in
+ * lrc_fw_conv_direct; every whole block stored where it lies, streamed
+ * when `stream`; the grid's last block, when partial, through a stack
+ * buffer. */
+static void inplace_run(const lrc_layer *l, const float *wt, const float *bias,
+                        const float *in, int64_t n, float *out, int relu,
+                        int stream, int64_t cc, float *part)
+{
+    const int64_t c = l->in_c, h = l->in_shape[1], w = l->in_shape[2];
+    const int64_t plane = h * w, d = l->out_c, qb = 16 * A512_NV;
+    const int64_t group = inplace_group_of(cc), pld = (plane + qb - 1) / qb * qb;
+    const int flags = (relu ? DIRECT_RELU : 0) | (stream ? DIRECT_STREAM : 0);
+    __mmask16 m[INPLACE_GROUP_MOST][9 * A512_NV];
+    int edge[INPLACE_GROUP_MOST];
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t ch0 = 0; ch0 < c; ch0 += cc)
+            for (int64_t q1 = 0; q1 < plane; q1 += group * qb) {
+                const int64_t qe = q1 + group * qb < plane ? q1 + group * qb : plane;
+                inplace_masks(q1, qe, h, w, m, edge);
+                inplace_group(l, wt, bias, in + b * c * plane, q1, qe, m, edge,
+                              out + b * d * plane, 0, plane, flags, 0, 0, ch0,
+                              c - ch0 < cc ? c - ch0 : cc, cc < c ? part : NULL,
+                              pld);
+            }
+}
 #endif
+
+#ifdef LRC_DIRECT_X86
+/* A chain's pooling ring: rows of the last conv's outputs, ring floats per
+ * channel, a multiple of both the block (48) and two rows (2 w), so that
+ * neither a block nor a window's two rows wrap, and at least a group and
+ * two rows, so that a group overwrites only rows already pooled. */
+static int64_t chain_ring(const lrc_layer *a)
+{
+    const int64_t w = a->in_shape[2], qb = 16 * A512_NV;
+    int64_t x = 2 * w, y = qb; /* lcm(2 w, qb) */
+    while (y != 0) {
+        const int64_t t = x % y;
+        x = y;
+        y = t;
+    }
+    const int64_t lcm = 2 * w / x * qb, need = inplace_group_of(a->in_c) * qb + 2 * w;
+    return (need + lcm - 1) / lcm * lcm;
+}
+#endif
+
+int lrc_fw_conv_direct_chain_ok(const lrc_layer *a, const lrc_layer *b,
+                                const lrc_layer *pool)
+{
+#ifdef LRC_DIRECT_X86
+    const direct_kernel k = {A512_DB, 16 * A512_NV, NULL, NULL};
+    if (!lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512) ||
+        !lrc_fw_conv_direct_shape_ok(a))
+        return 0;
+    direct_layout g;
+    direct_layout_of(a, &k, &g);
+    if (!inplace_ok(a, LRC_CONV_DIRECT_AVX512) || g.cc < a->in_c)
+        return 0;
+    if (b && (!lrc_fw_conv_direct_shape_ok(b) || !lrc_fw_conv_is_pointwise(b) ||
+              b->in_c != a->out_c || b->in_shape[1] != a->out_shape[1] ||
+              b->in_shape[2] != a->out_shape[2]))
+        return 0;
+    const lrc_layer *last = b ? b : a;
+    if (pool && (pool->op != LRC_OP_MAXPOOL || pool->kh != 2 || pool->kw != 2 ||
+                 pool->sh != 2 || pool->sw != 2 || pool->pt != 0 ||
+                 pool->pl != 0 || pool->pb != 0 || pool->pr != 0 ||
+                 pool->in_shape[0] != last->out_c ||
+                 pool->in_shape[1] != a->out_shape[1] ||
+                 pool->in_shape[2] != a->out_shape[2] ||
+                 a->out_shape[1] % 2 != 0 || a->out_shape[2] % 2 != 0 ||
+                 pool->out_shape[1] != a->out_shape[1] / 2 ||
+                 pool->out_shape[2] != a->out_shape[2] / 2))
+        return 0;
+    return b != NULL || pool != NULL;
+#else
+    (void)a;
+    (void)b;
+    (void)pool;
+    return 0;
+#endif
+}
+
+size_t lrc_fw_conv_direct_chain_workspace(const lrc_layer *a,
+                                          const lrc_layer *b,
+                                          const lrc_layer *pool)
+{
+#ifdef LRC_DIRECT_X86
+    const int64_t qb = 16 * A512_NV, group = inplace_group_of(a->in_c);
+    const int64_t t = b ? (a->out_c + A512_DB - 1) / A512_DB * A512_DB * group * qb : 0;
+    const int64_t u = pool ? (b ? b : a)->out_c * chain_ring(a) : 0;
+    return (size_t)(t + u + 16);
+#else
+    (void)a, (void)b, (void)pool;
+    return 0;
+#endif
+}
+
+lrc_status lrc_fw_conv_direct_chain(const lrc_layer *a, const float *pa,
+                                    const lrc_layer *b, const float *pb,
+                                    int relu, const lrc_layer *pool,
+                                    const float *in, int64_t n, float *out,
+                                    float *work)
+{
+    if (!lrc_fw_conv_direct_chain_ok(a, b, pool) || !pa || (b && !pb))
+        LRC_RAISE(LRC_ERR_INTERNAL, "layer '%s': the direct kernel cannot "
+                  "run it%s%s%s as one chain here", a->name,
+                  b ? " with " : "", b ? b->name : "",
+                  pool ? " and the pooling after it" : "");
+#ifdef LRC_DIRECT_X86
+    const direct_kernel k = {A512_DB, 16 * A512_NV, NULL, NULL};
+    direct_layout ga, gb;
+    direct_layout_of(a, &k, &ga);
+    if (b)
+        direct_layout_of(b, &k, &gb);
+    const int64_t c = a->in_c, h = a->in_shape[1], w = a->in_shape[2];
+    const int64_t plane = h * w, dm = a->out_c, d = b ? b->out_c : dm;
+    const int64_t db = A512_DB, qb = 16 * A512_NV;
+    const int64_t nb = (d + db - 1) / db, base = d / nb, extra = d % nb;
+    const int64_t group = inplace_group_of(c), tld = group * qb;
+    const int64_t ring = pool ? chain_ring(a) : 0, ho = h / 2, wo = w / 2;
+    const int large = !pool && plane % 16 == 0 && (uintptr_t)out % 64 == 0 &&
+                      lrc_fw_stream_pays(n, d * plane * (int64_t)sizeof(float));
+    const int flags = (relu ? DIRECT_RELU : 0) | (large ? DIRECT_STREAM : 0);
+    /* the workspace: a's outputs of a group (dm x tld, with b), then the
+     * ring of the last conv's outputs (d x ring, with the pooling) */
+    float *t = work, *u = work + (b ? (dm + db - 1) / db * db * tld : 0);
+    float blk[DIRECT_MAX_BLOCK];
+    __mmask16 m[INPLACE_GROUP_MOST][9 * A512_NV];
+    int edge[INPLACE_GROUP_MOST];
+    for (int64_t im = 0; im < n; im++) {
+        float *o = out + im * d * (pool ? ho * wo : plane);
+        int64_t py = 0; /* the next pooled row */
+        for (int64_t q1 = 0; q1 < plane; q1 += tld) {
+            const int64_t qe = q1 + tld < plane ? q1 + tld : plane;
+            const float *img = in + im * c * plane;
+            inplace_masks(q1, qe, h, w, m, edge);
+            if (!b) /* a alone, into the ring */
+                inplace_group(a, pa + ga.wt, pa + ga.bias, img, q1, qe, m, edge,
+                              u, 0, ring, flags, 1, ring, 0, c, NULL, 0);
+            else {
+                inplace_group(a, pa + ga.wt, pa + ga.bias, img, q1, qe, m,
+                              edge, t, q1, tld, 0, 1, 0, 0, c, NULL, 0);
+                for (int64_t bl = 0, ob = 0; bl < nb; ob += base + (bl < extra), bl++) {
+                    const int nd = (int)(base + (bl < extra));
+                    const float *wb = pb + gb.wt + bl * db * dm;
+                    const float *bb = pb + gb.bias + ob;
+                    for (int64_t q0 = q1; q0 < qe; q0 += qb) {
+                        const float *x = t + (q0 - q1);
+                        if (pool) {
+                            pw512[nd](x, tld, dm, 1, 1, w, wb, bb,
+                                      u + ob * ring + q0 % ring, ring, flags,
+                                      NULL, 0);
+                            continue;
+                        }
+                        if (plane - q0 >= qb) {
+                            pw512[nd](x, tld, dm, 1, 1, w, wb, bb,
+                                      o + ob * plane + q0, plane, flags, NULL, 0);
+                            continue;
+                        }
+                        pw512[nd](x, tld, dm, 1, 1, w, wb, bb, blk, qb,
+                                  flags & ~DIRECT_STREAM, NULL, 0);
+                        for (int f = 0; f < nd; f++)
+                            memcpy(o + (ob + f) * plane + q0, blk + f * qb,
+                                   (size_t)(plane - q0) * sizeof(float));
+                    }
+                }
+            }
+            /* the windows whose two rows are done */
+            for (; pool && py < ho && (2 * py + 2) * w <= qe; py++)
+                for (int64_t f = 0; f < d; f++) {
+                    const float *r0 = u + f * ring + (2 * py * w) % ring;
+                    lrc_fw_max2x2_row(r0, r0 + w, wo, o + (f * ho + py) * wo);
+                }
+        }
+    }
+    if (large) /* the streamed stores before any later load of them */
+        _mm_sfence();
+    return LRC_OK;
+#else
+    (void)in, (void)n, (void)out, (void)work, (void)relu;
+    return LRC_OK;
+#endif
+}
 
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *packed, const float *in, int64_t n,
@@ -964,8 +1196,8 @@ lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
     }
 #endif
 #ifdef LRC_DIRECT_X86
-    if (inplace_ok(l, a, g.cc)) { /* every whole block on a line */
-        inplace_run(l, wt, bias, in, n, out, relu, large);
+    if (inplace_ok(l, a)) { /* every whole block on a line */
+        inplace_run(l, wt, bias, in, n, out, relu, large, g.cc, work + g.part);
         if (large)
             _mm_sfence();
         return LRC_OK;

@@ -100,6 +100,14 @@ int lrc_backend_available(lrc_backend b)
 #endif
 }
 
+/* A chain step: conv a (the step's first layer), then optionally the
+ * 1 x 1 conv b (a low-rank pair), a ReLU, a 2 x 2 max pooling. */
+typedef struct {
+    int len;           /* layers in the step, 0: no chain */
+    int pair, relu;    /* whether b, the ReLU follow */
+    const lrc_layer *pool;
+} fw_chain;
+
 struct lrc_forward {
     const lrc_net *net;
     int64_t first, last, batch;
@@ -119,6 +127,9 @@ struct lrc_forward {
     float **packed;
     lrc_conv_algo *algo;
     size_t packed_len;
+    /* chain[i - first]: the layers that the step from layer i runs as one
+     * chain (lrc_fw_conv_direct_chain), 0 where no chain starts */
+    fw_chain *chain;
 #ifdef LRC_HAVE_DNNL
     /* oneDNN: seg[i - first] runs layers [i, seg_end[i - first]) when set */
     lrc_dnnl_seg **seg;
@@ -147,6 +158,7 @@ void lrc_forward_destroy(lrc_forward **fw)
             lrc_free(&(*fw)->packed[i]);
     lrc_free(&(*fw)->packed);
     lrc_free(&(*fw)->algo);
+    lrc_free(&(*fw)->chain);
     lrc_free(&(*fw)->buf[0]);
     lrc_free(&(*fw)->buf[1]);
     lrc_free(&(*fw)->work);
@@ -290,6 +302,32 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
             }
         }
     }
+    /* chains: a 3 x 3 conv on the AVX-512 direct kernel, the 1 x 1 conv
+     * that reads it (on that kernel too), its ReLU, a 2 x 2 max pooling
+     * (docs/BENCHMARKS.md, section 23) */
+    LRC_TRY(lrc_calloc(&fw->chain, (size_t)(last - first), sizeof *fw->chain,
+                       "chains of layers"));
+    for (int64_t i = first; i < last; i++) {
+        const lrc_layer *a = lrc_net_layer(net, i), *b = NULL, *pool = NULL;
+        if (!fw->packed[i - first] || fw->algo[i - first] != LRC_CONV_DIRECT_AVX512)
+            continue;
+        int64_t j = i + 1;
+        if (j < last && fw->packed[j - first] &&
+            fw->algo[j - first] == LRC_CONV_DIRECT_AVX512 &&
+            lrc_fw_conv_direct_chain_ok(a, lrc_net_layer(net, j), NULL))
+            b = lrc_net_layer(net, j++);
+        const int relu = j < last && lrc_net_layer(net, j)->op == LRC_OP_RELU;
+        j += relu;
+        if (j < last && lrc_fw_conv_direct_chain_ok(a, b, lrc_net_layer(net, j)))
+            pool = lrc_net_layer(net, j++);
+        if (!b && !pool)
+            continue;
+        fw->chain[i - first] = (fw_chain){(int)(j - i), b != NULL, relu, pool};
+        const size_t need = lrc_fw_conv_direct_chain_workspace(a, b, pool);
+        if (need > fw->work_len)
+            fw->work_len = need;
+        i = j - 1;
+    }
     fw->slot = max_act;
     LRC_TRY(lrc_mul_size((size_t)batch, (size_t)max_act, &fw->act_len,
                          "activation buffer"));
@@ -328,6 +366,17 @@ size_t lrc_forward_bytes(const lrc_forward *fw)
 
 lrc_backend lrc_forward_backend(const lrc_forward *fw) { return fw->backend; }
 
+void lrc_fw_plan_chains(const lrc_forward *fw, int64_t *chains, int64_t *pairs,
+                        int64_t *pools)
+{
+    *chains = *pairs = *pools = 0;
+    for (int64_t i = 0; i < fw->last - fw->first; i++) {
+        *chains += fw->chain[i].len > 0;
+        *pairs += fw->chain[i].pair;
+        *pools += fw->chain[i].pool != NULL;
+    }
+}
+
 const char *lrc_forward_impl(const lrc_forward *fw)
 {
 #ifdef LRC_HAVE_DNNL
@@ -345,11 +394,21 @@ static int per_image(const lrc_layer *l)
     return l->op != LRC_OP_DENSE && l->op != LRC_OP_SOFTMAX;
 }
 
-/* The last layer of the step that starts at layer i (before e): i + 1
- * when layer i is a conv and i + 1 its ReLU, which run in one pass over
- * the output, else i. */
+/* The chain that the step from layer i runs (within [i, e)), or NULL. */
+static const fw_chain *step_chain(const lrc_forward *fw, int64_t i, int64_t e)
+{
+    const fw_chain *ch = &fw->chain[i - fw->first];
+    return ch->len > 0 && i + ch->len <= e ? ch : NULL;
+}
+
+/* The last layer of the step that starts at layer i (before e): the
+ * chain's last, or i + 1 when layer i is a conv and i + 1 its ReLU, which
+ * run in one pass over the output, else i. */
 static int64_t step_last(const lrc_forward *fw, int64_t i, int64_t e)
 {
+    const fw_chain *ch = step_chain(fw, i, e);
+    if (ch)
+        return i + ch->len - 1;
     return i + (i + 1 < e && lrc_layer_fuses_relu(lrc_net_layer(fw->net, i),
                                                   lrc_net_layer(fw->net, i + 1)));
 }
@@ -368,6 +427,13 @@ static lrc_status run_step(lrc_forward *fw, int64_t i, int64_t last,
                            const float *src, int64_t n, float *dst)
 {
     const lrc_layer *l = lrc_net_layer(fw->net, i);
+    const fw_chain *ch = step_chain(fw, i, last + 1);
+    if (ch)
+        return lrc_fw_conv_direct_chain(
+            l, fw->packed[i - fw->first],
+            ch->pair ? lrc_net_layer(fw->net, i + 1) : NULL,
+            ch->pair ? fw->packed[i + 1 - fw->first] : NULL, ch->relu,
+            ch->pool, src, n, dst, fw->work);
     if (fw->wino && fw->wino[i - fw->first])
         return lrc_fw_conv_winograd(l, fw->wino[i - fw->first], src, n, dst,
                                     fw->work, last > i);

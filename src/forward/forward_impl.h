@@ -9,6 +9,10 @@
 lrc_status lrc_fw_conv(const lrc_layer *l, const float *in, int64_t n,
                        float *out, float *work, int relu);
 void lrc_fw_maxpool(const lrc_layer *l, const float *in, int64_t n, float *out);
+/* One output row of a 2 x 2, stride 2 max pooling without pads: the xf
+ * outputs whose windows lie in rows r0 and r1 (NULL: r0 alone). */
+void lrc_fw_max2x2_row(const float *restrict r0, const float *restrict r1,
+                       int64_t xf, float *restrict dst);
 void lrc_fw_avgpool(const lrc_layer *l, const float *in, int64_t n, float *out);
 void lrc_fw_globalavgpool(const lrc_layer *l, const float *in, int64_t n,
                           float *out);
@@ -93,6 +97,32 @@ size_t lrc_fw_conv_direct_workspace(const lrc_layer *l);
 lrc_status lrc_fw_conv_direct(const lrc_layer *l, lrc_conv_algo a,
                               const float *packed, const float *in, int64_t n,
                               float *out, float *work, int relu);
+/* A chain of layers in one pass on the AVX-512 kernel, group of positions
+ * by group of positions, so that the activations between them never pass
+ * through memory: a 3 x 3 conv `a` run in place; optionally the 1 x 1
+ * conv `b` on a's outputs (a low-rank pair: a's outputs of a group go to
+ * the workspace and b runs on them while they are in cache); the ReLU
+ * (relu != 0) of the last conv; optionally a 2 x 2, stride 2 max pooling
+ * without pads (`pool`) of its outputs (kept in a ring of rows in the
+ * workspace until both rows of a window are done). lrc_fw_conv_direct_
+ * chain_ok says whether it can run (this CPU, shapes that fit); pa, pb
+ * are the convs' weights packed for LRC_CONV_DIRECT_AVX512; `work` holds
+ * lrc_fw_conv_direct_chain_workspace floats. The same bits as the layers
+ * one after the other. */
+int lrc_fw_conv_direct_chain_ok(const lrc_layer *a, const lrc_layer *b,
+                                const lrc_layer *pool);
+size_t lrc_fw_conv_direct_chain_workspace(const lrc_layer *a,
+                                          const lrc_layer *b,
+                                          const lrc_layer *pool);
+lrc_status lrc_fw_conv_direct_chain(const lrc_layer *a, const float *pa,
+                                    const lrc_layer *b, const float *pb,
+                                    int relu, const lrc_layer *pool,
+                                    const float *in, int64_t n, float *out,
+                                    float *work);
+/* forward.c: the steps of a plan that run such chains, and the pairs and
+ * poolings among them. */
+void lrc_fw_plan_chains(const lrc_forward *fw, int64_t *chains, int64_t *pairs,
+                        int64_t *pools);
 /* The direct kernel's weights laid out for algorithm a (packed, above:
  * NULL lays them out in the workspace on every call); 0 floats when a is
  * not a direct kernel of this build. */

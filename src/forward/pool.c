@@ -42,7 +42,7 @@
  * not NULL, r1. The taps are taken in the generic loop's order with its
  * comparison, so the result is the same bits; the loop vectorises (the
  * comparison is a max instruction). */
-LRC_POOL_CLONES static void max2x2_row(const float *restrict r0,
+LRC_POOL_CLONES void lrc_fw_max2x2_row(const float *restrict r0,
                                        const float *restrict r1, int64_t xf,
                                        float *restrict dst)
 {
@@ -85,7 +85,7 @@ static void max2x2(const lrc_layer *l, const float *in, int64_t n, float *out)
                     d[x] = -FLT_MAX;
                 continue;
             }
-            max2x2_row(r0, r1, xf, d);
+            lrc_fw_max2x2_row(r0, r1, xf, d);
             for (int64_t x = xf; x < wo; x++) { /* the clipped last column */
                 float m = -FLT_MAX;
                 for (int64_t i = 0; i < 2; i++) {

@@ -16,6 +16,7 @@
 
 #include "lrc/forward.h"
 #include "lrc/model.h"
+#include "forward/forward_impl.h"
 #include "fw_test_data.h"
 #include "naive_conv.h"
 
@@ -428,6 +429,76 @@ static void test_dense_batches(void **state)
     lrc_net_destroy(&net);
 }
 
+/* Chains of layers run as one step by a plan on an AVX-512 CPU
+ * (lrc_fw_conv_direct_chain), each over several groups of positions:
+ * a low-rank pair (a 3 x 3 conv, then a 1 x 1 conv on its outputs) with
+ * its ReLU and a 2 x 2 max pooling (c = 5: groups of 3,072 positions over
+ * 60 x 72 = 4,320, a pooling ring of 3,312: it wraps); a pair alone (c =
+ * 40, groups of 816 over 30 x 36); a 3 x 3 conv with its ReLU and a
+ * pooling (c = 64, groups of 480, a ring of 576), ending the plan.
+ * Batches of 2 over 3 images: the same bits as the layers one by one. */
+static void test_plan_chains(void **state)
+{
+    (void)state;
+    uint64_t seed = 31;
+    lrc_layer a1 = weighted(LRC_OP_CONV, 5, 11, &seed),
+              b1 = weighted(LRC_OP_CONV, 11, 40, &seed), r1 = plain(LRC_OP_RELU),
+              p1 = plain(LRC_OP_MAXPOOL), a2 = weighted(LRC_OP_CONV, 40, 6, &seed),
+              b2 = weighted(LRC_OP_CONV, 6, 64, &seed), r2 = plain(LRC_OP_RELU),
+              a3 = weighted(LRC_OP_CONV, 64, 7, &seed), r3 = plain(LRC_OP_RELU),
+              p3 = plain(LRC_OP_MAXPOOL);
+    lrc_layer *pw[2] = {&b1, &b2};
+    for (int i = 0; i < 2; i++) { /* 1 x 1, no pads */
+        pw[i]->kh = pw[i]->kw = 1;
+        pw[i]->pt = pw[i]->pl = pw[i]->pb = pw[i]->pr = 0;
+    }
+    enum { NL = 10 };
+    lrc_net *net = NULL;
+    assert_int_equal(lrc_net_create(&net), LRC_OK);
+    const lrc_layer *ls[NL] = {&a1, &b1, &r1, &p1, &a2, &b2, &r2, &a3, &r3, &p3};
+    for (int i = 0; i < NL; i++)
+        assert_int_equal(lrc_net_append(net, ls[i]), LRC_OK);
+    assert_int_equal(lrc_net_set_input(net, 5, 60, 72), LRC_OK);
+    const int64_t n = 3, isz = 5 * 60 * 72;
+    float *in = rand_floats((size_t)(n * isz), &seed);
+    const size_t outn = (size_t)(n * lrc_net_output_size(net));
+    float *out = calloc(outn, sizeof *out);
+    assert_non_null(out);
+    lrc_forward *fw = NULL;
+    assert_int_equal(lrc_forward_create(net, 0, NL, 2, &fw), LRC_OK);
+    int64_t chains, pairs, pools;
+    lrc_fw_plan_chains(fw, &chains, &pairs, &pools);
+    if (lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512)) {
+        assert_int_equal(chains, 3);
+        assert_int_equal(pairs, 2);
+        assert_int_equal(pools, 2);
+    } else {
+        assert_int_equal(chains, 0);
+        print_message("[  NOTE    ] no AVX-512 on this CPU: chains of layers "
+                      "not tested\n");
+    }
+    assert_int_equal(lrc_forward_run(fw, in, n, out), LRC_OK);
+    float *x = malloc((size_t)(n * isz) * sizeof *x);
+    assert_non_null(x);
+    memcpy(x, in, (size_t)(n * isz) * sizeof *x);
+    for (int64_t i = 0; i < NL; i++) {
+        float *y = run_layer(lrc_net_layer(net, i), x, n);
+        free(x);
+        x = y;
+    }
+    assert_memory_equal(out, x, outn * sizeof *out);
+    lrc_forward_destroy(&fw);
+    free(x);
+    free(in);
+    free(out);
+    const lrc_layer *owned[5] = {&a1, &b1, &a2, &b2, &a3};
+    for (int i = 0; i < 5; i++) {
+        free(owned[i]->weight);
+        free(owned[i]->bias);
+    }
+    lrc_net_destroy(&net);
+}
+
 /* A conv-relu-pool-conv chain through a plan with a batch smaller than n
  * (the conv and its ReLU fused) equals the layers applied one by one,
  * bitwise. */
@@ -516,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_globalavgpool),
         cmocka_unit_test(test_dense_softmax_flatten),
         cmocka_unit_test(test_dense_batches),
+        cmocka_unit_test(test_plan_chains),
         cmocka_unit_test(test_plan_matches_layers),
         cmocka_unit_test(test_plan_image_by_image),
         cmocka_unit_test(test_shape_errors),
