@@ -339,6 +339,73 @@ static void test_direct_streamed(void **state)
     }
 }
 
+/* lrc_fw_conv_direct_chain called directly, its workspace NaN-filled: a
+ * low-rank pair (3 x 3, 6 -> 5 channels, then 1 x 1, 5 -> 16) with its
+ * ReLU on 11 images of 224 x 224, whose 35 MB of outputs the 1 x 1 conv
+ * streams past the caches (lrc_fw_stream_pays); and the same pair with
+ * its 2 x 2 max pooling on 2 images of 40 x 36. The same bits as the two
+ * convs (and the pooling) one after the other. */
+static void test_chain_direct(void **state)
+{
+    (void)state;
+    if (!lrc_fw_conv_cpu_has(LRC_CONV_DIRECT_AVX512)) {
+        print_message("[  NOTE    ] no AVX-512 on this CPU: chains not "
+                      "tested\n");
+        return;
+    }
+    const lrc_conv_algo a512 = LRC_CONV_DIRECT_AVX512;
+    uint64_t seed = 23;
+    const int64_t hs[2] = {224, 40}, ws[2] = {224, 36}, ns[2] = {11, 2};
+    for (int t = 0; t < 2; t++) {
+        const int64_t h = hs[t], w = ws[t], n = ns[t], plane = h * w;
+        lrc_net *na = fw_conv_net(6, h, w, 5, 3, 3, 1, 1, 1, 1, &seed);
+        lrc_net *nb = fw_conv_net(5, h, w, 16, 1, 1, 0, 0, 0, 0, &seed);
+        const lrc_layer *a = lrc_net_layer(na, 0), *b = lrc_net_layer(nb, 0);
+        lrc_layer pool;
+        memset(&pool, 0, sizeof pool);
+        pool.op = LRC_OP_MAXPOOL;
+        pool.kh = pool.kw = pool.sh = pool.sw = 2;
+        pool.in_shape[0] = pool.out_shape[0] = 16;
+        pool.in_shape[1] = h;
+        pool.in_shape[2] = w;
+        pool.out_shape[1] = h / 2;
+        pool.out_shape[2] = w / 2;
+        const lrc_layer *pl = t == 1 ? &pool : NULL;
+        assert_true(lrc_fw_conv_direct_chain_ok(a, b, pl));
+        if (t == 0)
+            assert_true(lrc_fw_stream_pays(n, 16 * plane * (int64_t)sizeof(float)));
+        float *in = rand_floats((size_t)(n * 6 * plane), &seed);
+        float *pa = line_floats(lrc_fw_conv_direct_weights_size(a, a512));
+        float *pb = line_floats(lrc_fw_conv_direct_weights_size(b, a512));
+        lrc_fw_conv_direct_weights(a, a512, pa);
+        lrc_fw_conv_direct_weights(b, a512, pb);
+        const size_t outn = (size_t)(n * 16 * (pl ? plane / 4 : plane));
+        float *out = line_floats(outn);
+        float *work = nan_floats(lrc_fw_conv_direct_chain_workspace(a, b, pl));
+        assert_int_equal(lrc_fw_conv_direct_chain(a, pa, b, pb, 1, pl, in, n,
+                                                  out, work),
+                         LRC_OK);
+        float *mid = run_algo(a, a512, in, n);
+        float *ref = run_algo_relu(b, a512, mid, n, 1);
+        if (pl) {
+            float *pooled = nan_floats(outn);
+            lrc_fw_maxpool(pl, ref, n, pooled);
+            free(ref);
+            ref = pooled;
+        }
+        assert_memory_equal(out, ref, outn * sizeof(float));
+        free(ref);
+        free(mid);
+        free(work);
+        lrc_free(&out);
+        lrc_free(&pb);
+        lrc_free(&pa);
+        free(in);
+        lrc_net_destroy(&nb);
+        lrc_net_destroy(&na);
+    }
+}
+
 /* The direct and row kernels given their weights packed beforehand (as a
  * forward plan packs them, once) give the bits they give packing them
  * themselves on every call, with and without the ReLU; and a plan whose
@@ -586,6 +653,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_direct_against_naive),
         cmocka_unit_test(test_direct_streamed),
+        cmocka_unit_test(test_chain_direct),
         cmocka_unit_test(test_packed),
         cmocka_unit_test(test_choice),
     };
