@@ -24,7 +24,7 @@
  * per image.
  *
  * The RGB conv (c = 3, 3 x 3, one column of pads at each side) runs on
- * the output's own grid instead, its rows' ends masked (rgbm512_body),
+ * the output's own grid instead, its rows' ends masked (rgbm512),
  * and so, with the AVX-512 kernel, does every other 3 x 3 conv with one
  * pad on each side (VGG's), reading its input where it lies, with no
  * padded copy at all (inplace512_body): the copy, 13 MB for 64 x 224 x
@@ -285,78 +285,12 @@ TABLE256(k3p256, k3p)
 #undef TABLE256
 #undef TABLE512
 
-/* The RGB conv (c = 3, 3 x 3) with one column of pads left and right, on
- * the output's own grid: rows of w positions rather than w + 2 (or the
- * 240 of a streamed 224 x 224 output, 7% more multiply-adds), so that no
- * position is computed for the pads and every block lies in the output
- * where it is stored (a block of 48 spans rows freely). x is the image
- * with its rows of pads above and below but none at the sides; position
- * q reads tap (i, j) at q + i w + j - 1, and its lanes at a row's first
- * (j = 0) and last (j = 2) column, whose reads fall in the next or last
- * row, load zeros instead (the masks m[0..2] and m[3..5], a vector each:
- * a masked load costs what a load costs). Zeros where the padded grid
- * reads the pads' zeros: the same sums in the same order, the same bits. */
-__attribute__((target("avx512f"), always_inline)) static inline void
-rgbm512_body(const int ND, const float *x, int64_t cs, int64_t w,
-             const float *wt, const float *bias, float *dst, int64_t ldd,
-             int flags, const __mmask16 *m)
-{
-    __m512 acc[A512_DB][A512_NV];
-    __mmask16 ml[A512_NV], mr[A512_NV];
-    for (int v = 0; v < A512_NV; v++) {
-        ml[v] = m[v];
-        mr[v] = m[A512_NV + v];
-    }
-    for (int o = 0; o < ND; o++)
-        for (int v = 0; v < A512_NV; v++)
-            acc[o][v] = _mm512_set1_ps(bias[o]);
-    for (int ch = 0; ch < 3; ch++, x += cs)
-        for (int i = 0; i < 3; i++) {
-            const float *xr = x + i * w;
-            for (int j = 0; j < 3; j++, wt += A512_DB) {
-                __m512 xv[A512_NV];
-                for (int v = 0; v < A512_NV; v++)
-                    xv[v] = j == 0   ? _mm512_maskz_loadu_ps(ml[v], xr + 16 * v - 1)
-                            : j == 1 ? _mm512_loadu_ps(xr + 16 * v)
-                                     : _mm512_maskz_loadu_ps(mr[v], xr + 16 * v + 1);
-                for (int o = 0; o < ND; o++) {
-                    const __m512 wv = _mm512_set1_ps(wt[o]);
-                    for (int v = 0; v < A512_NV; v++)
-                        acc[o][v] = _mm512_fmadd_ps(wv, xv[v], acc[o][v]);
-                }
-            }
-        }
-    block512_store(ND, acc, dst, ldd, flags);
-}
-
-typedef void (*rgbm_block_fn)(const float *x, int64_t cs, int64_t w,
-                              const float *wt, const float *bias, float *dst,
-                              int64_t ldd, int flags, const __mmask16 *m);
-#define RGBM_INSTANCE(ND)                                                     \
-    __attribute__((target("avx512f"))) static void rgbm_##ND(                 \
-        const float *x, int64_t cs, int64_t w, const float *wt,               \
-        const float *bias, float *dst, int64_t ldd, int flags,                \
-        const __mmask16 *m)                                                   \
-    {                                                                         \
-        rgbm512_body(ND, x, cs, w, wt, bias, dst, ldd, flags, m);             \
-    }
-RGBM_INSTANCE(1)
-RGBM_INSTANCE(2)
-RGBM_INSTANCE(3)
-RGBM_INSTANCE(4)
-RGBM_INSTANCE(5)
-RGBM_INSTANCE(6)
-RGBM_INSTANCE(7)
-RGBM_INSTANCE(8)
-#undef RGBM_INSTANCE
-static const rgbm_block_fn rgbm512[A512_DB + 1] = {
-    NULL, rgbm_1, rgbm_2, rgbm_3, rgbm_4, rgbm_5, rgbm_6, rgbm_7, rgbm_8};
 #endif
 
 #ifdef LRC_DIRECT_X86
 /* A 3 x 3 conv with one pad on every side (VGG's), any c, read where its
- * input lies: rgbm512's scheme with c channels and no copy at all. The
- * grid is the output's own (rows of w positions); position q reads tap
+ * input lies, with no copy at all (the RGB conv, rgbm512, runs on it
+ * too). The grid is the output's own (rows of w positions); position q reads tap
  * (i, j) at q + (i - 1) w + j - 1, and lanes whose reads fall outside the
  * image (a row's first or last column; with EDGE, also the first or last
  * row, or past the plane) load zeros instead: where a padded copy holds
@@ -377,7 +311,6 @@ inplace512_body(const int ND, const int EDGE, const int PART, const float *x,
         ml[v] = EDGE ? 0 : m[v];
         mr[v] = EDGE ? 0 : m[A512_NV + v];
     }
-    (void)m;
     if (c < 1)
         __builtin_unreachable();
     for (int o = 0; o < ND; o++)
@@ -454,6 +387,40 @@ static const inplace_block_fn inplace512[2][3][A512_DB + 1] = {
     {INPLACE_ROW(inplacep), INPLACE_ROW(inplacep_edge),
      INPLACE_ROW(inplacep_plain)}};
 #undef INPLACE_ROW
+
+/* The RGB conv (c = 3, 3 x 3) with one column of pads left and right, on
+ * the output's own grid: rows of w positions rather than w + 2 (or the
+ * 240 of a streamed 224 x 224 output, 7% more multiply-adds), so that no
+ * position is computed for the pads and every block lies in the output
+ * where it is stored (a block of 48 spans rows freely). x is the image
+ * with its rows of pads above and below but none at the sides, so that
+ * the in-place kernel's column masks (m[0..2] and m[3..5]) are all it
+ * needs: inplace512_body with c = 3 as a constant (its 27 taps unrolled)
+ * from the row below x's first. The same sums in the same order as the
+ * padded grid: the same bits. */
+typedef void (*rgbm_block_fn)(const float *x, int64_t cs, int64_t w,
+                              const float *wt, const float *bias, float *dst,
+                              int64_t ldd, int flags, const __mmask16 *m);
+#define RGBM_INSTANCE(ND)                                                     \
+    __attribute__((target("avx512f"))) static void rgbm_##ND(                 \
+        const float *x, int64_t cs, int64_t w, const float *wt,               \
+        const float *bias, float *dst, int64_t ldd, int flags,                \
+        const __mmask16 *m)                                                   \
+    {                                                                         \
+        inplace512_body(ND, 0, 0, x + w, cs, 3, w, wt, bias, dst, ldd, flags, \
+                        m, NULL, 0);                                          \
+    }
+RGBM_INSTANCE(1)
+RGBM_INSTANCE(2)
+RGBM_INSTANCE(3)
+RGBM_INSTANCE(4)
+RGBM_INSTANCE(5)
+RGBM_INSTANCE(6)
+RGBM_INSTANCE(7)
+RGBM_INSTANCE(8)
+#undef RGBM_INSTANCE
+static const rgbm_block_fn rgbm512[A512_DB + 1] = {
+    NULL, rgbm_1, rgbm_2, rgbm_3, rgbm_4, rgbm_5, rgbm_6, rgbm_7, rgbm_8};
 #endif
 
 /* The kernel of algorithm a for layer l (its instances unrolled for c = 3
@@ -552,11 +519,12 @@ static int64_t stream_width(const lrc_layer *l, int64_t qb)
     return (wp + qb - 1) / qb * qb;
 }
 
-/* Output rows per stripe of a padded conv. An image whose padded copy
- * would pass DIRECT_STRIPE_WHOLE bytes is padded and convolved a stripe of
- * rows at a time, so that the padded copy of a stripe (c x (rows + kh -
- * 1) x wp floats, about DIRECT_STRIPE_BYTES) is still in L2 when the
- * kernel reads it: padded whole, VGG-16's 224 x 224 images of 64 channels
+/* Output rows per stripe of a padded conv (the AVX2 kernel's, and the
+ * AVX-512 kernel's on convs it cannot run in place: inplace_ok). An image
+ * whose padded copy would pass DIRECT_STRIPE_WHOLE bytes is padded and
+ * convolved a stripe of rows at a time, so that the padded copy of a
+ * stripe (c x (rows + kh - 1) x wp floats, about DIRECT_STRIPE_BYTES) is
+ * still in L2 when the kernel reads it: padded whole, VGG-16's 224 x 224 images of 64 channels
  * made a 13 MB copy, written out to memory and read back. Smaller images
  * (conv3_x's 3.4 MB) ran 3-5% slower in stripes, so they are padded
  * whole (docs/BENCHMARKS.md, section 22). At least 8 rows, so that
