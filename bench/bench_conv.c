@@ -917,6 +917,7 @@ typedef struct {
 
 int main(int argc, char **argv)
 {
+    bench_blas_check("bench_conv");
     long long batches[MAXV] = {1, 8}, layers[MAXV], ranks[MAXV];
     int nb = 2, nl = 13, lowrank = 1, nr = 0;
     for (int i = 0; i < 13; i++)

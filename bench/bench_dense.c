@@ -53,6 +53,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    bench_blas_check("bench_dense");
     long long batches[MAXB] = {1, 2, 4, 8};
     int nb = 4, reps = 7;
     int64_t o = 4096, k = 25088;

@@ -115,6 +115,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    bench_blas_check("bench_direct");
     long long shapes[MAXS][4];
     int ns = 0, reps = 10, relu = 0;
     const char *json = "bench_direct.json";

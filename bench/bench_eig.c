@@ -53,6 +53,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    bench_blas_check("bench_eig");
     long long ranks[MAXR] = {17, 64, 128, 256};
     int nr = 4, reps = 10, d = 512;
     const char *json = "bench_eig.json";

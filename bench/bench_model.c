@@ -233,6 +233,7 @@ static double ceiling(const model_row *ref, const model_row *r, int b)
 
 int main(int argc, char **argv)
 {
+    bench_blas_check("bench_model");
     const char *paths[MAXV];
     int np = 0, nb = 2, reps = 3, threads = 1, rounds = 10;
     long long batches[MAXV] = {1, 8}, chw[MAXV] = {3, 224, 224}, images = 8;

@@ -27,6 +27,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    bench_blas_check("bench_peak");
     long long sizes[MAXV] = {2048, 4096}, threads[MAXV] = {1, 2};
     int ns = 2, nt = 2, reps = 3;
     const char *json = "bench_peak.json";

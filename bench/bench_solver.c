@@ -63,6 +63,9 @@ int main(int argc, char **argv)
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    char blas_note[512];
+    if (lrc_blas_note(blas_note, sizeof blas_note) && rank == 0)
+        fprintf(stderr, "bench_solver: warning: %s\n", blas_note);
     if (size > 1 && !getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1); /* one core per rank, as lrcompress does */
     const int64_t d = argc > 1 ? atoll(argv[1]) : 512;

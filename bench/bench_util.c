@@ -281,7 +281,21 @@ void bench_json_machine(bench_json *j)
     bench_json_int(j, "avx512f", avx512);
     bench_json_str(j, "date", date);
     bench_json_str(j, "openblas", openblas_get_config());
+    bench_json_str(j, "openblas_core", openblas_get_corename());
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    bench_json_str(j, "openblas_coretype_env", env ? env : "");
+    bench_json_int(j, "openblas_avx512_fallback", lrc_blas_note(NULL, 0));
     bench_json_end_object(j);
+}
+
+void bench_blas_check(const char *prog)
+{
+    char note[512];
+    if (lrc_blas_note(note, sizeof note))
+        fprintf(stderr,
+                "%s: warning: %s; the sgemm peak and every sgemm-based figure "
+                "of this run are not the machine's\n",
+                prog, note);
 }
 
 int bench_parse_list(const char *s, long long *v, int max)

@@ -65,4 +65,9 @@ void bench_json_str(bench_json *j, const char *key, const char *v);
  * the kernel reports avx512f, the date (UTC, ISO 8601), OpenBLAS's core. */
 void bench_json_machine(bench_json *j);
 
+/* Prints a warning to stderr when OpenBLAS runs kernels without AVX-512 on
+ * an AVX-512 CPU (OPENBLAS_CORETYPE=Haswell, say): the "peak" of such a run
+ * is half the machine's. */
+void bench_blas_check(const char *prog);
+
 #endif

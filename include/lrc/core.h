@@ -145,6 +145,22 @@ void lrc_shard_range(int64_t total, int rank, int size, int64_t *start,
 void lrc_shard_blocks(int64_t total, int64_t block, int rank, int size,
                       int64_t *start, int64_t *count);
 
+/* OpenBLAS's kernel set against the CPU (src/core/blas.c). OpenBLAS picks
+ * its kernels when it loads, before main(), or takes the set that the
+ * environment variable OPENBLAS_CORETYPE names; OPENBLAS_CORETYPE=Haswell on
+ * an AVX-512 CPU halves its sgemm rate, and nothing fails.
+ *
+ * lrc_blas_core_fallback: 1 when `corename` (openblas_get_corename()) names a
+ * kernel set without AVX-512 while `cpu_avx512` says the CPU runs AVX-512.
+ * Pure. lrc_cpu_avx512: whether this CPU and its OS run AVX-512 F, BW, DQ and
+ * VL. lrc_blas_note: 1 when this process's OpenBLAS runs such a fallback,
+ * with a line for rank 0 to print in `note` (`len` bytes; empty otherwise)
+ * that names the kernels, whether OPENBLAS_CORETYPE chose them, and the fix.
+ * Not Collective. */
+int lrc_blas_core_fallback(const char *corename, int cpu_avx512);
+int lrc_cpu_avx512(void);
+int lrc_blas_note(char *note, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -56,6 +56,14 @@ int main(int argc, char **argv)
      * already use the cores. */
     if (size > 1 && !getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1);
+    /* The commands that compute: say when OpenBLAS runs kernels below the
+     * CPU's (OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU, say). */
+    char blas_note[512];
+    if (argc >= 2 &&
+        (!strcmp(argv[1], "run") || !strcmp(argv[1], "compress") ||
+         !strcmp(argv[1], "eval")) &&
+        lrc_blas_note(blas_note, sizeof blas_note) && rank == 0)
+        fprintf(stderr, "lrcompress: warning: %s\n", blas_note);
 
     lrc_status st = LRC_OK;
     int code = 0;

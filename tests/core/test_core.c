@@ -1,10 +1,14 @@
-/* Core: allocation, checked sizes, shard ranges, status names. */
+/* Core: allocation, checked sizes, shard ranges, status names, OpenBLAS's
+ * kernel set against the CPU. Also run as test_core_haswell, with
+ * OPENBLAS_CORETYPE=Haswell. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
 #include <cmocka.h>
 
 #include "lrc/core.h"
@@ -93,6 +97,43 @@ static void test_status_names(void **state)
                                                   "%s: expected", "file.h5"));
 }
 
+static void test_blas_core(void **state)
+{
+    (void)state;
+    /* the rule, on names as openblas_get_corename() spells them */
+    assert_int_equal(lrc_blas_core_fallback("Haswell", 1), 1);
+    assert_int_equal(lrc_blas_core_fallback("Zen", 1), 1);
+    assert_int_equal(lrc_blas_core_fallback("Sandybridge", 1), 1);
+    assert_int_equal(lrc_blas_core_fallback("SkylakeX", 1), 0);
+    assert_int_equal(lrc_blas_core_fallback("Cooperlake", 1), 0);
+    assert_int_equal(lrc_blas_core_fallback("SAPPHIRERAPIDS", 1), 0);
+    assert_int_equal(lrc_blas_core_fallback("Haswell", 0), 0);
+    assert_int_equal(lrc_blas_core_fallback("", 1), 0);
+    assert_int_equal(lrc_blas_core_fallback(NULL, 1), 0);
+
+    /* this process: the note agrees with the rule, names the kernels, and
+     * says whether the environment chose them */
+    const char *core = openblas_get_corename();
+    char note[512];
+    int fb = lrc_blas_note(note, sizeof note);
+    assert_int_equal(fb, lrc_blas_core_fallback(core, lrc_cpu_avx512()));
+    assert_int_equal(lrc_blas_note(NULL, 0), fb);
+    if (fb) {
+        assert_non_null(strstr(note, core));
+        assert_non_null(strstr(note, "SkylakeX"));
+    } else {
+        assert_string_equal(note, "");
+    }
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    if (env && strcmp(env, "Haswell") == 0) {
+        /* test_core_haswell: OpenBLAS takes the set it is given */
+        assert_string_equal(core, "Haswell");
+        assert_int_equal(fb, lrc_cpu_avx512());
+        if (fb)
+            assert_non_null(strstr(note, "OPENBLAS_CORETYPE=Haswell"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +141,7 @@ int main(void)
         cmocka_unit_test(test_mul_size),
         cmocka_unit_test(test_shard_range),
         cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_blas_core),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
