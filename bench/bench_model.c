@@ -101,10 +101,11 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
     double *acc = bench_alloc((size_t)nl, sizeof(double), "layer times");
     /* the winograd backend's convs need a plan (it holds their transformed
      * weights): one plan per layer. On the openblas backend, the convs'
-     * weights laid out once for their kernels, as the whole model's plan
-     * holds them, and every layer run in the one scratch buffer, as there
-     * (a plan per layer, each with its scratch, made some layers 5-20%
-     * slower at batch 1 than in the whole plan) */
+     * weights laid out once for their kernels and the dense layers' W^T,
+     * as the whole model's plan holds them, and every layer run in the
+     * one scratch buffer, as there (a plan per layer, each with its
+     * scratch, made some layers 5-20% slower at batch 1 than in the whole
+     * plan) */
     lrc_forward **lp = NULL;
     if (backend == LRC_BACKEND_WINOGRAD) {
         lp = bench_alloc((size_t)nl, sizeof *lp, "layer plans");
@@ -116,6 +117,12 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
     for (int64_t i = 0; i < nl; i++) {
         const lrc_layer *l = lrc_net_layer(net, i);
         pk[i] = NULL;
+        if (l->op == LRC_OP_DENSE && !lp) {
+            /* W^T, as the plan lays it out for a few images */
+            pk[i] = bench_alloc(lrc_fw_dense_packed_size(l), sizeof(float), "W^T");
+            lrc_fw_dense_pack(l, pk[i]);
+            continue;
+        }
         if (l->op != LRC_OP_CONV || backend != LRC_BACKEND_OPENBLAS)
             continue;
         algo[i] = lrc_fw_conv_choose(l);
@@ -134,6 +141,8 @@ static void time_pass(model_row *r, lrc_backend backend, int b, int64_t B,
                 double tl = lrc_wtime();
                 if (lp)
                     check(lrc_forward_run(lp[i], src, B, dst));
+                else if (pk[i] && lrc_net_layer(net, i)->op == LRC_OP_DENSE)
+                    lrc_fw_dense(lrc_net_layer(net, i), pk[i], src, B, dst);
                 else if (pk[i])
                     check(lrc_fw_conv_packed(lrc_net_layer(net, i), algo[i],
                                              pk[i], src, B, dst, work, 0));

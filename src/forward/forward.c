@@ -36,7 +36,7 @@ lrc_status lrc_layer_forward(const lrc_layer *l, const float *in, int64_t n,
         memcpy(out, in, in_count * sizeof(float));
         return LRC_OK;
     case LRC_OP_DENSE:
-        lrc_fw_dense(l, in, n, out);
+        lrc_fw_dense(l, NULL, in, n, out);
         return LRC_OK;
     case LRC_OP_SOFTMAX:
         lrc_fw_softmax(in, n, shape_size(l->in_shape), out);
@@ -121,9 +121,9 @@ struct lrc_forward {
     float **wino;
     size_t wino_len;
     /* packed[i - first]: layer i's weights laid out for the direct or
-     * row kernel where it runs on one (conv_direct.c, conv_rows.c), else
-     * NULL: once here rather than on every call; algo[i - first] that
-     * kernel */
+     * row kernel where it runs on one (conv_direct.c, conv_rows.c), or a
+     * dense layer's W^T (dense.c), else NULL: once here rather than on
+     * every call; algo[i - first] that kernel (convs only) */
     float **packed;
     lrc_conv_algo *algo;
     size_t packed_len;
@@ -300,6 +300,13 @@ lrc_status lrc_forward_create_with(const lrc_net *net, int64_t first,
                 fw->algo[i - first] = a;
                 fw->packed_len += nw;
             }
+        } else if (e == i + 1 && lo->op == LRC_OP_DENSE) {
+            /* W^T, whose rows of zero inputs a few images skip */
+            const size_t nw = lrc_fw_dense_packed_size(lo);
+            LRC_TRY(lrc_calloc_aligned(&fw->packed[i - first], nw, sizeof(float),
+                                       64, "transposed dense weights"));
+            lrc_fw_dense_pack(lo, fw->packed[i - first]);
+            fw->packed_len += nw;
         }
     }
     /* chains: a 3 x 3 conv on the AVX-512 direct kernel, the 1 x 1 conv
@@ -437,6 +444,10 @@ static lrc_status run_step(lrc_forward *fw, int64_t i, int64_t last,
     if (fw->wino && fw->wino[i - fw->first])
         return lrc_fw_conv_winograd(l, fw->wino[i - fw->first], src, n, dst,
                                     fw->work, last > i);
+    if (l->op == LRC_OP_DENSE) {
+        lrc_fw_dense(l, fw->packed[i - fw->first], src, n, dst);
+        return LRC_OK;
+    }
     if (fw->packed[i - fw->first])
         return lrc_fw_conv_packed(l, fw->algo[i - fw->first],
                                   fw->packed[i - fw->first], src, n, dst,

@@ -16,10 +16,19 @@ void lrc_fw_max2x2_row(const float *restrict r0, const float *restrict r1,
 void lrc_fw_avgpool(const lrc_layer *l, const float *in, int64_t n, float *out);
 void lrc_fw_globalavgpool(const lrc_layer *l, const float *in, int64_t n,
                           float *out);
-/* Batches of up to LRC_DENSE_FEW images stream W once with AVX-512, one
- * image without (dense.c); larger ones run one sgemm. */
+/* Batches of up to LRC_DENSE_FEW images read only the rows of W^T (`wt`,
+ * laid out once by lrc_fw_dense_pack, lrc_fw_dense_packed_size floats)
+ * whose input is nonzero in some image, or, with wt NULL, run a plain loop
+ * over W with the same bits; larger batches run one sgemm (dense.c). */
 #define LRC_DENSE_FEW 8
-void lrc_fw_dense(const lrc_layer *l, const float *in, int64_t n, float *out);
+size_t lrc_fw_dense_packed_size(const lrc_layer *l);
+void lrc_fw_dense_pack(const lrc_layer *l, float *wt);
+void lrc_fw_dense(const lrc_layer *l, const float *wt, const float *in,
+                  int64_t n, float *out);
+/* The plain loops alone (on W^T, or on W with wt NULL), any batch: what
+ * lrc_fw_dense runs up to LRC_DENSE_FEW images without AVX-512. */
+void lrc_fw_dense_plain(const lrc_layer *l, const float *wt, const float *in,
+                        int64_t n, float *out);
 void lrc_fw_relu(const float *in, size_t count, float *out);
 void lrc_fw_softmax(const float *in, int64_t n, int64_t k, float *out);
 

@@ -374,33 +374,46 @@ static void test_plan_image_by_image(void **state)
     lrc_net_destroy(&net);
 }
 
-/* A dense layer on batches of 1 to 9 images (up to 8 stream W once, more
- * run sgemm; lrc_fw_dense) against a double reference, with an odd number
- * of outputs and a length that leaves a tail after the 16-wide partial
- * sums; with AVX-512, an image gets the same bits in any batch of up to
- * 8 as alone. */
-static void test_dense_batches(void **state)
+/* A dense layer on batches of 1 to 9 images (up to 8 read the rows of
+ * W^T of the inputs nonzero in some image, more run sgemm; lrc_fw_dense)
+ * against a double reference, on inputs of which about 40% are zero, some
+ * -0 (as after a ReLU), an input zero in every image (a skipped row), and
+ * an image all zero (its outputs: the bias). Shapes with a tail after the
+ * 16-wide scan of the inputs and after the 32- and 64-wide blocks of
+ * outputs. Up to 8 images: the same bits as each image alone and as the
+ * plain loop over W that lrc_layer_forward runs, whatever the CPU. */
+static void dense_batches(int K, int O, uint64_t seed)
 {
-    (void)state;
-    enum { K = 1031, O = 37, N = 9 };
-    uint64_t seed = 11;
+    enum { N = 9 };
     lrc_net *net = NULL;
     lrc_layer fl = plain(LRC_OP_FLATTEN), dn = weighted(LRC_OP_DENSE, K, O, &seed);
+    dn.bias[1] = -0.0f; /* an all-zero image keeps its sign */
     assert_int_equal(lrc_net_create(&net), LRC_OK);
     assert_int_equal(lrc_net_append(net, &fl), LRC_OK);
     assert_int_equal(lrc_net_append(net, &dn), LRC_OK);
     assert_int_equal(lrc_net_set_input(net, 1, 1, K), LRC_OK);
     float *in = rand_floats((size_t)N * K, &seed);
+    int64_t zeros = 0;
+    for (int64_t t = 0; t < (int64_t)N * K; t++) {
+        const int64_t b = t / K, j = t % K;
+        if (b == 4 || j == 17 || in[t] < -0.2f) /* rand_floats: in [-1, 1) */
+            in[t] = (t % 3 == 0) ? -0.0f : 0.0f;
+        zeros += in[t] == 0.0f;
+    }
+    assert_true(zeros > (int64_t)N * K / 3 && zeros < (int64_t)N * K / 2);
     float *out = calloc((size_t)N * O, sizeof *out);
     float *alone = calloc((size_t)N * O, sizeof *alone);
+    float *layer = calloc((size_t)N * O, sizeof *layer);
+    float *work = calloc(1, sizeof *work);
     assert_non_null(out);
     assert_non_null(alone);
-#if defined(__GNUC__) && defined(__x86_64__)
-    /* with AVX-512, up to 8 images take the same path as one */
-    const int same_bits = __builtin_cpu_supports("avx512f");
-#else
-    const int same_bits = 0;
-#endif
+    assert_non_null(layer);
+    assert_non_null(work);
+    /* outside a plan: the plain loop over W, image by image */
+    for (int64_t b = 0; b < N; b++)
+        assert_int_equal(lrc_layer_forward(lrc_net_layer(net, 1), in + b * K, 1,
+                                           layer + b * O, work),
+                         LRC_OK);
     double worst = 0.0, scale = 1.0;
     for (int64_t batch = 1; batch <= N; batch++) {
         lrc_forward *fw = NULL;
@@ -408,7 +421,7 @@ static void test_dense_batches(void **state)
         if (batch == 1) /* each image alone */
             assert_int_equal(lrc_forward_run(fw, in, N, alone), LRC_OK);
         assert_int_equal(lrc_forward_run(fw, in, batch, out), LRC_OK);
-        if (same_bits && batch <= 8)
+        if (batch <= 8)
             assert_memory_equal(out, alone, (size_t)(batch * O) * sizeof *out);
         for (int64_t b = 0; b < batch; b++)
             for (int o = 0; o < O; o++) {
@@ -417,16 +430,41 @@ static void test_dense_batches(void **state)
                     z += (double)dn.weight[(size_t)o * K + i] * in[b * K + i];
                 worst = fmax(worst, fabs(out[b * O + o] - z));
                 scale = fmax(scale, fabs(z));
+                if (b == 4 && batch <= 8) /* an image all zero: the bias, bit
+                                             * for bit (sgemm adds +0 to -0) */
+                    assert_memory_equal(&out[b * O + o], &dn.bias[o], sizeof(float));
             }
         lrc_forward_destroy(&fw);
     }
+    assert_memory_equal(alone, layer, (size_t)N * O * sizeof *out);
+    /* the plain loop over W^T, which runs without AVX-512: the same bits,
+     * here on all 9 images at once */
+    float *wt = calloc(lrc_fw_dense_packed_size(&dn), sizeof *wt);
+    assert_non_null(wt);
+    lrc_fw_dense_pack(&dn, wt);
+    for (int64_t f = 0; f < O; f++)
+        for (int64_t j = 0; j < K; j++)
+            assert_true(wt[j * O + f] == dn.weight[f * K + j]);
+    lrc_fw_dense_plain(&dn, wt, in, N, out);
+    assert_memory_equal(out, alone, (size_t)N * O * sizeof *out);
+    free(wt);
     assert_true(worst <= TOL * scale);
     free(in);
     free(out);
     free(alone);
+    free(layer);
+    free(work);
     free(dn.weight);
     free(dn.bias);
     lrc_net_destroy(&net);
+}
+
+static void test_dense_batches(void **state)
+{
+    (void)state;
+    dense_batches(1031, 37, 11); /* outputs: one partial block */
+    dense_batches(300, 203, 12); /* three blocks of 64 and a tail of 11 */
+    dense_batches(64, 96, 13);   /* whole blocks of 32, not of 64 */
 }
 
 /* Chains of layers run as one step by a plan on an AVX-512 CPU
