@@ -104,8 +104,8 @@ def main():
                   f"(max abs diff {np.abs(lg2.astype(np.float64) - logits).max():.3e})")
             log(f"--data {spec.split(':')[0]}: same result line and bitwise-equal logits")
 
-        # Batches of 1 and 8 images: the dense layers stream their weights
-        # (lrc_fw_dense's few-image kernels) instead of running sgemm.
+        # Batches of 1 and 8 images: the dense layers read the rows of W^T
+        # of their nonzero inputs (lrc_fw_dense) instead of running sgemm.
         for b in (1, 8):
             few = os.path.join(d, f"batch{b}.h5")
             p4 = run([args.lrcompress, "eval", args.model, "--data", "fashion-mnist:test",
