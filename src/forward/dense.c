@@ -18,9 +18,9 @@
  * take 8 rows at a time and 32 outputs of each, so that their partial
  * outputs are read and written once per 8 rows. Larger batches use sgemm
  * on W, then bound by its multiply-adds, not by W (other bits). fc6 on one
- * core (bench/bench_dense, docs/BENCHMARKS.md section 24): 1 image 10.8 ->
- * 11.3 ms with no zero input and 8.4 ms with 40% zero; 8 images 23.6 ->
- * 14.4 and 10.6 ms. (Before: rows of W dotted with every image, the whole
+ * core (bench/bench_dense, docs/BENCHMARKS.md section 24): 1 image 10.9 ->
+ * 11.0 ms with no zero input and 7.8 ms with 40% zero; 8 images 23.3 ->
+ * 15.1 and 10.3 ms. (Before: rows of W dotted with every image, the whole
  * of W read, sections 10 and 14.) */
 #include <cblas.h>
 #include <math.h>
