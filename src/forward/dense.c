@@ -106,6 +106,13 @@ LRC_DENSE_CLONES static void plain_w(int64_t o, int64_t k, int64_t n,
 #define LRC_DENSE_AVX512 1
 #include <immintrin.h>
 
+/* The mask of the first `left` of 16 lanes (all for left >= 16, none for
+ * left <= 0): a vector at the end of a row. */
+static inline __mmask16 lanes16(int64_t left)
+{
+    return (__mmask16)(left >= 16 ? 0xFFFF : left > 0 ? (1u << left) - 1u : 0);
+}
+
 /* The inputs nonzero in some image, in order: 16 inputs of every image
  * compared with zero at a time. */
 typedef struct {
@@ -120,8 +127,7 @@ nz_next(nz_scan *s)
     while (!s->pend) {
         if (s->j >= s->k)
             return -1;
-        const int64_t left = s->k - s->j;
-        const __mmask16 m = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1u);
+        const __mmask16 m = lanes16(s->k - s->j);
         __mmask16 nz = 0;
         for (int64_t b = 0; b < s->n; b++)
             nz |= _mm512_mask_cmp_ps_mask(
@@ -173,9 +179,7 @@ sparse_rows1(int64_t o, int64_t k, const float *x, const float *wt, float *y)
                                                      _mm512_loadu_ps(y + f + q)));
             } else {
                 for (int q = 0; q < 64; q += 16) {
-                    const int64_t left = o - f - q;
-                    const __mmask16 m = (__mmask16)(left >= 16 ? 0xFFFF
-                                                    : left > 0 ? (1u << left) - 1u : 0);
+                    const __mmask16 m = lanes16(o - f - q);
                     _mm512_mask_storeu_ps(
                         y + f + q, m,
                         _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, w + f + q),
@@ -242,11 +246,7 @@ sparse_rows8(int64_t o, int64_t k, int64_t n, const float *x, const float *wt,
                     _mm_prefetch((const char *)(nxt->rows[t] + (a - o) + 16), _MM_HINT_T0);
                 }
             }
-            const int64_t left = o - f;
-            const __mmask16 m0 = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1u);
-            const __mmask16 m1 = (__mmask16)(left >= 32 ? 0xFFFF
-                                              : left > 16 ? (1u << (left - 16)) - 1u
-                                                          : 0);
+            const __mmask16 m0 = lanes16(o - f), m1 = lanes16(o - f - 16);
             __m512 w0[SP_G], w1[SP_G];
             for (int t = 0; t < SP_G; t++) {
                 w0[t] = _mm512_maskz_loadu_ps(m0, cur->rows[t] + f);
@@ -284,8 +284,7 @@ gather512(int64_t o, int64_t k, int64_t n, const float *x, const float *w,
     for (int64_t b = 0; b < n; b++) {
         const float *xb = x + b * k;
         for (int64_t f = 0; f < o; f += 16) {
-            const int64_t left = o - f;
-            const __mmask16 m = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1u);
+            const __mmask16 m = lanes16(o - f);
             __m512 y = _mm512_maskz_loadu_ps(m, bias + f);
             const float *wf = w + f * k;
             for (int64_t j = 0; j < k; j++) {
